@@ -1,0 +1,182 @@
+"""The run plan: options parsed and validated once, into a frozen dataclass.
+
+Defaults live here (the dataclass), not in the CLI; `build()` refuses bad values with a ConfigError
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.errors import ConfigError
+from kit.strategies import ALL_STRATEGIES, START_METHODS
+from kit.units import MIB, Bytes, Seconds, parse_size
+
+RESOLUTIONS: dict[str, tuple[int, int]] = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720)}
+WORKLOADS: tuple[str, ...] = ("images",)
+RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
+# Docker refuses caps under 6 MB, and so do we on every runtime, so caps mean the same everywhere.
+MIN_MEMORY_LIMIT: Bytes = 6 * MIB
+MAX_WORKERS = 1024
+
+
+def default_cache_dir() -> Path:
+    """Where generated images and reference outputs are kept between runs."""
+    base = os.environ.get("KIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kit")
+    return Path(base)
+
+
+def allowed_cpus() -> float:
+    """CPUs this process may use: affinity, capped by a cgroup CPU quota when one is set."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    quota = _cgroup_cpu_quota()
+    return min(cpus, quota) if quota else cpus
+
+
+def _cgroup_cpu_quota() -> float | None:
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a run needs to know, validated; recorded as `config` in results.json."""
+
+    strategies: tuple[str, ...] = ()            # empty: every available strategy
+    workload: str = "images"
+    items: int | None = 200                    # None with --source: every file
+    width: int = 3840
+    height: int = 2160
+    source: Path | None = None
+    workers: int = 0                            # 0 until build(): the CPUs the run may use
+    memory_limit_bytes: Bytes | None = None     # None: no cap
+    cpus: float | None = None                   # CPU cap in cores; None: none
+    runtime: str = "auto"
+    start_method: str = "fork"
+    repeat: int = 1
+    warmup: int = 0
+    timeout_seconds: Seconds = 900.0
+    stall_seconds: Seconds = 120.0              # no item completed for this long: stalled
+    out_dir: Path = Path("reports")
+    output_dir: Path | None = None              # stable outputs directory; default under the run dir
+    metrics_port: int = 9464
+    pool_size: int = 16                         # distinct generated images reused to reach `items`
+    quality: int = 90                           # JPEG quality of generated inputs
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    def to_json(self) -> dict[str, object]:
+        """The config as recorded in results.json (paths as strings)."""
+        return {name: (str(value) if isinstance(value, Path) else value)
+                for name in self.__dataclass_fields__ for value in [getattr(self, name)]}
+
+
+def parse_resolution(text: str) -> tuple[int, int]:
+    """4k, 1080p, 720p or WxH."""
+    key = text.strip().lower()
+    if key in RESOLUTIONS:
+        return RESOLUTIONS[key]
+    match = re.fullmatch(r"(\d+)x(\d+)", key)
+    if not match or int(match.group(1)) < 16 or int(match.group(2)) < 16:
+        raise ConfigError(f"invalid resolution {text!r}: use 4k, 1080p, 720p or WxH (at least 16x16)")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width > 65500 or height > 65500:
+        raise ConfigError(f"invalid resolution {text!r}: JPEG allows at most 65500 pixels a side")
+    return width, height
+
+
+def parse_memory_limit(text: str | None) -> Bytes | None:
+    """`--mem-limit`: None, or a size no smaller than MIN_MEMORY_LIMIT."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    value = parse_size(text)
+    if value < MIN_MEMORY_LIMIT:
+        raise ConfigError(f"--mem-limit {text}: below the smallest cap allowed ({MIN_MEMORY_LIMIT // MIB}m)")
+    return value
+
+
+def build(
+    *,
+    strategies: list[str] | None = None,
+    workload: str = "images",
+    items: int | None = None,
+    resolution: str = "4k",
+    source: Path | None = None,
+    workers: int | None = None,
+    mem_limit: str | None = None,
+    cpus: float | None = None,
+    runtime: str = "auto",
+    start_method: str = "fork",
+    repeat: int = 1,
+    warmup: int = 0,
+    timeout: float = 900.0,
+    stall: float = 120.0,
+    out: Path = Path("reports"),
+    output_dir: Path | None = None,
+    metrics_port: int = 9464,
+    cache_dir: Path | None = None,
+) -> RunConfig:
+    """Validate the options of `kit run` and resolve their defaults."""
+    for name in strategies or ():
+        if name not in ALL_STRATEGIES:
+            raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(ALL_STRATEGIES)}")
+    if workload not in WORKLOADS:
+        raise ConfigError(f"unknown workload {workload!r}: choose from {', '.join(WORKLOADS)}")
+    if items is not None and items < 1:
+        raise ConfigError(f"--images {items}: must be at least 1")
+    width, height = parse_resolution(resolution)
+    if source is not None and not source.is_dir():
+        raise ConfigError(f"--source {source}: not a directory")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise ConfigError(f"--workers {workers}: must be between 1 and {MAX_WORKERS}")
+    if cpus is not None and not (math.isfinite(cpus) and 0.01 <= cpus <= os.cpu_count()):  # type: ignore[operator]
+        raise ConfigError(f"--cpus {cpus}: must be between 0.01 and the {os.cpu_count()} CPUs of this machine")
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
+    if start_method not in START_METHODS:
+        raise ConfigError(f"unknown start method {start_method!r}: choose from {', '.join(START_METHODS)}")
+    if repeat < 1:
+        raise ConfigError(f"--repeat {repeat}: must be at least 1")
+    if warmup < 0:
+        raise ConfigError(f"--warmup {warmup}: must be 0 or more")
+    if not (timeout > 0 and stall > 0):
+        raise ConfigError("--timeout: must be a positive number of seconds")
+    if not 0 <= metrics_port <= 65535:
+        raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
+    memory_limit = parse_memory_limit(mem_limit)
+    default_workers = max(1, math.floor(cpus if cpus else allowed_cpus()))
+    return RunConfig(
+        strategies=tuple(dict.fromkeys(strategies or ())),
+        workload=workload,
+        items=items if items is not None else (None if source else 200),
+        width=width,
+        height=height,
+        source=source.resolve() if source else None,
+        workers=workers or default_workers,
+        memory_limit_bytes=memory_limit,
+        cpus=cpus,
+        runtime=runtime,
+        start_method=start_method,
+        repeat=repeat,
+        warmup=warmup,
+        timeout_seconds=timeout,
+        stall_seconds=stall,
+        out_dir=out,
+        output_dir=output_dir,
+        metrics_port=metrics_port,
+        cache_dir=cache_dir or default_cache_dir(),
+    )

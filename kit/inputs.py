@@ -1,0 +1,104 @@
+"""The batch: generated images (cached) or the user's --source files, read once before timing.
+
+Reading every input here, outside any sandbox, puts it in the page cache so that no strategy
+pays for a cold disk; workers still read and decode the bytes themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kit.config import RunConfig
+from kit.errors import ConfigError
+from kit.protocol import ManifestEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The items every strategy processes, and where they live on the host."""
+
+    input_root: Path
+    entries: list[ManifestEntry]
+    digests: dict[str, str]     # input (relative path) -> sha256 of its bytes, or "unreadable: ..."
+    description: dict[str, Any]  # recorded as `inputs` in results.json
+
+    @property
+    def distinct_inputs(self) -> list[str]:
+        return list(dict.fromkeys(entry.input for entry in self.entries))
+
+
+def pool_directory(config: RunConfig) -> Path:
+    from kit.workloads.imagegen import GENERATOR_VERSION
+
+    return config.cache_dir / "images" / f"gen{GENERATOR_VERSION}-{config.width}x{config.height}-q{config.quality}"
+
+
+def generate(config: RunConfig, count: int | None = None) -> list[Path]:
+    """Make (or find in the cache) the pool of distinct generated images."""
+    from kit.workloads.imagegen import generate_pool
+
+    size = count if count is not None else min(config.pool_size, config.items or config.pool_size)
+    return generate_pool(pool_directory(config), size, config.width, config.height, config.quality)
+
+
+def source_files(directory: Path) -> list[str]:
+    """Every regular, non-hidden file directly in `directory`, in name order."""
+    return sorted(path.name for path in directory.iterdir()
+                  if not path.name.startswith(".") and path.is_file())
+
+
+def _digest_file(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+
+
+def batch_digest(entries: list[ManifestEntry], digests: dict[str, str]) -> str:
+    """One digest for the whole batch: item order, names and contents."""
+    hasher = hashlib.sha256()
+    for entry in entries:
+        hasher.update(f"{entry.name}\0{digests[entry.input]}\n".encode())
+    return hasher.hexdigest()
+
+
+def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> Batch:
+    """Build the batch and read every input once (the page-cache warm-up)."""
+    if config.source is not None:
+        names = source_files(config.source)
+        if config.items is not None:
+            names = names[:config.items]
+        if not names:
+            raise ConfigError(f"--source {config.source}: no files to process")
+        root = config.source
+        entries = [ManifestEntry(name=name, input=name, output=name) for name in names]
+        described: dict[str, Any] = {"source_dir": str(root), "generator_version": None}
+    else:
+        phase("generating test images (cached for next time)")
+        pool = generate(config)
+        from kit.workloads.imagegen import GENERATOR_VERSION
+
+        root = pool[0].parent
+        total = config.items or len(pool)
+        entries = []
+        for index in range(total):
+            image = pool[index % len(pool)]
+            name = f"{index:06d}-{image.name}"
+            entries.append(ManifestEntry(name=name, input=image.name, output=name))
+        described = {"source_dir": None, "generator_version": GENERATOR_VERSION,
+                     "generated_dir": str(root), "distinct_images": len(pool),
+                     "resolution": f"{config.width}x{config.height}", "quality": config.quality}
+    phase("reading inputs once (page cache)")
+    digests = {name: _digest_file(root / name) for name in dict.fromkeys(e.input for e in entries)}
+    sizes = [(root / name).stat().st_size for name in digests if not digests[name].startswith("unreadable")]
+    described.update({
+        "batch_digest": batch_digest(entries, digests),
+        "item_count": len(entries),
+        "distinct_inputs": len(digests),
+        "input_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
+    })
+    return Batch(input_root=root, entries=entries, digests=digests, description=described)

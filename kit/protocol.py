@@ -1,0 +1,97 @@
+"""The worker contract, language-neutral: a manifest in, JSON lines out on stdout.
+
+A worker (Python or Go) gets `--manifest FILE --input-root DIR --output-dir DIR --workers N`,
+and prints one JSON object per line:
+
+    {"event": "start", "pid": 12, "workers": 4, "concurrency": {...}}
+    {"event": "item", "index": 0, "name": "a.jpg", "ok": true, "start": 0.51, "end": 0.58}
+    {"event": "item", "index": 1, "name": "b.jpg", "ok": false, "reason": "truncated JPEG", ...}
+    {"event": "done", "items_ok": 1, "items_failed": 1}
+
+`start`/`end` are seconds on the worker's own clock from its start; the controller needs only
+differences. Progress needs no network, so sandboxes run with none, and a killed worker's last
+state is whatever lines arrived before it died.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from kit.workloads.base import Item
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One item: `input` relative to the input root, `output` a file name in the output dir."""
+
+    name: str
+    input: str
+    output: str
+
+
+def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
+    path.write_text(json.dumps({"items": [asdict(entry) for entry in entries]}), encoding="utf-8")
+
+
+def read_manifest(path: Path, input_root: Path, output_dir: Path) -> list[Item]:
+    """The items as the worker sees them, with paths inside its sandbox."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [Item(index=i, name=entry["name"], input_path=str(input_root / entry["input"]),
+                 output_path=str(output_dir / entry["output"]))
+            for i, entry in enumerate(data["items"])]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEvent:
+    index: int
+    name: str
+    ok: bool
+    start: float
+    end: float
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StartEvent:
+    pid: int
+    workers: int
+    concurrency: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DoneEvent:
+    items_ok: int
+    items_failed: int
+
+
+Event = ItemEvent | StartEvent | DoneEvent
+
+
+def parse_event(line: str) -> Event | None:
+    """One stdout line -> event; anything else (a library's chatter) is None."""
+    try:
+        data = json.loads(line)
+        kind = data.pop("event")
+        if kind == "item":
+            return ItemEvent(index=int(data["index"]), name=str(data["name"]), ok=bool(data["ok"]),
+                             start=float(data["start"]), end=float(data["end"]), reason=data.get("reason"))
+        if kind == "start":
+            return StartEvent(pid=int(data["pid"]), workers=int(data["workers"]),
+                              concurrency=dict(data.get("concurrency", {})))
+        if kind == "done":
+            return DoneEvent(items_ok=int(data["items_ok"]), items_failed=int(data["items_failed"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return None
+
+
+def format_event(event: Event) -> str:
+    """Event -> one JSON line (the worker's side)."""
+    kind = {ItemEvent: "item", StartEvent: "start", DoneEvent: "done"}[type(event)]
+    payload = {"event": kind, **{k: getattr(event, k) for k in event.__slots__}}  # type: ignore[union-attr]
+    if payload.get("reason") is None:
+        payload.pop("reason", None)
+    return json.dumps(payload, separators=(",", ":"))

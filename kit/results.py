@@ -1,0 +1,177 @@
+"""Result records, the results.json schema, and atomic persistence.
+
+# JSON format history:
+# 1.0 - first version: top level schema_version, run_id, command, config, environment,
+#       concurrency, inputs, results (one record per strategy x repetition); see README.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+
+STATUSES = ("ok", "oom_killed", "failed", "timeout", "interrupted")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One look at the sandbox; t_seconds from the sandbox start."""
+
+    t_seconds: float
+    working_set_bytes: int
+    usage_bytes: int
+    cpu_seconds: float
+    items_ok: int
+
+
+@dataclass(frozen=True, slots=True)
+class OomEvent:
+    """One OOM kill inside the sandbox, as the controller saw it."""
+
+    t_seconds: float
+    usage_bytes: int         # the cgroup's usage in the last sample before the kill was seen
+    items_ok: int
+    victim: str              # "main" (the worker itself) or "pool_worker"
+
+
+@dataclass(frozen=True, slots=True)
+class FailedItem:
+    name: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyRecord:
+    """One strategy x repetition (x workers x cap in sweeps); formulas in product.md section 4."""
+
+    strategy: str
+    repetition: int
+    workers: int
+    status: str
+    exit_code: int | None
+    wall_seconds: float
+    work_seconds: float | None
+    cpu_seconds: float
+    cpu_utilization: float
+    peak_memory_bytes: int
+    peak_usage_bytes: int
+    peak_pss_bytes: int | None
+    peak_rss_sum_bytes: int | None
+    memory_limit_bytes: int | None
+    oom_kills: int
+    oom_events: list[OomEvent]
+    cpu_throttled_seconds: float
+    items_total: int
+    items_ok: int
+    items_failed: int
+    failed_items: list[FailedItem]
+    throughput_items_per_second: float | None
+    throughput_per_mib: float | None
+    verified: bool | None
+    samples: list[Sample]
+    warmup: bool = False
+    cpus: float | None = None
+    start_method: str | None = None
+    message: str | None = None                  # why a strategy failed, in one line
+    verification: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)   # per-record extras (load average)
+
+
+def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,
+                  peak_memory_bytes: int) -> tuple[float | None, float | None, float]:
+    """(throughput, throughput per MiB, cpu utilization), exactly as product.md defines them."""
+    throughput = items_ok / work_seconds if work_seconds and items_ok else None
+    per_mib = throughput / (peak_memory_bytes / 2**20) if throughput and peak_memory_bytes else None
+    utilization = cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
+    return throughput, per_mib, utilization
+
+
+@dataclass(slots=True)
+class RunResults:
+    """The whole results.json; `records` grows as strategies finish."""
+
+    run_id: str
+    command: list[str]
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    concurrency: dict[str, Any]
+    inputs: dict[str, Any]
+    records: list[StrategyRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "command": self.command,
+            "config": self.config,
+            "environment": self.environment,
+            "concurrency": self.concurrency,
+            "inputs": self.inputs,
+            "warnings": self.warnings,
+            "results": [asdict(record) for record in self.records],
+        }
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write text to path so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+CSV_SKIP = ("oom_events", "failed_items", "samples", "verification", "environment")
+
+
+def to_csv(records: list[StrategyRecord]) -> str:
+    """Records flat: one row each; nested lists become counts or short text."""
+    names = [f.name for f in fields(StrategyRecord) if f.name not in CSV_SKIP]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names + ["failed_item_names", "oom_victims"])
+    for record in records:
+        row = [getattr(record, name) for name in names]
+        row.append(";".join(item.name for item in record.failed_items))
+        row.append(";".join(event.victim for event in record.oom_events))
+        writer.writerow(["" if value is None else value for value in row])
+    return out.getvalue()
+
+
+def save(results: RunResults, run_dir: Path) -> None:
+    """Rewrite results.json and results.csv atomically (called after every strategy)."""
+    atomic_write(run_dir / "results.json", json.dumps(results.to_json(), indent=1) + "\n")
+    atomic_write(run_dir / "results.csv", to_csv(results.records))
+
+
+def record_from_json(data: dict[str, Any]) -> StrategyRecord:
+    """Inverse of asdict for one record (used by `kit report` and tests)."""
+    values = dict(data)
+    values["oom_events"] = [OomEvent(**event) for event in data.get("oom_events", [])]
+    values["failed_items"] = [FailedItem(**item) for item in data.get("failed_items", [])]
+    values["samples"] = [Sample(**sample) for sample in data.get("samples", [])]
+    known = {f.name for f in fields(StrategyRecord)}
+    return StrategyRecord(**{k: v for k, v in values.items() if k in known})
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read a results.json (a file or a run directory)."""
+    if path.is_dir():
+        path = path / "results.json"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data

@@ -1,0 +1,94 @@
+"""The local runtime: each worker is a process tree in a fresh cgroup under the kit's own."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from kit.runtimes.base import SandboxPaths, SandboxSpec, worker_env
+from kit.runtimes.cgroupfs import CgroupHost, CgroupStats, CgroupV1, CgroupV2
+
+# The child joins its cgroup before exec, so every byte the worker allocates is charged to it
+# (preexec_fn is unsafe in a threaded controller; a shell line is not).
+_ATTACH = ('IFS="\n"; for f in $KIT_CGROUP_PROCS; do echo $$ > "$f" || exit 125; done; '
+           'unset KIT_CGROUP_PROCS; exec "$@"')
+
+
+class CgroupSandbox:
+    def __init__(self, group: CgroupV1 | CgroupV2, process: subprocess.Popen[str], stderr_path: Path) -> None:
+        self.group, self.process, self.stderr_path = group, process, stderr_path
+        assert process.stdout is not None
+        self.stdout: IO[str] = process.stdout
+        self.notes = dict(group.notes)
+        self._closed = False
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def stats(self) -> CgroupStats:
+        return self.group.stats()
+
+    def pids(self) -> list[int]:
+        return self.group.pids()
+
+    def stop(self) -> None:
+        self.group.kill_all()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.stop()
+        self.stdout.close()
+        self.group.remove()
+
+    def stderr_tail(self) -> str:
+        try:
+            lines = [line for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        return lines[-1] if lines else ""
+
+
+class CgroupRuntime:
+    name = "cgroup"
+
+    def __init__(self, host: CgroupHost | None = None) -> None:
+        self.host = host or CgroupHost()
+
+    def available(self) -> str | None:
+        return self.host.problem()
+
+    def start(self, spec: SandboxSpec) -> CgroupSandbox:
+        group = self.host.create(spec.name, spec.memory_limit_bytes, spec.cpus, spec.pids_max)
+        paths = SandboxPaths(python=sys.executable, input_root=spec.input_root,
+                             output_dir=spec.output_dir, manifest=spec.manifest)
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        stderr_path = spec.log_dir / f"{spec.name}.stderr"
+        env = worker_env(spec.env)
+        env["KIT_CGROUP_PROCS"] = "\n".join(str(path) for path in group.procs_files())
+        try:
+            with open(stderr_path, "w") as stderr:
+                process = subprocess.Popen(
+                    ["/bin/sh", "-c", _ATTACH, "kit-attach", *spec.command(paths)],
+                    stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True,
+                    env=env, start_new_session=True,  # Ctrl-C reaches the kit, which stops the worker
+                )
+        except BaseException:
+            group.remove()
+            raise
+        return CgroupSandbox(group, process, stderr_path)
+
+    def describe(self) -> dict[str, Any]:
+        return {"runtime": self.name, "cgroup_version": self.host.version,
+                "engine_version": None, "image_digest": None, "kernel": platform.release(),
+                "pid": os.getpid()}

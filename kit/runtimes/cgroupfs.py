@@ -1,0 +1,301 @@
+"""Cgroup v1 and v2 as files: make a capped child group, read its figures, empty and remove it.
+
+The filesystem root is injectable (`root`, `proc_self_cgroup`) so that v2 code paths are tested
+against fixture trees on machines that only have v1 (tests/data/cgroup/).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import RuntimeUnavailable
+
+CFS_PERIOD_US = 100_000
+V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
+V2_CONTROLLERS = ("memory", "cpu", "pids")
+
+HOW_TO_FIX = ("run as root (sudo .venv/bin/kit ...), or on cgroup v2 inside a delegated scope: "
+              "systemd-run --user --scope -p Delegate=yes .venv/bin/kit ...")
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupStats:
+    """The kernel's own figures for one group at one moment."""
+
+    usage_bytes: int
+    working_set_bytes: int       # usage minus inactive file cache, as kubectl top and cAdvisor
+    peak_usage_bytes: int | None  # the kernel's watermark, where the kernel keeps one
+    cpu_seconds: float
+    throttled_seconds: float
+    oom_kills: int
+
+
+def _read_int(path: Path, default: int = 0) -> int:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return default
+    return default if text in ("", "max") else int(text.split()[0])
+
+
+def _read_keyed(path: Path) -> dict[str, int]:
+    """Parse `key value` lines (memory.stat, cpu.stat, memory.events, memory.oom_control)."""
+    values: dict[str, int] = {}
+    try:
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().lstrip("-").isdigit():
+                values[key] = int(value)
+    except OSError:
+        pass
+    return values
+
+
+def _write(path: Path, value: str) -> None:
+    path.write_text(value)
+
+
+class Cgroup:
+    """A sandbox group the kit created; subclasses know one cgroup version's file names."""
+
+    version: int
+    name: str
+    notes: dict[str, str]   # how the caps were applied (swap), recorded in results
+
+    def procs_files(self) -> list[Path]:
+        """cgroup.procs files a process writes its pid into to join (one per v1 hierarchy)."""
+        raise NotImplementedError
+
+    def stats(self) -> CgroupStats:
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(p) for p in self.procs_files()[0].read_text().split()]
+        except (OSError, ValueError):
+            return []
+
+    def kill_all(self, timeout: float = 5.0) -> None:
+        """SIGKILL every process inside, again and again until the group is empty."""
+        deadline = time.monotonic() + timeout
+        while (pids := self.pids()) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+
+    def directories(self) -> list[Path]:
+        return [path.parent for path in self.procs_files()]
+
+    def remove(self) -> None:
+        """Empty the group and delete its directories (the kernel keeps nothing of it after)."""
+        self.kill_all()
+        for directory in self.directories():
+            for _ in range(50):
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:  # EBUSY while the last killed process is being reaped
+                    if exc.errno != errno.EBUSY:
+                        raise
+                    time.sleep(0.02)
+
+
+class CgroupV1(Cgroup):
+    version = 1
+
+    def __init__(self, name: str, dirs: dict[str, Path]) -> None:
+        self.name, self.dirs, self.notes = name, dirs, {}
+
+    def procs_files(self) -> list[Path]:
+        return [self.dirs[c] / "cgroup.procs" for c in V1_CONTROLLERS if c in self.dirs]
+
+    def limit(self, memory_bytes: int | None, cpus: float | None, pids_max: int | None) -> dict[str, str]:
+        memory = self.dirs["memory"]
+        notes: dict[str, str] = {}
+        if memory_bytes is not None:
+            _write(memory / "memory.limit_in_bytes", str(memory_bytes))
+            if (memory / "memory.memsw.limit_in_bytes").exists():
+                # memory+swap = memory: the group cannot swap, like a pod's limit without swap.
+                _write(memory / "memory.memsw.limit_in_bytes", str(memory_bytes))
+                notes["swap"] = "disabled (memory.memsw.limit_in_bytes = limit)"
+            else:
+                _write(memory / "memory.swappiness", "0")
+                notes["swap"] = "discouraged (swappiness 0; swap accounting is off)"
+        if cpus is not None:
+            _write(self.dirs["cpu"] / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(self.dirs["cpu"] / "cpu.cfs_quota_us", str(round(cpus * CFS_PERIOD_US)))
+        if pids_max is not None and "pids" in self.dirs:
+            _write(self.dirs["pids"] / "pids.max", str(pids_max))
+        return notes
+
+    def stats(self) -> CgroupStats:
+        memory = self.dirs["memory"]
+        usage = _read_int(memory / "memory.usage_in_bytes")
+        stat = _read_keyed(memory / "memory.stat")
+        inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
+        cpu_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in self.dirs else 0
+        throttled_ns = _read_keyed(self.dirs["cpu"] / "cpu.stat").get("throttled_time", 0) \
+            if "cpu" in self.dirs else 0
+        return CgroupStats(
+            usage_bytes=usage,
+            working_set_bytes=max(0, usage - inactive),
+            peak_usage_bytes=_read_int(memory / "memory.max_usage_in_bytes"),
+            cpu_seconds=cpu_ns / 1e9,
+            throttled_seconds=throttled_ns / 1e9,
+            oom_kills=_read_keyed(memory / "memory.oom_control").get("oom_kill", 0),
+        )
+
+
+class CgroupV2(Cgroup):
+    version = 2
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name, self.path, self.notes = name, path, {}
+
+    def procs_files(self) -> list[Path]:
+        return [self.path / "cgroup.procs"]
+
+    def limit(self, memory_bytes: int | None, cpus: float | None, pids_max: int | None) -> dict[str, str]:
+        notes: dict[str, str] = {}
+        if memory_bytes is not None:
+            _write(self.path / "memory.max", str(memory_bytes))
+            if (self.path / "memory.swap.max").exists():
+                _write(self.path / "memory.swap.max", "0")
+                notes["swap"] = "disabled (memory.swap.max = 0)"
+        if (self.path / "memory.oom.group").exists():
+            # Kill the whole group on OOM, as the kubelet does with a container on cgroup v2.
+            _write(self.path / "memory.oom.group", "1")
+        if cpus is not None:
+            _write(self.path / "cpu.max", f"{round(cpus * CFS_PERIOD_US)} {CFS_PERIOD_US}")
+        if pids_max is not None and (self.path / "pids.max").exists():
+            _write(self.path / "pids.max", str(pids_max))
+        return notes
+
+    def stats(self) -> CgroupStats:
+        usage = _read_int(self.path / "memory.current")
+        stat = _read_keyed(self.path / "memory.stat")
+        cpu = _read_keyed(self.path / "cpu.stat")
+        peak_file = self.path / "memory.peak"
+        return CgroupStats(
+            usage_bytes=usage,
+            working_set_bytes=max(0, usage - stat.get("inactive_file", 0)),
+            peak_usage_bytes=_read_int(peak_file) if peak_file.exists() else None,
+            cpu_seconds=cpu.get("usage_usec", 0) / 1e6,
+            throttled_seconds=cpu.get("throttled_usec", 0) / 1e6,
+            oom_kills=_read_keyed(self.path / "memory.events").get("oom_kill", 0),
+        )
+
+    def kill_all(self, timeout: float = 5.0) -> None:
+        kill_file = self.path / "cgroup.kill"
+        if kill_file.exists():
+            try:
+                _write(kill_file, "1")  # atomic for the whole subtree (Linux 5.14+)
+            except OSError:
+                pass
+        super().kill_all(timeout)
+
+
+class CgroupHost:
+    """Where the kit makes its sandbox groups: below its own cgroup, in every hierarchy it needs."""
+
+    def __init__(self, root: Path = Path("/sys/fs/cgroup"),
+                 proc_self_cgroup: Path = Path("/proc/self/cgroup"), parent: str | None = None) -> None:
+        self.root, self.proc_self_cgroup = root, proc_self_cgroup
+        self.parent = parent or os.environ.get("KIT_CGROUP_PARENT")
+        self.version = 2 if (root / "cgroup.controllers").exists() else 1
+        self._prepared = False
+
+    def own_paths(self) -> dict[str, str]:
+        """Controller -> this process's cgroup path, from /proc/self/cgroup ("" -> v2 unified)."""
+        paths: dict[str, str] = {}
+        for line in self.proc_self_cgroup.read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                paths[controller] = path
+        return paths
+
+    def _base_v1(self, controller: str) -> Path:
+        mount = self.root / controller
+        own = self.parent or self.own_paths().get(controller, "/")
+        base = mount / own.lstrip("/")
+        return base if base.is_dir() else mount  # inside a cgroup namespace the own path is "/"
+
+    def _base_v2(self) -> Path:
+        own = self.parent or self.own_paths().get("", "/")
+        return self.root / own.lstrip("/")
+
+    def problem(self) -> str | None:
+        """Why no capped group can be made here, or None (pyperf-style: a reason, not a bool)."""
+        if self.version == 1 and not (self.root / "memory").is_dir():
+            return f"no memory cgroup controller under {self.root}; {HOW_TO_FIX}"
+        try:
+            group = self.create("kit-doctor-probe", memory_bytes=64 * 2**20, cpus=None, pids_max=None)
+        except RuntimeUnavailable as exc:
+            return str(exc)
+        group.remove()
+        return None
+
+    def create(self, name: str, memory_bytes: int | None, cpus: float | None,
+               pids_max: int | None) -> CgroupV1 | CgroupV2:
+        """Make a fresh group with the caps; RuntimeUnavailable (with a fix) when not allowed."""
+        try:
+            group: CgroupV1 | CgroupV2
+            if self.version == 1:
+                dirs = {}
+                for controller in V1_CONTROLLERS:
+                    if (self.root / controller).is_dir():
+                        dirs[controller] = self._base_v1(controller) / "kit" / name
+                for directory in dirs.values():
+                    directory.mkdir(parents=True, exist_ok=True)
+                group = CgroupV1(name, dirs)
+            else:
+                base = self._prepare_v2()
+                path = base / name
+                path.mkdir(exist_ok=True)
+                group = CgroupV2(name, path)
+            group.notes = group.limit(memory_bytes, cpus, pids_max)
+            return group
+        except PermissionError as exc:
+            raise RuntimeUnavailable(f"cannot create a cgroup ({exc.filename}: permission denied); "
+                                     f"{HOW_TO_FIX}") from exc
+        except OSError as exc:
+            raise RuntimeUnavailable(f"cannot create a cgroup ({exc.filename}: {exc.strerror}); "
+                                     f"{HOW_TO_FIX}") from exc
+
+    def _prepare_v2(self) -> Path:
+        """Enable memory/cpu/pids for children of our cgroup, first moving ourselves into a leaf
+        (cgroup v2 allows controllers only on groups without processes of their own)."""
+        base = self._base_v2()
+        if self._prepared:
+            return base
+        wanted = [c for c in V2_CONTROLLERS if c in (base / "cgroup.controllers").read_text().split()]
+        if "memory" not in wanted:
+            raise RuntimeUnavailable(f"the memory controller is not delegated to {base}; {HOW_TO_FIX}")
+        enabled = (base / "cgroup.subtree_control").read_text().split()
+        missing = [c for c in wanted if c not in enabled]
+        if missing:
+            if str(os.getpid()) in (base / "cgroup.procs").read_text().split():
+                leaf = base / "kit-controller"
+                leaf.mkdir(exist_ok=True)
+                try:
+                    _write(leaf / "cgroup.procs", str(os.getpid()))
+                except OSError as exc:
+                    raise RuntimeUnavailable(f"cannot move processes out of {base} to delegate it "
+                                             f"({exc.strerror}); {HOW_TO_FIX}") from exc
+            try:
+                _write(base / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            except OSError as exc:  # EBUSY: other processes still live in our group
+                raise RuntimeUnavailable(f"cannot enable {', '.join(missing)} for children of {base} "
+                                         f"({exc.strerror}); {HOW_TO_FIX}") from exc
+        self._prepared = True
+        return base

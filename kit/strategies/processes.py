@@ -1,0 +1,36 @@
+"""python-processes: a ProcessPoolExecutor with the chosen start method (fork by default)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+
+from kit.protocol import ItemEvent
+from kit.strategies.base import Report, StrategyOptions, run_item
+from kit.workloads import Item, Workload, workload_for
+
+_workload: Workload | None = None
+_origin = 0.0
+
+
+def _init(workload_name: str, origin: float) -> None:
+    """Runs once in each pool process: its own workload object, set up there."""
+    global _workload, _origin
+    _workload = workload_for(workload_name)
+    _workload.setup()
+    _origin = origin
+
+
+def _task(item: Item) -> ItemEvent:
+    assert _workload is not None, "pool initializer did not run"
+    return run_item(_workload, item, _origin)
+
+
+def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
+    context = multiprocessing.get_context(options.start_method)
+    with ProcessPoolExecutor(max_workers=options.workers, mp_context=context, initializer=_init,
+                             initargs=(workload_name, options.origin)) as pool:
+        futures = [pool.submit(_task, item) for item in items]
+        for future in as_completed(futures):
+            report(future.result())

@@ -1,0 +1,78 @@
+"""The study's workload: decode a JPEG, resize to fit 1920x1080 with INTER_AREA, encode at q85."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from kit.workloads.base import Item, ItemFailed
+from kit.workloads.jpeg_check import jpeg_problem
+
+MAX_WIDTH, MAX_HEIGHT = 1920, 1080
+OUTPUT_QUALITY = 85
+# EXIF orientation is ignored everywhere, so every strategy (Go too) sees the same pixels.
+DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+
+
+def target_size(width: int, height: int) -> tuple[int, int]:
+    """scale = min(1920/w, 1080/h, 1), both sides rounded half up; never upscaled."""
+    scale = min(MAX_WIDTH / width, MAX_HEIGHT / height, 1.0)
+    return max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5))
+
+
+def transform(data: bytes) -> bytes:
+    """The pipeline on bytes in memory: used by workers and for the reference outputs alike."""
+    problem = jpeg_problem(data)
+    if problem:
+        raise ItemFailed(problem)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
+    if image is None:
+        raise ItemFailed("undecodable JPEG")
+    height, width = image.shape[:2]
+    size = target_size(width, height)
+    if size != (width, height):
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, OUTPUT_QUALITY])
+    if not ok:
+        raise ItemFailed("JPEG encoding failed")
+    return encoded.tobytes()
+
+
+def read_input(path: str) -> bytes:
+    """Read one input file; unreadable files are failed items, not crashes."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ItemFailed(f"unreadable: {exc.strerror or exc}") from exc
+
+
+class ImagesWorkload:
+    """Read the file, transform, write the output into the strategy's own directory."""
+
+    name = "images"
+
+    def setup(self) -> None:
+        # One OpenCV thread per worker: otherwise workers x OpenCV threads oversubscribe the CPU.
+        cv2.setNumThreads(1)
+
+    def process(self, item: Item) -> None:
+        output = transform(read_input(item.input_path))
+        try:
+            with open(item.output_path, "wb") as handle:
+                handle.write(output)
+        except OSError as exc:
+            raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+
+
+def opencv_info() -> dict[str, str]:
+    """OpenCV and its JPEG library versions: they decide output bytes and speed."""
+    info = {"opencv": cv2.__version__, "libjpeg": "unknown"}
+    for line in cv2.getBuildInformation().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("JPEG:"):
+            info["libjpeg"] = stripped.split(":", 1)[1].strip()
+            break
+    return info
