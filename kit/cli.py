@@ -39,6 +39,7 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),
     output_dir: Annotated[Optional[Path], typer.Option(help="Stable place for outputs [default: inside the run directory].")] = None,  # noqa: UP045,E501
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port on 127.0.0.1; 0 disables.")] = 9464,
+    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     from kit import runtimes
@@ -50,7 +51,7 @@ def run(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=workers, mem_limit=mem_limit, cpus=cpus, runtime=runtime, start_method=start_method,
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
-        output_dir=output_dir, metrics_port=metrics_port)
+        output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images)
     chosen, note = runtimes.select(plan.runtime)
     if note:
         err.print(note)

@@ -128,6 +128,7 @@ def build(
     out: Path = Path("reports"),
     output_dir: Path | None = None,
     metrics_port: int = 9464,
+    pool_size: int = 16,
     cache_dir: Path | None = None,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
@@ -157,6 +158,8 @@ def build(
         raise ConfigError("--timeout: must be a positive number of seconds")
     if not 0 <= metrics_port <= 65535:
         raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
+    if pool_size < 1:
+        raise ConfigError(f"--distinct-images {pool_size}: must be at least 1")
     memory_limit = parse_memory_limit(mem_limit)
     default_workers = max(1, math.floor(cpus if cpus else allowed_cpus()))
     return RunConfig(
@@ -178,5 +181,6 @@ def build(
         out_dir=out,
         output_dir=output_dir,
         metrics_port=metrics_port,
+        pool_size=pool_size,
         cache_dir=cache_dir or default_cache_dir(),
     )

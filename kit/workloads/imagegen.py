@@ -2,10 +2,10 @@
 
 The study needs inputs whose JPEG size and decode cost resemble camera photos, but it cannot ship
 gigabytes of photographs. Flat colours or white noise would be unfair (too cheap or far too costly
-to decode), so each image layers what photographs have: smooth lighting gradients, 1/f-like
-multi-scale texture whose strength varies across the frame (in-focus detail next to smooth bokeh
-and sky), a few soft-edged objects, crisp text, and fine sensor grain. ``bench/photo_cost.py``
-measures the pipeline cost against real photographs.
+to decode), so each image layers what photographs have: smooth lighting gradients, soft-edged
+objects, 1/f-like multi-scale texture whose strength varies across the frame (in-focus detail next
+to smooth bokeh and sky), crisp text and sensor grain. ``bench/photo_cost.py`` checks the pipeline
+cost against real photographs.
 """
 
 from __future__ import annotations
@@ -20,95 +20,83 @@ import numpy as np
 GENERATOR_VERSION: str = "1"  # bump when output bytes change
 
 _F32 = np.float32
-import os as _o
-DETAIL=float(_o.environ.get("DETAIL","1"))
-RIDGE=float(_o.environ.get("RIDGE","1"))
-FOCUS=float(_o.environ.get("FOCUS","0.45"))
-GRAIN=float(_o.environ.get("GRAIN","2"))
+_E = os.environ
+DETAIL = float(_E.get("DETAIL", "0.25"))  # texture contrast, relative to the local brightness
+RIDGE = float(_E.get("RIDGE", "1.0"))  # weight of line-like ridges in the texture
+FOCUS = float(_E.get("FOCUS", "0.6"))  # mean of the in-focus map (1 = sharp everywhere)
+GRAIN = float(_E.get("GRAIN", "0.015"))  # sensor noise, relative to the local brightness
+COARSE = float(_E.get("COARSE", "0.5"))
+FINE = float(_E.get("FINE", "0.6"))
 
 
-def _field(rng: np.random.Generator, cells_x: int, cells_y: int, width: int, height: int,
+def _field(rng: np.random.Generator, cells_x: int, cells_y: int, size: tuple[int, int],
            channels: int = 1, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
-    """A cheap smooth random field: a tiny grid of normals upscaled to full size by cv2."""
+    """A cheap smooth random field: a tiny grid of normals upscaled by cv2 (no per-pixel Python)."""
     small = rng.standard_normal((max(2, cells_y), max(2, cells_x), channels), dtype=_F32)
-    big = cv2.resize(small, (width, height), interpolation=interpolation)
-    return big if channels > 1 else big.reshape(height, width)
+    return cv2.resize(small if channels > 1 else small[..., 0], size, interpolation=interpolation)
 
 
 def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Multi-scale luminance texture, amplitude ~ 1/f like natural scenes, in [-1, 1]-ish units."""
+    """Multi-scale luminance texture: 1/f-like noise plus ridges, as on rock, bark and foliage."""
     tex = np.zeros((height, width), _F32)
-    # Cell sizes in pixels, coarse to fine; finer scales weigh less, as in natural images.
-    for cell, amp in ((256, 1.0), (64, 0.6), (16, 0.45), (5, 0.4), (2, 0.5)):
-        cells_x, cells_y = -(-width // cell) + 1, -(-height // cell) + 1
+    # (cell size in pixels, amplitude, ridged): |noise| has sharp V-shaped creases, the line-like
+    # edges that band-limited noise lacks. Finer scales weigh less, as in natural images.
+    for cell, amp, ridged in ((256, COARSE, False), (64, 0.7 * COARSE, False), (24, -0.6 * RIDGE, True),
+                              (16, 0.5, False), (7, -RIDGE, True), (5, 0.5, False), (2, FINE, False)):
         interp = cv2.INTER_CUBIC if cell > 4 else cv2.INTER_LINEAR
-        cv2.scaleAdd(_field(rng, cells_x, cells_y, width, height, interpolation=interp), amp, tex, tex)
-    for cell in (24, 7):
-        cells_x, cells_y = -(-width // cell) + 1, -(-height // cell) + 1
-        cv2.scaleAdd(np.abs(_field(rng, cells_x, cells_y, width, height)), -RIDGE, tex, tex)
+        field = _field(rng, -(-width // cell) + 1, -(-height // cell) + 1, (width, height), 1, interp)
+        if ridged:  # centred so that ridges do not darken the image on average
+            field = np.abs(field, out=field)
+            field -= _F32(0.69)
+        cv2.scaleAdd(field, amp, tex, tex)
     return tex
 
 
-def _shapes(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """A few soft-edged filled objects: returns (alpha mask HxW, colour image HxWx3) in [0, 1]."""
-    # Drawn at quarter size and blurred there: soft edges cost little and upscale smoothly.
-    sw, sh = max(8, width // 4), max(8, height // 4)
-    mask = np.zeros((sh, sw), _F32)
-    colour = np.zeros((sh, sw, 3), _F32)
+def _scene(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """Low-frequency colour layout at quarter size: lighting gradient and soft-edged objects."""
+    size = (max(8, width // 4), max(8, height // 4))
+    img = _field(rng, 3, 3, size, 3) * _F32(0.18) + rng.uniform(0.3, 0.7, 3).astype(_F32)
     for _ in range(int(rng.integers(3, 7))):
-        layer = np.zeros((sh, sw), np.uint8)
-        cx, cy = int(rng.integers(0, sw)), int(rng.integers(0, sh))
+        layer = np.zeros(size[::-1], np.uint8)
+        cx, cy = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
         if rng.random() < 0.5:
-            axes = (int(rng.integers(sw // 16, sw // 4)), int(rng.integers(sh // 16, sh // 3)))
+            axes = (int(rng.integers(size[0] // 16, size[0] // 4)), int(rng.integers(size[1] // 16, size[1] // 3)))
             cv2.ellipse(layer, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
         else:
             n = int(rng.integers(3, 7))
-            r = rng.uniform(sh / 12, sh / 3, n)
+            r = rng.uniform(size[1] / 12, size[1] / 3, n)
             a = np.sort(rng.uniform(0, 2 * np.pi, n))
             pts = np.stack([cx + r * np.cos(a), cy + r * np.sin(a)], axis=1).astype(np.int32)
             cv2.fillPoly(layer, [pts], 255, cv2.LINE_AA)
-        k = 2 * int(rng.integers(1, 6)) + 1  # some objects sharp, some out of focus
-        alpha = cv2.GaussianBlur(layer, (k, k), 0).astype(_F32) * _F32(1 / 255)
-        alpha *= _F32(rng.uniform(0.6, 1.0))
-        col = rng.uniform(0.05, 0.95, 3).astype(_F32)
-        # "Over" compositing with premultiplied colour, un-premultiplied below (no dark fringes).
-        colour += alpha[..., None] * (col - colour)
-        mask += alpha * (1 - mask)
-    colour /= np.maximum(mask, _F32(1e-3))[..., None]
-    size = (width, height)
-    return (cv2.resize(mask, size, interpolation=cv2.INTER_LINEAR),
-            cv2.resize(colour, size, interpolation=cv2.INTER_LINEAR))
+        k = 2 * int(rng.integers(0, 6)) + 1  # some objects sharp, some out of focus
+        alpha = cv2.GaussianBlur(layer, (k, k), 0).astype(_F32) * _F32(rng.uniform(0.6, 1.0) / 255)
+        img += alpha[..., None] * (rng.uniform(0.05, 0.95, 3).astype(_F32) - img)
+    return np.clip(img, 0, 1, out=img)
 
 
 def _render(index: int, width: int, height: int, seed: int) -> np.ndarray:
-    """The image as uint8 BGR."""
+    """The image as uint8 BGR. Big arrays are few and updated in place: allocation dominates."""
     rng = np.random.default_rng(seed * 100003 + index)
-    # Lighting: a smooth colour gradient across the frame (sky, walls, vignetting).
-    img = _field(rng, 3, 3, width, height, channels=3) * _F32(0.18)
-    img += rng.uniform(0.3, 0.7, 3).astype(_F32)
-    # Shapes blend over the background, then everything is textured, as real surfaces are.
-    mask, colour = _shapes(rng, width, height)
-    img += mask[..., None] * (colour - img)
-    # Detail strength varies: sharp, busy regions next to smooth ones (depth of field, sky).
-    focus = _field(rng, 4, 3, width, height)
+    img = cv2.resize(_scene(rng, width, height), (width, height), interpolation=cv2.INTER_LINEAR)
+    # One luminance multiplier: 255 * exp(texture * focus + grain); detail varies per image.
+    focus = _field(rng, 4, 3, (width, height))
     np.clip(focus * _F32(0.6) + _F32(FOCUS), 0.05, 1.0, out=focus)
-    tex = _texture(rng, width, height)
-    tex *= focus
-    tex *= _F32(0.09 * DETAIL)
-    img *= (tex + _F32(1.0))[..., None]
-    img *= _F32(255)
-    # Fine grain (sensor noise), mostly luminance as after a camera's chroma noise reduction.
+    mult = _texture(rng, width, height)
+    mult *= focus
+    mult *= _F32(DETAIL * rng.uniform(0.75, 1.25) / 2)
     grain = rng.standard_normal((height, width), dtype=_F32)
-    img += (grain * _F32(GRAIN))[..., None]
-    out = np.clip(img, 0, 255).astype(np.uint8)
+    cv2.scaleAdd(grain, GRAIN * rng.uniform(0.75, 1.25), mult, mult)
+    cv2.exp(mult, mult)  # log-domain, like reflectance: strong texture without clipping to black
+    mult *= _F32(255)
+    img *= mult[..., None]
+    out = cv2.convertScaleAbs(img)  # values are >= 0, so this is a saturating cast to uint8
     # Crisp text: signs, captions and labels are common in photos and have sharp edges.
     for _ in range(int(rng.integers(1, 4))):
         scale = float(rng.uniform(1.0, 4.0)) * height / 1080
         org = (int(rng.integers(0, max(1, width * 3 // 4))), int(rng.integers(height // 10, height)))
         text = "".join(chr(c) for c in rng.integers(65, 91, int(rng.integers(4, 12))))
         shade = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, shade,
-                    max(1, int(scale * 2)), cv2.LINE_AA)
+        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, shade, max(1, int(scale * 2)), cv2.LINE_AA)
     return out
 
 
@@ -125,16 +113,15 @@ def generate_image(index: int, width: int, height: int, quality: int = 90, seed:
 def generate_pool(directory: Path, count: int, width: int, height: int, quality: int = 90,
                   seed: int = 0) -> list[Path]:
     """Write img-000.jpg.. into directory (atomically: temp file + os.replace), skipping files that
-    already exist; return paths in order. Atomic writes mean an interrupted run never leaves a
-    truncated JPEG that a later run would take as done."""
+    already exist; return paths in order. Atomic, so an interrupted run never leaves a truncated
+    JPEG that a later run would take as done."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    digits = max(3, len(str(count - 1)))
     paths = []
     for index in range(count):
-        path = directory / f"img-{index:0{digits}d}.jpg"
+        path = directory / f"img-{index:03d}.jpg"
         if not path.exists():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".jpg")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".img-", suffix=".tmp")
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(generate_image(index, width, height, quality, seed))
