@@ -20,17 +20,23 @@ import numpy as np
 GENERATOR_VERSION: str = "1"  # bump when output bytes change
 
 _F32 = np.float32
-_E = os.environ
-DETAIL = float(_E.get("DETAIL", "0.25"))  # texture contrast, relative to the local brightness
-RIDGE = float(_E.get("RIDGE", "1.0"))  # weight of line-like ridges in the texture
-FOCUS = float(_E.get("FOCUS", "0.6"))  # mean of the in-focus map (1 = sharp everywhere)
-GRAIN = float(_E.get("GRAIN", "0.015"))  # sensor noise, relative to the local brightness
-COARSE = float(_E.get("COARSE", "0.5"))
-FINE = float(_E.get("FINE", "0.6"))
+# Tuned with bench/photo_cost.py: 3840x2160 at q90 gives 2.5-3.4 MB, decode cost close to real photos.
+DETAIL = 0.6  # texture contrast (log-brightness units)
+COARSE = 0.5  # weight of the large-scale texture: mostly looks, few bytes
+FINE = 1.0  # weight of the 2-px texture: most of the bytes
+RIDGE = 1.0  # weight of line-like ridges
+FOCUS = 0.6  # mean of the in-focus map (1 = sharp everywhere)
+GRAIN = 0.025  # sensor noise (log-brightness units)
 
 
-def _field(rng: np.random.Generator, cells_x: int, cells_y: int, size: tuple[int, int],
-           channels: int = 1, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+def _field(
+    rng: np.random.Generator,
+    cells_x: int,
+    cells_y: int,
+    size: tuple[int, int],
+    channels: int = 1,
+    interpolation: int = cv2.INTER_CUBIC,
+) -> np.ndarray:
     """A cheap smooth random field: a tiny grid of normals upscaled by cv2 (no per-pixel Python)."""
     small = rng.standard_normal((max(2, cells_y), max(2, cells_x), channels), dtype=_F32)
     return cv2.resize(small if channels > 1 else small[..., 0], size, interpolation=interpolation)
@@ -40,9 +46,17 @@ def _texture(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """Multi-scale luminance texture: 1/f-like noise plus ridges, as on rock, bark and foliage."""
     tex = np.zeros((height, width), _F32)
     # (cell size in pixels, amplitude, ridged): |noise| has sharp V-shaped creases, the line-like
-    # edges that band-limited noise lacks. Finer scales weigh less, as in natural images.
-    for cell, amp, ridged in ((256, COARSE, False), (64, 0.7 * COARSE, False), (24, -0.6 * RIDGE, True),
-                              (16, 0.5, False), (7, -RIDGE, True), (5, 0.5, False), (2, FINE, False)):
+    # edges that band-limited noise lacks. The 2-px scale stands for in-focus fine detail (foliage,
+    # gravel, fabric), which carries most of a photo's JPEG bytes.
+    for cell, amp, ridged in (
+        (256, COARSE, False),
+        (64, 0.7 * COARSE, False),
+        (24, -0.6 * RIDGE, True),
+        (16, 0.5, False),
+        (7, -RIDGE, True),
+        (5, 0.5, False),
+        (2, FINE, False),
+    ):
         interp = cv2.INTER_CUBIC if cell > 4 else cv2.INTER_LINEAR
         field = _field(rng, -(-width // cell) + 1, -(-height // cell) + 1, (width, height), 1, interp)
         if ridged:  # centred so that ridges do not darken the image on average
@@ -60,7 +74,10 @@ def _scene(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
         layer = np.zeros(size[::-1], np.uint8)
         cx, cy = int(rng.integers(0, size[0])), int(rng.integers(0, size[1]))
         if rng.random() < 0.5:
-            axes = (int(rng.integers(size[0] // 16, size[0] // 4)), int(rng.integers(size[1] // 16, size[1] // 3)))
+            axes = (
+                int(rng.integers(size[0] // 16, size[0] // 4)),
+                int(rng.integers(size[1] // 16, size[1] // 3)),
+            )
             cv2.ellipse(layer, (cx, cy), axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA)
         else:
             n = int(rng.integers(3, 7))
@@ -80,7 +97,9 @@ def _render(index: int, width: int, height: int, seed: int) -> np.ndarray:
     img = cv2.resize(_scene(rng, width, height), (width, height), interpolation=cv2.INTER_LINEAR)
     # One luminance multiplier: 255 * exp(texture * focus + grain); detail varies per image.
     focus = _field(rng, 4, 3, (width, height))
-    np.clip(focus * _F32(0.6) + _F32(FOCUS), 0.05, 1.0, out=focus)
+    focus *= _F32(0.6)
+    focus += _F32(FOCUS)
+    np.clip(focus, 0.05, 1.0, out=focus)
     mult = _texture(rng, width, height)
     mult *= focus
     mult *= _F32(DETAIL * rng.uniform(0.75, 1.25) / 2)
@@ -96,7 +115,9 @@ def _render(index: int, width: int, height: int, seed: int) -> np.ndarray:
         org = (int(rng.integers(0, max(1, width * 3 // 4))), int(rng.integers(height // 10, height)))
         text = "".join(chr(c) for c in rng.integers(65, 91, int(rng.integers(4, 12))))
         shade = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, shade, max(1, int(scale * 2)), cv2.LINE_AA)
+        cv2.putText(
+            out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, shade, max(1, int(scale * 2)), cv2.LINE_AA
+        )
     return out
 
 
@@ -110,8 +131,9 @@ def generate_image(index: int, width: int, height: int, quality: int = 90, seed:
     return buf.tobytes()
 
 
-def generate_pool(directory: Path, count: int, width: int, height: int, quality: int = 90,
-                  seed: int = 0) -> list[Path]:
+def generate_pool(
+    directory: Path, count: int, width: int, height: int, quality: int = 90, seed: int = 0
+) -> list[Path]:
     """Write img-000.jpg.. into directory (atomically: temp file + os.replace), skipping files that
     already exist; return paths in order. Atomic, so an interrupted run never leaves a truncated
     JPEG that a later run would take as done."""
