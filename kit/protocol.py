@@ -91,7 +91,7 @@ def parse_event(line: str) -> Event | None:
 def format_event(event: Event) -> str:
     """Event -> one JSON line (the worker's side)."""
     kind = {ItemEvent: "item", StartEvent: "start", DoneEvent: "done"}[type(event)]
-    payload = {"event": kind, **{k: getattr(event, k) for k in event.__slots__}}  # type: ignore[union-attr]
+    payload = {"event": kind, **asdict(event)}
     if payload.get("reason") is None:
         payload.pop("reason", None)
     return json.dumps(payload, separators=(",", ":"))
