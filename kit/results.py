@@ -3,6 +3,8 @@
 # JSON format history:
 # 1.0 - first version: top level schema_version, run_id, command, config, environment,
 #       concurrency, inputs, results (one record per strategy x repetition); see README.
+#       Additions that old readers may ignore: config.grid (kit sweep: the axes run), a `floors`
+#       section (kit floor), per-record environment.cpu_steal_seconds and load_average_at_end.
 """
 
 from __future__ import annotations
@@ -88,8 +90,10 @@ class StrategyRecord:
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,
                   peak_memory_bytes: int) -> tuple[float | None, float | None, float]:
     """(throughput, throughput per MiB, cpu utilization), exactly as product.md defines them."""
-    throughput = items_ok / work_seconds if work_seconds and items_ok else None
-    per_mib = throughput / (peak_memory_bytes / 2**20) if throughput and peak_memory_bytes else None
+    # No work time (no item ran): no throughput. Every item failed: 0 items/s, a real figure.
+    throughput = items_ok / work_seconds if work_seconds else None
+    per_mib = (throughput / (peak_memory_bytes / 2**20)
+               if throughput is not None and peak_memory_bytes else None)
     utilization = cpu_seconds / wall_seconds if wall_seconds > 0 else 0.0
     return throughput, per_mib, utilization
 
@@ -106,6 +110,7 @@ class RunResults:
     inputs: dict[str, Any]
     records: list[StrategyRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    floors: list[dict[str, Any]] = field(default_factory=list)   # `kit floor` only (kit/floor.py Floor)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +123,7 @@ class RunResults:
             "inputs": self.inputs,
             "warnings": self.warnings,
             "results": [asdict(record) for record in self.records],
+            **({"floors": self.floors} if self.floors else {}),
         }
 
 

@@ -18,6 +18,7 @@ from kit.errors import RuntimeUnavailable
 CFS_PERIOD_US = 100_000
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
 V2_CONTROLLERS = ("memory", "cpu", "pids")
+CONTROLLER_LEAF = "kit-controller"   # v2: where the kit moves itself so its group may have children
 
 HOW_TO_FIX = ("run as root (sudo .venv/bin/kit ...), or on cgroup v2 inside a delegated scope: "
               "systemd-run --user --scope -p Delegate=yes .venv/bin/kit ...")
@@ -172,6 +173,8 @@ class CgroupV2(Cgroup):
             if (self.path / "memory.swap.max").exists():
                 _write(self.path / "memory.swap.max", "0")
                 notes["swap"] = "disabled (memory.swap.max = 0)"
+            else:
+                notes["swap"] = "not capped (no memory.swap.max: swap accounting is off)"
         if (self.path / "memory.oom.group").exists():
             # Kill the whole group on OOM, as the kubelet does with a container on cgroup v2.
             _write(self.path / "memory.oom.group", "1")
@@ -232,6 +235,8 @@ class CgroupHost:
 
     def _base_v2(self) -> Path:
         own = self.parent or self.own_paths().get("", "/")
+        if not self.parent and own.rsplit("/", 1)[-1] == CONTROLLER_LEAF:
+            own = own.rsplit("/", 1)[0]  # an earlier host in this process moved us there: reuse it
         return self.root / own.lstrip("/")
 
     def problem(self) -> str | None:
@@ -285,7 +290,7 @@ class CgroupHost:
         missing = [c for c in wanted if c not in enabled]
         if missing:
             if str(os.getpid()) in (base / "cgroup.procs").read_text().split():
-                leaf = base / "kit-controller"
+                leaf = base / CONTROLLER_LEAF
                 leaf.mkdir(exist_ok=True)
                 try:
                     _write(leaf / "cgroup.procs", str(os.getpid()))

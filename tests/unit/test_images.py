@@ -1,0 +1,97 @@
+"""The images workload: product.md's geometry (fit within 1920x1080, aspect kept, never upscaled,
+rounded half up), and EXIF orientation ignored so every strategy sees the same pixels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from jpeg_samples import encode, exif_segment, picture, with_segment
+
+from kit.workloads.base import Item, ItemFailed
+from kit.workloads.images import ImagesWorkload, target_size, transform
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    ((3840, 2160), (1920, 1080)),    # 16:9 4K: exactly 1080p
+    ((1920, 1080), (1920, 1080)),
+    ((4000, 3000), (1440, 1080)),    # 4:3 photo: height bound, not stretched
+    ((6000, 2000), (1920, 640)),     # panorama: width bound
+    ((1000, 500), (1000, 500)),      # never upscaled
+    ((16, 16), (16, 16)),
+    ((1080, 1920), (608, 1080)),     # portrait: 1080 * 0.5625 = 607.5 -> 608 (half up)
+    ((3001, 2160), (1501, 1080)),    # 3001 * 0.5 = 1500.5 -> 1501 (half up, not to even)
+    ((2160, 3840), (608, 1080)),
+    ((7680, 4320), (1920, 1080)),
+    ((100000, 10), (1920, 1)),       # a side never rounds down to nothing
+])
+def test_target_size(size: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert target_size(*size) == expected
+
+
+def test_target_size_keeps_the_aspect_ratio() -> None:
+    for width, height in [(4032, 3024), (5184, 3456), (3024, 4032), (2448, 3264), (12345, 6789)]:
+        new_width, new_height = target_size(width, height)
+        assert new_width <= 1920 and new_height <= 1080
+        assert max(new_width == 1920, new_height == 1080)   # one side touches the box
+        assert abs(new_width / new_height - width / height) < 2 / min(new_width, new_height)
+
+
+def decoded(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
+def test_transform_output_has_the_target_size() -> None:
+    output = transform(encode(picture(2000, 1500)))
+    assert output[:2] == b"\xff\xd8"
+    assert decoded(output).shape == (1080, 1440, 3)
+
+
+def test_transform_does_not_upscale() -> None:
+    assert decoded(transform(encode(picture(320, 200)))).shape == (200, 320, 3)
+
+
+def test_transform_is_deterministic() -> None:
+    data = encode(picture(2400, 1350))
+    assert transform(data) == transform(data)   # what byte-identical verification relies on
+
+
+def test_exif_orientation_is_ignored() -> None:
+    """A camera's 'rotate 90' tag must not turn a landscape image into a portrait one."""
+    photo = with_segment(encode(picture(240, 160)), exif_segment(orientation=6))
+    honoured = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR)
+    assert honoured.shape[:2] == (240, 160)                 # the tag is real: OpenCV would rotate
+    output = decoded(transform(photo))
+    assert output.shape[:2] == (160, 240)                   # not rotated
+    plain = decoded(transform(encode(picture(240, 160))))
+    assert np.array_equal(output, plain)                    # same pixels as without the tag
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (b"", "empty"), (b"not a jpeg", "not a JPEG"), (b"\xff\xd8\xff\xdb\x00\x43", "truncated"),
+])
+def test_bad_input_is_a_failed_item(data: bytes, reason: str) -> None:
+    with pytest.raises(ItemFailed, match=reason):
+        transform(data)
+
+
+def test_workload_reads_and_writes_files(tmp_path: Path) -> None:
+    source, target = tmp_path / "in.jpg", tmp_path / "out.jpg"
+    source.write_bytes(encode(picture(2400, 1350)))
+    workload = ImagesWorkload()
+    threads = cv2.getNumThreads()
+    workload.setup()
+    assert cv2.getNumThreads() == 1                          # one OpenCV thread per worker
+    cv2.setNumThreads(threads)
+    workload.process(Item(index=0, name="in.jpg", input_path=str(source), output_path=str(target)))
+    assert decoded(target.read_bytes()).shape == (1080, 1920, 3)
+    with pytest.raises(ItemFailed, match="unreadable"):
+        workload.process(Item(index=1, name="gone.jpg", input_path=str(tmp_path / "gone.jpg"),
+                              output_path=str(tmp_path / "x.jpg")))
+    with pytest.raises(ItemFailed, match="cannot write"):
+        workload.process(Item(index=2, name="in.jpg", input_path=str(source),
+                              output_path=str(tmp_path / "missing-dir" / "x.jpg")))
