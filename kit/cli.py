@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
 from kit import config as configuration
-from kit.errors import KitError
+from kit.errors import ConfigError, KitError
+
+if TYPE_CHECKING:
+    from kit.results import RunResults
+    from kit.runner import Runner
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
@@ -23,53 +29,237 @@ out = Console()
 @app.command()
 def run(
     strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to run (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
-    workload: Annotated[str, typer.Option(help="What each item is.")] = "images",
-    images: Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200; with --source, every file].")] = None,  # noqa: UP045,E501
+    workload: Annotated[str, typer.Option(help="What each item is: images, pi, count, payload, io (seeds 001-004).")] = "images",  # noqa: E501
+    images: Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200 images, 50 tasks; with --source, every file].")] = None,  # noqa: UP045,E501
     resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
     source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
     workers: Annotated[Optional[int], typer.Option(help="Workers per strategy [default: CPUs the run may use].")] = None,  # noqa: UP045,E501
+    iterations: Annotated[Optional[int], typer.Option(help="pi: Viete terms per task [default: calibrated to ~0.5 s a task here].")] = None,  # noqa: UP045,E501
+    count_to: Annotated[int, typer.Option(help="count: each task counts to this.")] = configuration.DEFAULT_COUNT_TO,
+    payload_size: Annotated[Optional[str], typer.Option(help="payload: the string every task receives, e.g. 100m or 100000000 [default: 10^8 characters].")] = None,  # noqa: UP045,E501
+    io_delay: Annotated[float, typer.Option(help="io: seconds the loopback server waits before answering.")] = configuration.DEFAULT_IO_DELAY_SECONDS,  # noqa: E501
+    chunksize: Annotated[int, typer.Option(help="python-pool-imap(-unordered): tasks per pool message.")] = 1,
+    skip_current: Annotated[bool, typer.Option(help="images: skip items whose output in --output-dir is newer than the source (seed 004).")] = False,  # noqa: E501
     mem_limit: Annotated[Optional[str], typer.Option(help="Memory cap per sandbox, e.g. 512m, 1g, 1Gi [default: none].")] = None,  # noqa: UP045,E501
     cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045
     runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
-    start_method: Annotated[str, typer.Option(help="python-processes start method: fork, spawn, forkserver.")] = "fork",  # noqa: E501
+    start_method: Annotated[str, typer.Option(help="Process strategies' start method (python-processes, pools, asyncio): fork, spawn, forkserver.")] = "fork",  # noqa: E501
     repeat: Annotated[int, typer.Option(help="Measured repetitions per strategy.")] = 1,
     warmup: Annotated[int, typer.Option(help="Unrecorded-in-summary warmup rounds before measuring.")] = 0,
     timeout: Annotated[float, typer.Option(help="Seconds per strategy before it is stopped.")] = 900.0,
     stall_timeout: Annotated[float, typer.Option(hidden=True, help="Seconds without a finished item before a strategy counts as stalled.")] = 120.0,  # noqa: E501
     out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),
     output_dir: Annotated[Optional[Path], typer.Option(help="Stable place for outputs [default: inside the run directory].")] = None,  # noqa: UP045,E501
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port on 127.0.0.1; 0 disables.")] = 9464,
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds (0.0.0.0 for Docker Desktop).")] = "127.0.0.1",  # noqa: E501
+    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run, for a last scrape.")] = 10.0,  # noqa: E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
-    from kit import runtimes
-    from kit.console import ProgressView, results_table
-    from kit.runner import Runner
+    from kit.metrics import check_linger
     from kit.units import format_bytes
 
+    linger = check_linger(metrics_linger)
     plan = configuration.build(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=workers, mem_limit=mem_limit, cpus=cpus, runtime=runtime, start_method=start_method,
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
-        output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images)
+        output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
+        count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
+        skip_current=skip_current)
+    cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
+           if plan.memory_limit_bytes else "none")
+    noun = "items" if plan.workload == "images" else f"{plan.workload} tasks"
+    header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
+              f"CPU cap {plan.cpus or 'none'}")
+    _race(plan, header, metrics_host, linger, lambda runner: runner.run())
+
+
+def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger: float,
+          execute: Callable[[Runner], RunResults],
+          footer: Callable[[RunResults], list[str]] = lambda results: []) -> None:
+    """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
+    from kit import runtimes
+    from kit.console import ProgressView, results_table
+    from kit.metrics import MetricsObserver, serve
+    from kit.observer import Observers
+    from kit.runner import Runner, availability_lines
+
     chosen, note = runtimes.select(plan.runtime)
     if note:
         err.print(note)
-    cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
-           if plan.memory_limit_bytes else "none")
-    out.print(f"[bold]kit run[/bold]: {plan.items or 'all'} items, {plan.workers} workers, memory cap {cap}, "
-              f"CPU cap {plan.cpus or 'none'}, runtime {chosen.name}")
+    out.print(f"{header}, runtime {chosen.name}")
+    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
+        out.print(line, highlight=False, soft_wrap=True)
     runner = Runner(plan, chosen, observer=None)  # type: ignore[arg-type]
-    with ProgressView(out) as view:
-        runner.observer = view
-        try:
-            results = runner.run()
-        finally:
-            view.progress.stop()
-    out.print(results_table(results.records))
-    for warning in results.warnings:
-        out.print(f"[yellow]warning:[/yellow] {warning}")
-    out.print(f"results: {runner.run_dir / 'results.json'}")
+    metrics = MetricsObserver(runner.run_id)
+    with contextlib.ExitStack() as stack:  # the endpoint is up before image generation starts
+        server = (stack.enter_context(serve(metrics.registry(), metrics_host, plan.metrics_port))
+                  if plan.metrics_port else None)
+        if server:
+            out.print(f"metrics: {server.url}")
+        with ProgressView(out) as view:
+            runner.observer = Observers(view, metrics) if server else view
+            try:
+                results = execute(runner)
+            except BaseException:
+                view.progress.stop()
+                with contextlib.suppress(Exception):  # never hide why the run stopped
+                    _write_report(runner.run_dir)  # what completed is reported
+                raise
+            finally:
+                view.progress.stop()
+        out.print(results_table(results.records))
+        for line in footer(results):
+            out.print(line)
+        for warning in results.warnings:
+            out.print(f"[yellow]warning:[/yellow] {warning}")
+        out.print(f"results: {runner.run_dir / 'results.json'}")
+        _write_report(runner.run_dir)
+        if server and linger > 0:
+            out.print(f"[dim]metrics stay up {linger:g} s for a last scrape (Ctrl-C ends the wait)[/dim]")
+            server.linger(linger)
+
+
+def _write_report(run_dir: Path) -> None:
+    """Render report.html from the run's results.json and print its path."""
+    from kit.report import write_report
+
+    if not (run_dir / "results.json").is_file():
+        return  # stopped before anything was saved: nothing to report
+    try:
+        out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
+    except KitError as exc:
+        err.print(f"[yellow]warning:[/yellow] no report: {exc}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>) or its results.json.")],
+) -> None:
+    """Re-render report.html from results.json alone (old runs and other machines' runs too)."""
+    from kit.report import write_report
+
+    out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
+
+
+@app.command()
+def sweep(
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to run (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
+    workers: Annotated[str, typer.Option(help="Worker counts, comma-separated, e.g. 1,2,4,8,12.")] = "1,2,4",
+    mem_limit: Annotated[Optional[str], typer.Option(help="Memory caps, comma-separated, e.g. 256m,512m,1g; 'none' for no cap [default: none].")] = None,  # noqa: UP045,E501
+    workload: Annotated[str, typer.Option(help="What each item is.")] = "images",
+    images: Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200; with --source, every file].")] = None,  # noqa: UP045,E501
+    resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
+    source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
+    cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045,E501
+    runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
+    start_method: Annotated[str, typer.Option(help="python-processes start method: fork, spawn, forkserver.")] = "fork",  # noqa: E501
+    repeat: Annotated[int, typer.Option(help="Measured repetitions of every cell.")] = 1,
+    warmup: Annotated[int, typer.Option(help="Warmup rounds over the grid before measuring (left out of summaries).")] = 0,  # noqa: E501
+    timeout: Annotated[float, typer.Option(help="Seconds per cell before it is stopped.")] = 900.0,
+    stall_timeout: Annotated[float, typer.Option(hidden=True, help="Seconds without a finished item before a cell counts as stalled.")] = 120.0,  # noqa: E501
+    out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),  # noqa: E501
+    output_dir: Annotated[Optional[Path], typer.Option(help="Stable place for outputs [default: inside the run directory].")] = None,  # noqa: UP045,E501
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
+    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
+    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
+) -> None:
+    """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
+    from kit.metrics import check_linger
+    from kit.runner import choose_strategies
+    from kit.sweep import parse_caps_list, parse_workers_list, plan_grid
+    from kit.units import format_bytes
+
+    linger = check_linger(metrics_linger)
+    counts, caps = parse_workers_list(workers), parse_caps_list(mem_limit)
+    plan = configuration.build(
+        strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
+        workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
+        warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
+        metrics_port=metrics_port, pool_size=distinct_images)
+    chosen_strategies, skipped = choose_strategies(plan)
+    for name, reason in skipped.items():
+        err.print(f"{name} skipped: {reason}")
+    cells = plan_grid(chosen_strategies, counts, caps, plan.repeat, plan.warmup, plan.cpus)
+    cap_text = ", ".join(format_bytes(c) if c else "none" for c in caps)
+    header = (f"[bold]kit sweep[/bold]: {plan.items or 'all'} items, workers {', '.join(map(str, counts))}, "
+              f"memory caps {cap_text}, {len(cells)} cells")
+    _race(plan, header, metrics_host, linger, lambda runner: runner.run(cells))
+
+
+@app.command()
+def floor(
+    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to probe (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
+    workers: Annotated[Optional[int], typer.Option(help="Workers per strategy [default: CPUs the run may use].")] = None,  # noqa: UP045,E501
+    images: Annotated[int, typer.Option("--images", "--items", help="Items in the batch; peak memory is reached once every worker holds an image, so a short batch finds the same floor faster.")] = 48,  # noqa: E501
+    resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
+    source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
+    low: Annotated[str, typer.Option(help="Smallest cap to try, e.g. 64m (expected to fail).")] = "32m",
+    high: Annotated[str, typer.Option(help="Largest cap to try, e.g. 4g (expected to pass).")] = "4g",
+    step: Annotated[str, typer.Option(help="Resolution of the answer.")] = "8m",
+    confirmations: Annotated[int, typer.Option(help="Runs that must all complete for a cap to pass.")] = 3,
+    cold: Annotated[bool, typer.Option(help="Drop the page cache before every run (root): libraries are then charged to the sandbox.")] = False,  # noqa: E501
+    cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045,E501
+    runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
+    start_method: Annotated[str, typer.Option(help="python-processes start method: fork, spawn, forkserver.")] = "fork",  # noqa: E501
+    timeout: Annotated[float, typer.Option(help="Seconds per run before it is stopped (and the cap fails).")] = 900.0,  # noqa: E501
+    out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),  # noqa: E501
+    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
+    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
+    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
+) -> None:
+    """Find by bisection the smallest memory cap under which each strategy completes the batch."""
+    from kit.floor import align_caps
+    from kit.metrics import check_linger
+    from kit.units import format_bytes, parse_size
+
+    linger = check_linger(metrics_linger)
+    if confirmations < 1:
+        raise ConfigError(f"--confirmations {confirmations}: must be at least 1")
+    plan = configuration.build(
+        strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
+        runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
+        pool_size=distinct_images)
+    low_bytes = configuration.parse_memory_limit(low)
+    high_bytes = configuration.parse_memory_limit(high)
+    assert low_bytes is not None and high_bytes is not None
+    step_bytes = parse_size(step)
+    low_bytes, high_bytes = align_caps(low_bytes, high_bytes, step_bytes)
+
+    def footer(results: RunResults) -> list[str]:
+        return [f"[bold]floor[/bold] {f['strategy']} x{f['workers']}: {f['note']} "
+                f"[dim](page cache {f['page_cache']}, {f['confirmations']} run(s) per cap)[/dim]"
+                for f in results.floors]
+
+    _race(plan, f"[bold]kit floor[/bold]: {plan.items} items, {plan.workers} workers, caps "
+                f"{format_bytes(low_bytes)} to {format_bytes(high_bytes)} by {format_bytes(step_bytes)}, "
+                f"{confirmations} runs per cap", metrics_host, linger,
+          lambda runner: _floors(runner, low_bytes, high_bytes, step_bytes, confirmations, cold), footer)
+
+
+def _floors(runner: Runner, low: int, high: int, step: int, confirmations: int, cold: bool) -> RunResults:
+    from kit.floor import run_floors
+
+    run_floors(runner, low, high, step, confirmations, cold)
+    assert runner.prepared is not None
+    return runner.prepared.results
+
+
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="First run directory (or its results.json): A.")],
+    run_b: Annotated[Path, typer.Argument(help="Second run directory (or its results.json): B.")],
+) -> None:
+    """The same strategies across two runs: ratios B / A, significance, environment differences."""
+    from kit.compare import compare_dirs, comparison_lines, comparison_table
+
+    comparison = compare_dirs(run_a, run_b)
+    out.print(comparison_table(comparison))
+    for line in comparison_lines(comparison):
+        out.print(line, highlight=False)
 
 
 @app.command()
@@ -82,7 +272,7 @@ def data(
     from kit.units import format_bytes
 
     if count < 1:
-        raise configuration.ConfigError(f"--count {count}: must be at least 1")
+        raise ConfigError(f"--count {count}: must be at least 1")
     plan = configuration.build(resolution=resolution, items=count)
     paths = generate(plan, count)
     mean = sum(path.stat().st_size for path in paths) / len(paths)
@@ -108,8 +298,95 @@ def doctor(
             out.print(f"[red]FAIL[/red] {name}\n     {problem}")
         else:
             out.print(f"[green] ok [/green] {name}")
+    # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
+    for name, problem in [*_docker_checks(), *_go_checks()]:
+        if problem:
+            out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
+        else:
+            out.print(f"[green] ok [/green] {name}")
     if failed:
         raise typer.Exit(1)
+
+
+def _go_checks() -> list[tuple[str, str | None]]:
+    """Optional too: the Go strategies on the cgroup runtime need a host build."""
+    from kit.config import default_cache_dir
+    from kit.strategies import GO_STRATEGIES
+    from kit.strategies.go import go_tool, unavailable_reason
+
+    tool, version = go_tool()
+    label = f"Go toolchain{' ' + version if tool else ''} (optional: Go strategies on the cgroup runtime)"
+    checks = [(label, None if tool else version)]
+    return checks + [(f"{name} built for the cgroup runtime (optional)",
+                      unavailable_reason(name, "cgroup", default_cache_dir())) for name in GO_STRATEGIES]
+
+
+def _docker_checks() -> list[tuple[str, str | None]]:
+    """The Docker engine, then the worker image's freshness (what `--runtime auto` decides on)."""
+    from kit.build import image_problem, image_tag
+    from kit.errors import RuntimeUnavailable
+    from kit.runtimes.engine import connect, engine_address
+
+    try:
+        client = connect()
+    except RuntimeUnavailable as exc:
+        return [(f"Docker engine at {engine_address()} (optional)", str(exc)),
+                (f"worker image {image_tag()} current (optional)", "not checked: no engine")]
+    with contextlib.closing(client):
+        version = client.version().get("Version", "?")
+        return [(f"Docker engine {version} at {engine_address()} (optional)", None),
+                (f"worker image {image_tag()} current (optional)", image_problem(client))]
+
+
+@app.command()
+def build(
+    python_image: Annotated[Optional[str], typer.Option(help="Base image for Python (default: the Dockerfile's digest-pinned python image).")] = None,  # noqa: UP045,E501
+    go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go build stage (default: the Dockerfile's digest-pinned golang image).")] = None,  # noqa: UP045,E501
+    ca_bundle: Annotated[Optional[Path], typer.Option(help="CA bundle for pip inside the build, for TLS-intercepting proxies (default: $PIP_CERT when set).")] = None,  # noqa: UP045,E501
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result.")] = False,
+    target: Annotated[str, typer.Option(help="image: the worker image; host: the Go workers for the cgroup runtime, into the kit's cache.")] = "image",  # noqa: E501
+) -> None:
+    """Build (or rebuild) the worker image kit-worker:<version> from this kit's sources;
+    `--target host` builds the Go workers on this machine instead."""
+    if target not in ("image", "host"):
+        raise ConfigError(f"--target {target!r}: choose image or host")
+    if target == "host":
+        _build_host(quiet)
+        return
+    from kit.build import VERSION_LABELS, BuildOptions, default_ca_bundle
+    from kit.build import build as build_image
+    from kit.units import format_bytes
+
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
+    options = BuildOptions(python_image=python_image, go_image=go_image,
+                           ca_bundle=ca_bundle or default_ca_bundle(), no_cache=no_cache)
+    built = build_image(options, log=(lambda line: None) if quiet else (lambda line: out.print(line, markup=False,
+                                                                                               highlight=False)))
+    versions = ", ".join(f"{label.split('.', 1)[1]} {built.labels[label]}"
+                         for label in VERSION_LABELS.values() if label in built.labels)
+    out.print(f"built {built.tag} ({built.image_id[:19]}, {format_bytes(built.size_bytes)}) "
+              f"in {built.build_seconds:.0f} s: {versions}")
+
+
+def _build_host(quiet: bool) -> None:
+    """`kit build --target host`: go-native and go-gocv for the cgroup runtime; one that cannot
+    build is reported with how to fix it (exit 1), the other is still built."""
+    import time
+
+    from kit.config import default_cache_dir
+    from kit.errors import EnvironmentProblem
+    from kit.strategies.go import build_host
+
+    started = time.monotonic()
+    built = build_host(default_cache_dir(), log=(lambda line: None) if quiet else out.print)
+    for name, seconds in built.built.items():
+        out.print(f"built {name} with {built.go_version} in {seconds:.1f} s: {built.directory / name}",
+                  soft_wrap=True, highlight=False)
+    out.print(f"host build took {time.monotonic() - started:.1f} s", highlight=False)
+    if built.failed:
+        raise EnvironmentProblem("; ".join(f"{name} not built: {why}" for name, why in built.failed.items()))
 
 
 def _port_problem(port: int) -> str | None:
@@ -132,11 +409,13 @@ def worker(
     workers: Annotated[int, typer.Option()] = 1,
     workload: Annotated[str, typer.Option()] = "images",
     start_method: Annotated[str, typer.Option()] = "fork",
+    chunksize: Annotated[int, typer.Option()] = 1,
 ) -> None:
     """Internal: the entry point inside a sandbox (JSON lines on stdout)."""
     from kit.worker import run_worker
 
-    raise typer.Exit(run_worker(strategy, workload, manifest, input_root, output_dir, workers, start_method))
+    raise typer.Exit(run_worker(strategy, workload, manifest, input_root, output_dir, workers, start_method,
+                                chunksize))
 
 
 def main(argv: list[str] | None = None) -> None:

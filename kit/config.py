@@ -17,7 +17,12 @@ from kit.strategies import ALL_STRATEGIES, START_METHODS
 from kit.units import MIB, Bytes, Seconds, parse_size
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720)}
-WORKLOADS: tuple[str, ...] = ("images",)
+WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
+DEFAULT_IMAGES = 200
+DEFAULT_TASKS = 50                  # seed 001's 50 tasks, for every task workload
+DEFAULT_COUNT_TO = 1_000_000        # x 50 tasks = seed 002's count to 50 million
+DEFAULT_PAYLOAD_BYTES = 10**8       # seed 001's string of 100 million characters
+DEFAULT_IO_DELAY_SECONDS = 0.05
 RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
 # Docker refuses caps under 6 MB, and so do we on every runtime, so caps mean the same everywhere.
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
@@ -59,7 +64,7 @@ class RunConfig:
 
     strategies: tuple[str, ...] = ()            # empty: every available strategy
     workload: str = "images"
-    items: int | None = 200                    # None with --source: every file
+    items: int | None = DEFAULT_IMAGES         # None with --source: every file
     width: int = 3840
     height: int = 2160
     source: Path | None = None
@@ -78,6 +83,12 @@ class RunConfig:
     pool_size: int = 16                         # distinct generated images reused to reach `items`
     quality: int = 90                           # JPEG quality of generated inputs
     cache_dir: Path = field(default_factory=default_cache_dir)
+    iterations: int | None = None               # pi: Viete terms per task; None: calibrated to ~0.5 s
+    count_to: int = DEFAULT_COUNT_TO            # count: target of each task's counter
+    payload_size_bytes: Bytes = DEFAULT_PAYLOAD_BYTES   # payload: characters of the string per task
+    io_delay_seconds: Seconds = DEFAULT_IO_DELAY_SECONDS  # io: the loopback server's answer delay
+    chunksize: int = 1                          # python-pool-imap(-unordered): tasks per pool message
+    skip_current: bool = False                  # images: skip items whose output is newer than the source
 
     def to_json(self) -> dict[str, object]:
         """The config as recorded in results.json (paths as strings)."""
@@ -130,6 +141,12 @@ def build(
     metrics_port: int = 9464,
     pool_size: int = 16,
     cache_dir: Path | None = None,
+    iterations: int | None = None,
+    count_to: int = DEFAULT_COUNT_TO,
+    payload_size: str | None = None,
+    io_delay: float = DEFAULT_IO_DELAY_SECONDS,
+    chunksize: int = 1,
+    skip_current: bool = False,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
@@ -161,11 +178,13 @@ def build(
     if pool_size < 1:
         raise ConfigError(f"--distinct-images {pool_size}: must be at least 1")
     memory_limit = parse_memory_limit(mem_limit)
+    payload_bytes = _check_workload_options(workload, source, memory_limit, iterations, count_to, payload_size,
+                                            io_delay, chunksize, skip_current, output_dir)
     default_workers = max(1, math.floor(cpus if cpus else allowed_cpus()))
     return RunConfig(
         strategies=tuple(dict.fromkeys(strategies or ())),
         workload=workload,
-        items=items if items is not None else (None if source else 200),
+        items=items if items is not None else (None if source else default_items(workload)),
         width=width,
         height=height,
         source=source.resolve() if source else None,
@@ -183,4 +202,47 @@ def build(
         metrics_port=metrics_port,
         pool_size=pool_size,
         cache_dir=cache_dir or default_cache_dir(),
+        iterations=iterations,
+        count_to=count_to,
+        payload_size_bytes=payload_bytes,
+        io_delay_seconds=io_delay,
+        chunksize=chunksize,
+        skip_current=skip_current,
     )
+
+
+def default_items(workload: str) -> int:
+    """200 images (the study), 50 tasks (seed 001) for the task workloads."""
+    return DEFAULT_IMAGES if workload == "images" else DEFAULT_TASKS
+
+
+def _check_workload_options(workload: str, source: Path | None, memory_limit: Bytes | None,
+                            iterations: int | None, count_to: int, payload_size: str | None,
+                            io_delay: float, chunksize: int, skip_current: bool,
+                            output_dir: Path | None) -> Bytes:
+    """The options of the task workloads (seeds 001-004); returns the payload size in bytes."""
+    from kit.units import format_bytes
+    from kit.workloads.payload import PAYLOAD_OVERHEAD_BYTES
+
+    if workload != "images" and source is not None:
+        raise ConfigError(f"--source: the {workload} workload has tasks, not input files")
+    if iterations is not None and iterations < 1:
+        raise ConfigError(f"--iterations {iterations}: must be at least 1")
+    if count_to < 1:
+        raise ConfigError(f"--count-to {count_to}: must be at least 1")
+    if not (math.isfinite(io_delay) and 0 <= io_delay <= 60):
+        raise ConfigError(f"--io-delay {io_delay}: must be between 0 and 60 seconds")
+    if chunksize < 1:
+        raise ConfigError(f"--chunksize {chunksize}: must be at least 1")
+    if skip_current and workload != "images":
+        raise ConfigError(f"--skip-current: only the images workload has outputs to keep, not {workload}")
+    if skip_current and output_dir is None:
+        raise ConfigError("--skip-current needs --output-dir: a stable place where earlier outputs are found")
+    size = parse_size(payload_size) if payload_size is not None else DEFAULT_PAYLOAD_BYTES
+    if size < 1:
+        raise ConfigError(f"--payload-size {payload_size}: must be at least 1 byte")
+    if workload == "payload" and memory_limit is not None and size + PAYLOAD_OVERHEAD_BYTES > memory_limit:
+        raise ConfigError(f"--payload-size {format_bytes(size)} cannot fit the memory cap of "
+                          f"{format_bytes(memory_limit)} (the string plus {PAYLOAD_OVERHEAD_BYTES // MIB} MiB "
+                          f"for the worker): raise --mem-limit or lower --payload-size")
+    return size

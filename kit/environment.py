@@ -49,6 +49,17 @@ def go_version() -> str | None:
     return result.stdout.strip() or None
 
 
+def cpu_steal_seconds(proc_stat: Path = Path("/proc/stat")) -> float | None:
+    """CPU time (all CPUs) a hypervisor gave to other guests since boot; None when unknown.
+
+    Read before and after each sandbox: the difference says whether a noisy neighbour slowed it."""
+    try:
+        fields = proc_stat.read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
     """Everything product.md section 4 lists under `environment`."""
     from kit.workloads.images import opencv_info
@@ -66,6 +77,9 @@ def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
         "runtime": runtime_info.get("runtime"),
         "engine_version": runtime_info.get("engine_version"),
         "image_digest": runtime_info.get("image_digest"),
+        # docker: the worker image's tag and labels (its own OpenCV / libjpeg-turbo / Python versions)
+        "image": runtime_info.get("image"),
+        "image_labels": runtime_info.get("image_labels"),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "opencv": libs["opencv"],

@@ -25,6 +25,7 @@ class Batch:
     entries: list[ManifestEntry]
     digests: dict[str, str]     # input (relative path) -> sha256 of its bytes, or "unreadable: ..."
     description: dict[str, Any]  # recorded as `inputs` in results.json
+    workload: str = "images"     # a task workload's entries have no input files (kit/protocol.py)
 
     @property
     def distinct_inputs(self) -> list[str]:
@@ -66,8 +67,49 @@ def batch_digest(entries: list[ManifestEntry], digests: dict[str, str]) -> str:
     return hasher.hexdigest()
 
 
+def task_parameters(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
+    """Every task's parameters for a task workload (the same for each task of a batch)."""
+    if config.workload == "pi":
+        if config.iterations is not None:
+            return {"iterations": config.iterations}
+        from kit.workloads.pi import calibrated
+
+        phase("calibrating pi's iterations to ~0.5 s a task (once per machine, cached)")
+        return {"iterations": calibrated(config.cache_dir)["iterations"]}
+    if config.workload == "count":
+        return {"count_to": config.count_to}
+    if config.workload == "payload":
+        return {"size_bytes": config.payload_size_bytes}
+    if config.workload == "io":
+        return {"delay_seconds": config.io_delay_seconds}
+    raise ValueError(f"{config.workload} is not a task workload")
+
+
+def prepare_tasks(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> Batch:
+    """A task workload's batch: `items` tasks with their parameters in the manifest, no input files."""
+    params = task_parameters(config, phase)
+    total = config.items or 1
+    entries = [ManifestEntry(name=f"task-{index:06d}", input="", output=f"task-{index:06d}.txt", task=dict(params))
+               for index in range(total)]
+    root = config.cache_dir / "tasks"   # nothing to read, but every sandbox mounts an input root
+    root.mkdir(parents=True, exist_ok=True)
+    hasher = hashlib.sha256()
+    for entry in entries:
+        hasher.update(f"{entry.name}\0{sorted((entry.task or {}).items())}\n".encode())
+    described: dict[str, Any] = {"source_dir": None, "generator_version": None, "workload": config.workload,
+                                 "task": params, "batch_digest": hasher.hexdigest(), "item_count": total,
+                                 "distinct_inputs": 0, "input_bytes_mean": 0}
+    if config.workload == "pi" and config.iterations is None:
+        from kit.workloads.pi import calibrated
+
+        described["calibration"] = calibrated(config.cache_dir)
+    return Batch(input_root=root, entries=entries, digests={}, description=described, workload=config.workload)
+
+
 def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> Batch:
     """Build the batch and read every input once (the page-cache warm-up)."""
+    if config.workload != "images":
+        return prepare_tasks(config, phase)
     if config.source is not None:
         names = source_files(config.source)
         if config.items is not None:

@@ -34,6 +34,9 @@ class RunObserver:
     def phase(self, text: str) -> None:
         """A step outside any sandbox (generating images, reference outputs)."""
 
+    def planned(self, cells: list[Cell]) -> None:
+        """Every cell the run will go through, in order (an overall progress bar needs the total)."""
+
     def cell_started(self, cell: Cell, items_total: int) -> None:
         """A sandbox is about to start."""
 
@@ -56,6 +59,10 @@ class Observers(RunObserver):
     def phase(self, text: str) -> None:
         for observer in self.observers:
             observer.phase(text)
+
+    def planned(self, cells: list[Cell]) -> None:
+        for observer in self.observers:
+            observer.planned(cells)
 
     def cell_started(self, cell: Cell, items_total: int) -> None:
         for observer in self.observers:

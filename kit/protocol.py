@@ -8,6 +8,10 @@ and prints one JSON object per line:
     {"event": "item", "index": 1, "name": "b.jpg", "ok": false, "reason": "truncated JPEG", ...}
     {"event": "done", "items_ok": 1, "items_failed": 1}
 
+The manifest is `{"items": [{"name", "input", "output"[, "task"]}, ...]}`. Image items name an
+input file; a task workload's items (pi, count, payload, io) have `input` "" and a `task` object
+with that task's parameters (e.g. `{"iterations": 2500000}`), and write their result as text.
+
 `start`/`end` are seconds on the worker's own clock from its start; the controller needs only
 differences. Progress needs no network, so sandboxes run with none, and a killed worker's last
 state is whatever lines arrived before it died.
@@ -25,22 +29,26 @@ from kit.workloads.base import Item
 
 @dataclass(frozen=True, slots=True)
 class ManifestEntry:
-    """One item: `input` relative to the input root, `output` a file name in the output dir."""
+    """One item: `input` relative to the input root ("" for a task), `output` a file name in the
+    output dir, `task` a task's parameters (None for an image)."""
 
     name: str
     input: str
     output: str
+    task: dict[str, Any] | None = None
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
-    path.write_text(json.dumps({"items": [asdict(entry) for entry in entries]}), encoding="utf-8")
+    items = [{k: v for k, v in asdict(entry).items() if k != "task" or v is not None} for entry in entries]
+    path.write_text(json.dumps({"items": items}), encoding="utf-8")
 
 
 def read_manifest(path: Path, input_root: Path, output_dir: Path) -> list[Item]:
     """The items as the worker sees them, with paths inside its sandbox."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    return [Item(index=i, name=entry["name"], input_path=str(input_root / entry["input"]),
-                 output_path=str(output_dir / entry["output"]))
+    return [Item(index=i, name=entry["name"],
+                 input_path=str(input_root / entry["input"]) if entry["input"] else "",
+                 output_path=str(output_dir / entry["output"]), task=dict(entry.get("task") or {}))
             for i, entry in enumerate(data["items"])]
 
 

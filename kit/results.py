@@ -5,6 +5,9 @@
 #       concurrency, inputs, results (one record per strategy x repetition); see README.
 #       Additions that old readers may ignore: config.grid (kit sweep: the axes run), a `floors`
 #       section (kit floor), per-record environment.cpu_steal_seconds and load_average_at_end.
+#       Workloads (issue 8): a top-level `workload` section (name, unit, task parameters, pi's
+#       calibration, verification rule); per record `workload`, `unit` ("images" or "tasks": the
+#       throughput is unit/s), `items_skipped` (--skip-current) and `bytes_moved_per_task`.
 """
 
 from __future__ import annotations
@@ -85,6 +88,10 @@ class StrategyRecord:
     message: str | None = None                  # why a strategy failed, in one line
     verification: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)   # per-record extras (load average)
+    workload: str = "images"
+    unit: str = "images"                        # what throughput counts: images/s or tasks/s
+    items_skipped: int = 0                      # --skip-current: outputs already newer than their source
+    bytes_moved_per_task: int | None = None     # payload: bytes pickled to another process per task
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,
@@ -111,6 +118,7 @@ class RunResults:
     records: list[StrategyRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     floors: list[dict[str, Any]] = field(default_factory=list)   # `kit floor` only (kit/floor.py Floor)
+    workload: dict[str, Any] = field(default_factory=dict)   # name, unit, task parameters, verification
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,6 +129,7 @@ class RunResults:
             "environment": self.environment,
             "concurrency": self.concurrency,
             "inputs": self.inputs,
+            **({"workload": self.workload} if self.workload else {}),
             "warnings": self.warnings,
             "results": [asdict(record) for record in self.records],
             **({"floors": self.floors} if self.floors else {}),

@@ -9,20 +9,37 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from kit import environment
-from kit.config import RunConfig
+from kit.config import RunConfig, allowed_cpus
 from kit.errors import ConfigError, KitError
 from kit.inputs import Batch, prepare
 from kit.observer import Cell, RunObserver
-from kit.protocol import write_manifest
+from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, save
 from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
-from kit.strategies import ALL_STRATEGIES, PYTHON_STRATEGIES, effective_workers, uses_start_method
+from kit.skip import split_current
+from kit.stats import oversubscribed
+from kit.strategies import (
+    ALL_STRATEGIES,
+    GO_STRATEGIES,
+    POOL_STRATEGIES,
+    PROCESS_STRATEGIES,
+    PYTHON_STRATEGIES,
+    effective_workers,
+    output_check,
+    uses_start_method,
+    workload_problem,
+)
+from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, supervise
+from kit.sweep import grid_description
 from kit.verify import Reference, make_reference, verify_outputs
+from kit.workloads import unit
 
 
 class Interrupted(KitError):
@@ -35,22 +52,37 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
 
-def unavailable_reason(strategy: str) -> str | None:
-    """Why a contract strategy cannot run in this kit (None when it can)."""
+def unavailable_reason(strategy: str, runtime: str = "cgroup", cache_dir: Path | None = None) -> str | None:
+    """Why a contract strategy cannot run on `runtime` here, and how to get it (None when it can)."""
     if strategy in PYTHON_STRATEGIES:
         return None
-    return "the Go workers are not part of this kit version yet"
+    from kit.config import default_cache_dir
+    from kit.strategies import go
+
+    return go.unavailable_reason(strategy, runtime, cache_dir or default_cache_dir())
 
 
-def choose_strategies(config: RunConfig) -> tuple[list[str], dict[str, str]]:
+def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[str], dict[str, str]]:
     """The strategies to run (asked for, or every available one) and why the others are skipped."""
-    skipped = {name: reason for name in ALL_STRATEGIES if (reason := unavailable_reason(name))}
+    skipped = {name: reason for name in ALL_STRATEGIES
+               if (reason := workload_problem(name, config.workload)
+                   or unavailable_reason(name, runtime, config.cache_dir))}
     if config.strategies:
         for name in config.strategies:
             if name in skipped:
                 raise ConfigError(f"strategy {name} is not available: {skipped[name]}")
         return list(config.strategies), {}
     return [name for name in ALL_STRATEGIES if name not in skipped], skipped
+
+
+def availability_lines(runtime: str, cache_dir: Path, workload: str = "images") -> list[str]:
+    """What `kit run` says first: the strategies this runtime can run; for the others why, and how
+    to get them."""
+    reasons = {name: workload_problem(name, workload) or unavailable_reason(name, runtime, cache_dir)
+               for name in ALL_STRATEGIES}
+    lines = [f"strategies available on {runtime}: "
+             + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
+    return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
 
 
 def plan_cells(config: RunConfig, strategies: list[str]) -> list[Cell]:
@@ -75,12 +107,23 @@ class WorkerCommand:
     workload: str
     workers: int
     start_method: str
+    chunksize: int = 1
 
     def __call__(self, paths: SandboxPaths) -> list[str]:
         return [paths.python, "-m", "kit", "worker", "--strategy", self.strategy,
                 "--workload", self.workload, "--workers", str(self.workers),
                 "--start-method", self.start_method, "--manifest", str(paths.manifest),
-                "--input-root", str(paths.input_root), "--output-dir", str(paths.output_dir)]
+                "--input-root", str(paths.input_root), "--output-dir", str(paths.output_dir),
+                *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else [])]
+
+
+class _Prepared(NamedTuple):
+    """What every cell of a run shares, made once by `Runner.start`."""
+
+    batch: Batch
+    reference: Reference
+    manifest: Path
+    results: RunResults
 
 
 def pids_limit(workers: int) -> int:
@@ -97,11 +140,35 @@ class Runner:
         self.run_id = run_id or new_run_id()
         self.run_dir = config.out_dir / self.run_id
         self.argv = argv if argv is not None else ["kit", *sys.argv[1:]]
+        self.strategies: list[str] = []
+        self.prepared: _Prepared | None = None
 
-    def run(self) -> RunResults:
-        strategies, skipped = choose_strategies(self.config)
+    def run(self, cells: list[Cell] | None = None) -> RunResults:
+        """Run the config's plan, or the given cells (a sweep's grid); results saved after each cell."""
+        results = self.start(cells)
+        planned = cells if cells is not None else plan_cells(self.config, self.strategies)
+        self.observer.planned(planned)
+        for cell in planned:
+            self.run_cell(cell)
+        # pyperf-style warnings (too short, too noisy, CPU steal) are data: the report shows them too
+        results.warnings.extend(w for summary in summarize(results.records) for w in summary.warnings)
+        save(results, self.run_dir)
+        return results
+
+    def start(self, cells: list[Cell] | None = None) -> RunResults:
+        """Inputs, reference outputs and the results file; then `run_cell` adds records one by one."""
+        strategies, skipped = choose_strategies(self.config, self.runtime.name)
+        if cells is not None:  # a given grid: every strategy in it must be available
+            strategies = list(dict.fromkeys(cell.strategy for cell in cells))
+            for name in strategies:
+                if reason := (workload_problem(name, self.config.workload)
+                              or unavailable_reason(name, self.runtime.name, self.config.cache_dir)):
+                    raise ConfigError(f"strategy {name} is not available: {reason}")
+            skipped = {}
+        self.strategies = strategies
         batch = prepare(self.config, self.observer.phase)
-        self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
+        if batch.workload == "images":
+            self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
         reference = make_reference(batch, self.config.cache_dir / "reference" / _key(batch))
         manifest = self.run_dir / "manifest.json"
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,18 +179,29 @@ class Runner:
             concurrency={"start_method": self.config.start_method}, inputs=batch.description,
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
-        if self.config.workers > (os.cpu_count() or 1):
-            results.warnings.append(f"{self.config.workers} workers on {os.cpu_count()} CPUs: "
-                                    "more workers than cores show memory, not speed")
+        results.workload = workload_description(batch)
+        if cells is not None:
+            results.config["grid"] = grid_description(cells)
+        most = max((cell.workers for cell in cells), default=1) if cells is not None else self.config.workers
+        cpus = min(allowed_cpus(), self.config.cpus) if self.config.cpus else allowed_cpus()
+        if warning := oversubscribed(most, cpus):
+            results.warnings.append(warning)
         save(results, self.run_dir)
-        for cell in plan_cells(self.config, strategies):
-            record = self._run_cell(cell, batch, reference, manifest, results)
-            results.records.append(record)
-            save(results, self.run_dir)
-            self.observer.cell_finished(cell, record)
-            if record.status == "interrupted":
-                raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
+        self.prepared = _Prepared(batch, reference, manifest, results)
         return results
+
+    def run_cell(self, cell: Cell) -> StrategyRecord:
+        """One sandbox after `start`: its record is appended and saved before this returns."""
+        if self.prepared is None:
+            raise RuntimeError("Runner.run_cell before Runner.start")
+        batch, reference, manifest, results = self.prepared
+        record = self._run_cell(cell, batch, reference, manifest, results)
+        results.records.append(record)
+        save(results, self.run_dir)
+        self.observer.cell_finished(cell, record)
+        if record.status == "interrupted":
+            raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
+        return record
 
     def _output_dir(self, cell: Cell) -> Path:
         base = self.config.output_dir or (self.run_dir / "outputs")
@@ -132,17 +210,23 @@ class Runner:
     def _run_cell(self, cell: Cell, batch: Batch, reference: Reference, manifest: Path,
                   results: RunResults) -> StrategyRecord:
         output_dir = self._output_dir(cell)
-        shutil.rmtree(output_dir, ignore_errors=True)  # each repetition writes every output anew
-        output_dir.mkdir(parents=True)
+        skipped: list[ManifestEntry] = []
+        if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
+            todo, skipped = split_current(batch.entries, batch.input_root, output_dir)
+            manifest = self.run_dir / f"manifest-{_sandbox_name(self.run_id, cell)}.json"
+            write_manifest(manifest, todo)
+        else:
+            shutil.rmtree(output_dir, ignore_errors=True)  # each repetition writes every output anew
+        output_dir.mkdir(parents=True, exist_ok=True)
         spec = SandboxSpec(
-            name=f"{self.run_id}-{cell.strategy}-{'w' if cell.warmup else 'r'}{cell.repetition}",
-            command=WorkerCommand(cell.strategy, self.config.workload, cell.workers,
-                                  self.config.start_method), input_root=batch.input_root,
+            name=_sandbox_name(self.run_id, cell),
+            command=_command(cell, self.config), input_root=batch.input_root,
             output_dir=output_dir, manifest=manifest, log_dir=self.run_dir / "logs",
             memory_limit_bytes=cell.memory_limit_bytes, cpus=cell.cpus, pids_max=pids_limit(cell.workers),
         )
         load = [round(x, 2) for x in os.getloadavg()]
-        self.observer.cell_started(cell, len(batch.entries))
+        steal_before = environment.cpu_steal_seconds()
+        self.observer.cell_started(cell, len(batch.entries) - len(skipped))
         sandbox = self.runtime.start(spec)
         try:
             outcome = supervise(
@@ -154,11 +238,17 @@ class Runner:
             sandbox.close()
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
-        verified, detail = (verify_outputs(batch, reference, output_dir) if outcome.status == "ok"
+        verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
+                            if outcome.status == "ok"
                             else (None, {}))
         return build_record(cell, outcome, len(batch.entries), verified, detail,
-                            {"load_average_at_start": load, "sandbox": notes},
-                            self.config.start_method if uses_start_method(cell.strategy) else None)
+                            {"load_average_at_start": load, "sandbox": notes,
+                             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+                             "cpu_steal_seconds": _delta(steal_before, environment.cpu_steal_seconds())},
+                            self.config.start_method if uses_start_method(cell.strategy) else None,
+                            workload=batch.workload, items_skipped=len(skipped),
+                            bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
+                                                                      self.config.chunksize))
 
 
 def _item(observer: RunObserver, cell: Cell, event: object) -> None:
@@ -168,13 +258,57 @@ def _item(observer: RunObserver, cell: Cell, event: object) -> None:
         observer.item_done(cell, event)
 
 
+def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str]]:
+    """The worker's command line, from the strategy layer: `kit worker` or a Go binary."""
+    if cell.strategy in GO_STRATEGIES:
+        from kit.strategies import go
+
+        return go.command(cell.strategy, config.workload, cell.workers, config.start_method, config.cache_dir)
+    return WorkerCommand(cell.strategy, config.workload, cell.workers, config.start_method,
+                         config.chunksize if cell.strategy in POOL_STRATEGIES else 1)
+
+
+def _sandbox_name(run_id: str, cell: Cell) -> str:
+    """Unique within a run: a sweep runs one strategy at several worker counts and caps."""
+    cap = f"-m{cell.memory_limit_bytes // 2**20}" if cell.memory_limit_bytes else ""
+    return f"{run_id}-{cell.strategy}-x{cell.workers}{cap}-{'w' if cell.warmup else 'r'}{cell.repetition}"
+
+
+def _delta(before: float | None, after: float | None) -> float | None:
+    return round(after - before, 3) if before is not None and after is not None else None
+
+
 def _key(batch: Batch) -> str:
     return hashlib.sha256("\n".join(sorted(batch.digests.values())).encode()).hexdigest()[:16]
 
 
+def workload_description(batch: Batch) -> dict[str, object]:
+    """results.json `workload`: what each item is, its unit, parameters and how it is verified."""
+    from kit.workloads import VERIFICATION, unit
+
+    task = batch.description.get("task")
+    return {"name": batch.workload, "unit": unit(batch.workload),
+            **({"task": task} if task is not None else {}),
+            **({"calibration": batch.description["calibration"]} if "calibration" in batch.description else {}),
+            "verification": VERIFICATION[batch.workload]}
+
+
+def bytes_moved_per_task(batch: Batch, strategy: str, chunksize: int = 1) -> int | None:
+    """payload: the string crosses to another process (pickled) in process strategies, and is
+    passed by reference (0 bytes) in threads and the sequential loop. A Pool pickles a chunk of
+    tasks as one message, and pickle writes the one shared string once per message."""
+    if batch.workload != "payload" or not batch.entries:
+        return None
+    size = int((batch.entries[0].task or {}).get("size_bytes", 0))
+    if strategy in POOL_STRATEGIES:
+        return size // chunksize
+    return size if strategy in PROCESS_STRATEGIES else 0
+
+
 def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool | None,
                  verification: dict[str, object], extras: dict[str, object],
-                 start_method: str | None) -> StrategyRecord:
+                 start_method: str | None, workload: str = "images", items_skipped: int = 0,
+                 bytes_moved_per_task: int | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -194,11 +328,12 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         cpu_throttled_seconds=round(stats.throttled_seconds, 4) if stats else 0.0,
         items_total=items_total, items_ok=outcome.items_ok, items_failed=outcome.items_failed,
         failed_items=outcome.failed_items,
-        throughput_items_per_second=round(throughput, 4) if throughput else None,
-        throughput_per_mib=round(per_mib, 6) if per_mib else None,
+        throughput_items_per_second=round(throughput, 4) if throughput is not None else None,
+        throughput_per_mib=round(per_mib, 6) if per_mib is not None else None,
         verified=verified, samples=outcome.samples, warmup=cell.warmup, cpus=cell.cpus,
         start_method=start_method, message=outcome.message, verification=verification,
-        environment=extras,
+        environment=extras, workload=workload, unit=unit(workload), items_skipped=items_skipped,
+        bytes_moved_per_task=bytes_moved_per_task,
     )
 
 

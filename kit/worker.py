@@ -10,36 +10,46 @@ import os
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event, read_manifest
 from kit.strategies.base import StrategyOptions
 
 
-def concurrency_info(strategy: str, workers: int, start_method: str) -> dict[str, object]:
+def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = "images",
+                     chunksize: int = 1) -> dict[str, object]:
     """What decides parallelism inside this worker, recorded in results.json."""
-    import cv2
+    from kit.strategies import POOL_STRATEGIES, uses_start_method
 
-    cv2.setNumThreads(1)
+    threads: int | None = None
+    if workload == "images":  # the task workloads never load OpenCV (nor pay for its memory)
+        import cv2
+
+        cv2.setNumThreads(1)
+        threads = cv2.getNumThreads()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
         "language": "python",
         "python": sys.version.split()[0],
         "gil_enabled": bool(gil),
-        "opencv_threads_per_worker": cv2.getNumThreads(),
-        "start_method": start_method if strategy == "python-processes" else None,
+        "opencv_threads_per_worker": threads,
+        "start_method": start_method if uses_start_method(strategy) else None,
+        "chunksize": chunksize if strategy in POOL_STRATEGIES else None,
         "workers": workers,
     }
 
 
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
-               workers: int, start_method: str) -> int:
+               workers: int, start_method: str, chunksize: int = 1) -> int:
     """The body of `kit worker`; returns the process exit code."""
     origin = time.monotonic()
-    from kit.strategies import processes, sequential, threads
+    from kit.strategies import asyncio_pool, pool_imap, processes, sequential, threads
+    from kit.workloads import workload_for
 
     runners = {"python-sequential": sequential.run, "python-threads": threads.run,
-               "python-processes": processes.run}
+               "python-processes": processes.run, "python-pool-imap": pool_imap.run_imap,
+               "python-pool-imap-unordered": pool_imap.run_imap_unordered, "python-asyncio": asyncio_pool.run}
     if strategy not in runners:
         print(f"kit worker: unknown Python strategy {strategy!r}", file=sys.stderr)
         return 2
@@ -57,11 +67,17 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         counts["ok" if event.ok else "failed"] += 1
         emit(event)
 
-    emit(StartEvent(pid=os.getpid(), workers=workers,
-                    concurrency=concurrency_info(strategy, workers, start_method)))
-    options = StrategyOptions(workers=workers, start_method=start_method, origin=origin)
+    options = StrategyOptions(workers=workers, start_method=start_method, origin=origin, chunksize=chunksize)
     try:
-        runners[strategy](items, workload, options, report)
+        # The session (payload string, io server) is made before the first item and closed after
+        # the last, so its cost stays out of the work time; what it cost goes into the start event.
+        with workload_for(workload).session(items) as session:
+            items = [replace(item, argument=session.argument) for item in items]
+            info = concurrency_info(strategy, workers, start_method, workload, chunksize)
+            if session.notes:
+                info["workload_session"] = session.notes
+            emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))
+            runners[strategy](items, workload, options, report)
     except Exception as exc:  # a broken pool (a killed process) ends the worker, not the kit
         print(f"kit worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

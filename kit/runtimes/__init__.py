@@ -6,8 +6,6 @@ from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import Runtime
 from kit.runtimes.cgroup import CgroupRuntime
 
-DOCKER_MISSING = "the docker runtime is not part of this kit version yet"
-
 
 def select(name: str) -> tuple[Runtime, str | None]:
     """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen."""
@@ -16,9 +14,18 @@ def select(name: str) -> tuple[Runtime, str | None]:
             runtime: Runtime = CgroupRuntime()
             note = None
         case "docker":
-            raise RuntimeUnavailable(f"{DOCKER_MISSING}; use --runtime cgroup")
+            from kit.runtimes.docker import DockerRuntime
+
+            runtime, note = DockerRuntime(), None
         case _:
-            runtime, note = CgroupRuntime(), f"runtime: cgroup ({DOCKER_MISSING})"
+            from kit.runtimes.docker import DockerRuntime
+
+            # product.md section 4: docker when the engine answers and the image is current.
+            docker = DockerRuntime()
+            why = docker.available()
+            if why is None:
+                return docker, f"runtime: docker (image {docker.image})"
+            runtime, note = CgroupRuntime(), f"runtime: cgroup (docker: {why})"
     problem = runtime.available()
     if problem:
         raise RuntimeUnavailable(problem)

@@ -22,6 +22,7 @@ class SandboxPaths:
     input_root: Path     # read-only inputs
     output_dir: Path     # this strategy's outputs
     manifest: Path       # the item list (kit/protocol.py)
+    bin_dir: Path | None = None  # the compiled (Go) workers inside the sandbox; None: the host's build
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ class StrategyOptions:
     workers: int
     start_method: str = "fork"
     origin: float = 0.0          # time.monotonic() at the worker's start; events are relative to it
+    chunksize: int = 1           # tasks per message of a multiprocessing.Pool (pool strategies only)
 
 
 class Strategy(Protocol):

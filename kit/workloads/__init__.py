@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
-from kit.workloads.base import Item, ItemFailed, Workload
+from collections.abc import Callable, Mapping
+from typing import Any
 
-WORKLOAD_NAMES: tuple[str, ...] = ("images",)
+from kit.workloads.base import Item, ItemFailed, Session, Workload
+
+WORKLOAD_NAMES: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
+# Task workloads have no input files: the manifest carries each task's parameters instead.
+TASK_WORKLOADS: tuple[str, ...] = ("pi", "count", "payload", "io")
+# What the kit says each item is, and how each workload's tasks are verified (recorded in results).
+VERIFICATION: dict[str, str] = {
+    "images": "output bytes equal the sequential pipeline's (PSNR for Go)",
+    "pi": "|result - math.pi| <= pi * 4^-iterations + 1e-12 (Viete's truncation bound)",
+    "count": "result equals count_to exactly",
+    "payload": "result equals the payload's length in characters",
+    "io": "body equals the server's answer to the task's own path",
+}
+
+
+def unit(name: str) -> str:
+    """The plural noun a throughput is counted in: images/s or tasks/s."""
+    return "tasks" if name in TASK_WORKLOADS else "images"
 
 
 def workload_for(name: str) -> Workload:
@@ -13,7 +31,31 @@ def workload_for(name: str) -> Workload:
         from kit.workloads.images import ImagesWorkload
 
         return ImagesWorkload()
+    if name == "pi":
+        from kit.workloads.pi import PiWorkload
+
+        return PiWorkload()
+    if name == "count":
+        from kit.workloads.count import CountWorkload
+
+        return CountWorkload()
+    if name == "payload":
+        from kit.workloads.payload import PayloadWorkload
+
+        return PayloadWorkload()
+    if name == "io":
+        from kit.workloads.io import IoWorkload
+
+        return IoWorkload()
     raise ValueError(f"unknown workload {name!r}")
 
 
-__all__ = ["Item", "ItemFailed", "Workload", "WORKLOAD_NAMES", "workload_for"]
+def task_check(name: str) -> Callable[[Mapping[str, Any], str, str], str | None]:
+    """`check(task, item name, output text) -> problem or None` of a task workload."""
+    from kit.workloads import count, io, payload, pi
+
+    return {"pi": pi.check, "count": count.check, "payload": payload.check, "io": io.check}[name]
+
+
+__all__ = ["Item", "ItemFailed", "Session", "TASK_WORKLOADS", "VERIFICATION", "Workload", "WORKLOAD_NAMES",
+           "task_check", "unit", "workload_for"]

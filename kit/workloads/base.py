@@ -1,9 +1,16 @@
-"""What a workload is: one job per item, run inside a worker (any strategy, any sandbox)."""
+"""What a workload is: one job per item, run inside a worker (any strategy, any sandbox).
+
+Two kinds: file workloads (images: an input file in, an output file out) and task workloads
+(pi, count, payload, io: per-task parameters from the manifest in, the task's result written as
+text to its output file, so the controller verifies tasks the way it verifies images).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,10 +21,20 @@ class Item:
     name: str
     input_path: str
     output_path: str
+    task: Mapping[str, Any] = field(default_factory=dict)   # a task's parameters (manifest `task`)
+    argument: Any = None    # what the worker's session hands every task (payload string, server URL)
 
 
 class ItemFailed(Exception):
     """This item cannot be processed (bad input); the batch goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Made once in the worker's main process, outside the timed work, for the whole batch."""
+
+    argument: Any = None                                   # set on every item before the strategy runs
+    notes: dict[str, Any] = field(default_factory=dict)    # what it cost, recorded in results
 
 
 class Workload(Protocol):
@@ -28,3 +45,20 @@ class Workload(Protocol):
     def setup(self) -> None: ...
 
     def process(self, item: Item) -> None: ...
+
+    def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]: ...
+
+
+@contextmanager
+def no_session(items: Sequence[Item]) -> Iterator[Session]:
+    """Most workloads need nothing set up around the batch."""
+    yield Session()
+
+
+def write_result(item: Item, value: object) -> None:
+    """A task's result as one line of text in its output file (what verification reads)."""
+    try:
+        with open(item.output_path, "w", encoding="utf-8") as handle:
+            handle.write(f"{value}\n")
+    except OSError as exc:
+        raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc

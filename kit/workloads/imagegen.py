@@ -147,6 +147,8 @@ def generate_pool(
             try:
                 with os.fdopen(fd, "wb") as handle:
                     handle.write(generate_image(index, width, height, quality, seed))
+                # mkstemp makes 0600; a container's unprivileged worker must read the pool too.
+                os.chmod(tmp, 0o644)
                 os.replace(tmp, path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import cv2
 import numpy as np
 
-from kit.workloads.base import Item, ItemFailed
+from kit.workloads.base import Item, ItemFailed, Session, no_session
 from kit.workloads.jpeg_check import jpeg_problem
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
@@ -65,6 +67,9 @@ class ImagesWorkload:
                 handle.write(output)
         except OSError as exc:
             raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+
+    def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
+        return no_session(items)
 
 
 def opencv_info() -> dict[str, str]:

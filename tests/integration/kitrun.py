@@ -42,7 +42,10 @@ def kit_env(cache_dir: Path) -> dict[str, str]:
 def kit(args: list[str], out: Path, cache_dir: Path, timeout: float = 600) -> KitRun:
     """`kit ARGS --out OUT --metrics-port 0` with its own image cache."""
     argv = [sys.executable, "-m", "kit", *args, "--out", str(out)]
-    if args and args[0] == "run" and "--metrics-port" not in args:
+    if args and args[0] in ("run", "sweep", "floor") and "--metrics-port" not in args:
         argv += ["--metrics-port", "0"]
+    if args and args[0] in ("run", "sweep", "floor") and "--runtime" not in args:
+        # Tests name their runtime: `auto` would pick docker wherever a current image exists (CI).
+        argv += ["--runtime", "cgroup"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=kit_env(cache_dir))
     return KitRun(done.returncode, done.stdout, done.stderr, out)

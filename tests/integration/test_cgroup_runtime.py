@@ -127,7 +127,8 @@ def test_ctrl_c_stops_the_worker_keeps_results_and_leaves_no_cgroup(tmp_path: Pa
     out = tmp_path / "out"
     process = subprocess.Popen(
         [sys.executable, "-m", "kit", "run", "-s", "python-processes", "-s", "python-threads",
-         "--images", "400", "--distinct-images", "4", "--out", str(out), "--metrics-port", "0"],
+         "--images", "400", "--distinct-images", "4", "--out", str(out), "--metrics-port", "0",
+         "--runtime", "cgroup"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kit_env(cache_dir))
     deadline = time.monotonic() + 120
     while not list(out.glob("*/logs/*.stderr")) and time.monotonic() < deadline:

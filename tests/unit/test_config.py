@@ -92,7 +92,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"items": 0}, "--images 0"),
     ({"strategies": ["python-fibers"]}, "python-fibers"),
     ({"strategies": ["python-threads", ""]}, "unknown strategy"),
-    ({"workload": "pi"}, "pi"),
+    ({"workload": "fibonacci"}, "fibonacci"),
     ({"source": Path("/nonexistent/kit-source")}, "/nonexistent/kit-source"),
     ({"resolution": "huge"}, "huge"),
     ({"resolution": "1920x"}, "1920x"),

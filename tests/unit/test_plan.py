@@ -54,8 +54,8 @@ def test_cells_carry_workers_and_caps() -> None:
     assert {(c.memory_limit_bytes, c.cpus) for c in cells.values()} == {(256 * 2**20, 1.5)}
 
 
-def test_choose_every_available_strategy_by_default() -> None:
-    chosen, skipped = choose_strategies(RunConfig())
+def test_choose_every_available_strategy_by_default(tmp_path: Path) -> None:
+    chosen, skipped = choose_strategies(RunConfig(cache_dir=tmp_path))  # no Go workers built there
     assert chosen == list(PYTHON_STRATEGIES)
     assert set(skipped) == set(ALL_STRATEGIES) - set(PYTHON_STRATEGIES)
     assert all(reason for reason in skipped.values())     # each skip says why
@@ -66,12 +66,12 @@ def test_choose_what_was_asked_in_that_order() -> None:
     assert (chosen, skipped) == ([C, A], {})
 
 
-def test_asking_for_an_unavailable_strategy_is_refused() -> None:
+def test_asking_for_an_unavailable_strategy_is_refused(tmp_path: Path) -> None:
     unavailable = sorted(set(ALL_STRATEGIES) - set(PYTHON_STRATEGIES))
     if not unavailable:
         pytest.skip("every contract strategy is available in this kit version")
     with pytest.raises(ConfigError, match=unavailable[0]):
-        choose_strategies(RunConfig(strategies=(A, unavailable[0])))
+        choose_strategies(RunConfig(strategies=(A, unavailable[0]), cache_dir=tmp_path))
 
 
 def test_worker_command_line() -> None:

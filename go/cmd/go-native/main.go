@@ -1,0 +1,21 @@
+// go-native: a pool of goroutines decoding with image/jpeg, resizing with x/image/draw,
+// encoding with image/jpeg. Speaks the worker contract of kit/protocol.py.
+package main
+
+import (
+	"os"
+
+	"kit/go/internal/native"
+	"kit/go/internal/worker"
+)
+
+func main() {
+	os.Exit(worker.Main(worker.Program{
+		Strategy: "go-native",
+		Pipeline: native.Transform,
+		Setup: func() map[string]any {
+			return map[string]any{"decoder": "image/jpeg", "resize": "golang.org/x/image/draw area kernel",
+				"encoder": "image/jpeg"}
+		},
+	}, os.Args[1:], os.Stdout, os.Stderr))
+}

@@ -1,0 +1,188 @@
+"""`kit compare A B`: the same strategies across two runs (two machines, versions, before/after).
+
+For every (strategy, workers, cap) both runs measured: the ratio B / A of median throughput and
+of median peak memory, with a Mann-Whitney p-value (or "too few repetitions"), then the
+differences in machine, software and inputs that could explain them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from kit.errors import ConfigError
+from kit.results import load
+from kit.stats import MIN_REPETITIONS, SIGNIFICANT, TOO_FEW, Significance, significance
+from kit.summary import GroupKey, Summary, parse_records, summarize
+from kit.units import format_bytes
+
+# environment fields that can explain a difference, in the order they are shown
+ENVIRONMENT_FIELDS = ("cpu_model", "cpu_cores", "cpus_allowed", "memory_bytes", "kernel", "os",
+                      "cgroup_version", "runtime", "engine_version", "image_digest", "python",
+                      "python_implementation", "opencv", "libjpeg_turbo", "go", "kit_version", "kit_commit")
+CONFIG_FIELDS = ("workload", "items", "width", "height", "source", "cpus", "start_method", "pool_size",
+                 "quality")
+LOAD_DIFFERENCE = 0.5     # 1-minute load averages further apart than this are worth a line
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One (strategy, workers, cap) measured in both runs."""
+
+    a: Summary
+    b: Summary
+    throughput: Significance
+    peak_memory: Significance
+
+    @property
+    def key(self) -> GroupKey:
+        return self.a.key
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    run_a: str
+    run_b: str
+    rows: tuple[Row, ...]
+    only_a: tuple[str, ...]                      # labels measured in A only
+    only_b: tuple[str, ...]
+    differences: tuple[tuple[str, str, str], ...]  # (what, in A, in B)
+    warnings: tuple[str, ...]
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def differences(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Environment, config and input differences between two results files."""
+    found: list[tuple[str, str, str]] = []
+    env_a, env_b = a.get("environment") or {}, b.get("environment") or {}
+    for name in ENVIRONMENT_FIELDS:
+        if env_a.get(name) != env_b.get(name):
+            shown = [format_bytes(x) if name == "memory_bytes" and isinstance(x, int) else _text(x)
+                     for x in (env_a.get(name), env_b.get(name))]
+            found.append((name, shown[0], shown[1]))
+    load_a, load_b = env_a.get("load_average_at_start") or [0.0], env_b.get("load_average_at_start") or [0.0]
+    if abs(float(load_a[0]) - float(load_b[0])) > LOAD_DIFFERENCE:
+        found.append(("load_average_at_start", _text(load_a), _text(load_b)))
+    conf_a, conf_b = a.get("config") or {}, b.get("config") or {}
+    for name in CONFIG_FIELDS:
+        if conf_a.get(name) != conf_b.get(name):
+            found.append((f"config.{name}", _text(conf_a.get(name)), _text(conf_b.get(name))))
+    digest_a = (a.get("inputs") or {}).get("batch_digest")
+    digest_b = (b.get("inputs") or {}).get("batch_digest")
+    if digest_a != digest_b:
+        found.append(("inputs.batch_digest", _text(digest_a)[:16], _text(digest_b)[:16]))
+    return found
+
+
+def compare_results(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
+    """Match summaries on (strategy, workers, cap) and test each figure."""
+    sums_a = {s.key: s for s in summarize(parse_records(a))}
+    sums_b = {s.key: s for s in summarize(parse_records(b))}
+    rows = []
+    for key, sa in sums_a.items():
+        if (sb := sums_b.get(key)) is None:
+            continue
+        rows.append(Row(sa, sb,
+                        significance(sa.values(lambda r: r.throughput_items_per_second),
+                                     sb.values(lambda r: r.throughput_items_per_second)),
+                        significance(sa.values(lambda r: r.peak_memory_bytes, ok_only=False),
+                                     sb.values(lambda r: r.peak_memory_bytes, ok_only=False))))
+    if not rows:
+        raise ConfigError("the two runs share no strategy at the same workers and memory cap: "
+                          "nothing to compare")
+    diffs = differences(a, b)
+    warnings = [f"A: {w}" for s in sums_a.values() if s.key in sums_b for w in s.warnings]
+    warnings += [f"B: {w}" for s in sums_b.values() if s.key in sums_a for w in s.warnings]
+    if any(name == "inputs.batch_digest" for name, _, _ in diffs):
+        warnings.insert(0, "the two runs processed different inputs: ratios compare different work")
+    if any(r.throughput.verdict == TOO_FEW for r in rows):
+        warnings.append("run both sides with --repeat 5 or more for a significance test")
+    return Comparison(str(a.get("run_id")), str(b.get("run_id")), tuple(rows),
+                      tuple(s.label() for k, s in sums_a.items() if k not in sums_b),
+                      tuple(s.label() for k, s in sums_b.items() if k not in sums_a),
+                      tuple(diffs), tuple(warnings))
+
+
+def compare_dirs(a: Path, b: Path) -> Comparison:
+    """`kit compare RUN_DIR RUN_DIR` (a directory or its results.json)."""
+    return compare_results(_load(a), _load(b))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    target = path / "results.json" if path.is_dir() else path
+    if not target.is_file():
+        raise ConfigError(f"{path}: no results.json there (give a run directory such as reports/<run-id>)")
+    try:
+        return load(target)
+    except ValueError as exc:
+        raise ConfigError(f"{target}: not valid JSON ({exc})") from None
+
+
+def _figure(value: float | None, digits: int, scale: float = 1.0) -> str:
+    return "-" if value is None else f"{value / scale:.{digits}f}"
+
+
+def _ratio(value: Significance) -> str:
+    return "-" if value.ratio is None else f"{value.ratio:.2f}x"
+
+
+def comparison_table(c: Comparison) -> Table:
+    """Rows of the comparison; ratios are B / A (above 1: B is faster, or uses more memory)."""
+    table = Table(title=f"kit compare: A {c.run_a}  vs  B {c.run_b}  (ratios B / A)", title_justify="left",
+                  caption="significance: two-sided Mann-Whitney U on the repetitions, p < 0.05; "
+                          f"needs {MIN_REPETITIONS} repetitions a side", caption_justify="left")
+    for name in ("strategy", "n A/B", "images/s A", "images/s B", "B/A", "significance", "peak MiB A/B",
+                 "memory B/A", "load A/B"):
+        table.add_column(name, justify="left" if name in ("strategy", "significance") else "right")
+    for row in c.rows:
+        a, b = row.a, row.b
+        memory = _ratio(row.peak_memory)
+        if row.peak_memory.verdict == SIGNIFICANT:
+            memory += f" (p={row.peak_memory.p_value:.2g})"
+        table.add_row(
+            a.label(), f"{a.repetitions}/{b.repetitions}",
+            _figure(a.throughput.median if a.throughput else None, 2),
+            _figure(b.throughput.median if b.throughput else None, 2), _ratio(row.throughput),
+            row.throughput.verdict_text,
+            f"{_figure(a.peak_memory_bytes.median if a.peak_memory_bytes else None, 0, 2**20)}/"
+            f"{_figure(b.peak_memory_bytes.median if b.peak_memory_bytes else None, 0, 2**20)}",
+            memory, f"{_figure(a.load_average, 1)}/{_figure(b.load_average, 1)}")
+    return table
+
+
+def comparison_lines(c: Comparison) -> list[str]:
+    """What the table cannot hold: unmatched strategies, environment differences, warnings."""
+    lines: list[str] = []
+    for side, labels in (("A", c.only_a), ("B", c.only_b)):
+        if labels:
+            lines.append(f"only in {side}: {', '.join(labels)}")
+    if c.differences:
+        lines.append("differences that could explain the ratios:")
+        lines += [f"  {name}: A {va}  |  B {vb}" for name, va, vb in c.differences]
+    else:
+        lines.append("same machine, software and inputs (as recorded)")
+    lines += steal_lines(c.rows)
+    lines += [f"warning: {w}" for w in c.warnings]
+    return lines
+
+
+def steal_lines(rows: Sequence[Row]) -> list[str]:
+    """CPU steal per side where a hypervisor took time (a likely cause of a slowdown)."""
+    out = []
+    for row in rows:
+        sa, sb = row.a.steal_seconds, row.b.steal_seconds
+        if (sa and sa.median > 0.1) or (sb and sb.median > 0.1):
+            out.append(f"{row.a.label()}: CPU steal A {_figure(sa.median if sa else None, 1)} s, "
+                       f"B {_figure(sb.median if sb else None, 1)} s")
+    return out

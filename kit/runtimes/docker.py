@@ -1,0 +1,314 @@
+"""The docker runtime: each worker in a hardened, memory-capped container, measured like a cgroup.
+
+Every container gets a `--cgroup-parent` that the kit creates and owns; with the cgroupfs driver
+the engine puts the container's cgroup at `<parent>/<container id>`. The parent's hierarchical
+figures (usage, watermark, CPU) outlive the container, which the engine removes the moment it
+stops, so one reading code (cgroupfs.py) serves both runtimes. What is not hierarchical on
+cgroup v1 (the OOM-kill counter, CPU throttling) is read from the container's own group while it
+lives, and the engine's `State.OOMKilled` covers a kill that ended it between two readings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import platform
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from kit.errors import RuntimeUnavailable
+from kit.runtimes.base import SandboxPaths, SandboxSpec
+from kit.runtimes.cgroupfs import V1_CONTROLLERS, CgroupHost, CgroupStats, CgroupV1, CgroupV2, _read_keyed
+from kit.runtimes.engine import connect, engine_gone, is_engine_gone
+
+# Where the worker sees its files inside the container.
+INPUT_ROOT = Path("/kit/input")
+OUTPUT_DIR = Path("/kit/output")
+MANIFEST = Path("/kit/manifest.json")
+PYTHON = "/opt/venv/bin/python"
+BIN_DIR = Path("/opt/kit/bin")   # the Dockerfile's compiled workers (Go)
+SANDBOX_LABEL = "kit.sandbox"
+UNPRIVILEGED = (65532, 65532)      # the image's numeric user, used when the kit itself runs as root
+SCRATCH = "rw,nosuid,nodev,size=256m"  # tmpfs pages count against the memory cap, like emptyDir medium Memory
+STOP_SECONDS = 10.0
+
+
+def container_name(sandbox_name: str) -> str:
+    return "kit-" + re.sub(r"[^a-zA-Z0-9_.-]", "-", sandbox_name)
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C while a container is being torn down, then deliver it: no half-removed leftovers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
+class ParentGroup:
+    """The kit-owned `--cgroup-parent` of one container: same relative path in every hierarchy."""
+
+    def __init__(self, host: CgroupHost, name: str) -> None:
+        self.host = host
+        self.group: CgroupV1 | CgroupV2
+        if host.version == 1:
+            # One path for all controllers (the engine uses the same relative path in each); the
+            # memory controller's own path decides it, so the kit's memory accounting nests it.
+            own = host.parent or host.own_paths().get("memory", "/")
+            self.path = f"{own.rstrip('/')}/kit/{name}"
+            dirs = {c: host.root / c / self.path.lstrip("/") for c in V1_CONTROLLERS
+                    if (host.root / c).is_dir()}
+            for directory in dirs.values():
+                directory.mkdir(parents=True, exist_ok=True)
+            self.group = CgroupV1(name, dirs)
+        else:
+            base = host._prepare_v2()
+            (base / name).mkdir(exist_ok=True)
+            self.group = CgroupV2(name, base / name)
+            self.path = "/" + str((base / name).relative_to(host.root))
+
+    def memory_dir(self) -> Path:
+        return self.group.dirs["memory"] if isinstance(self.group, CgroupV1) else self.group.path
+
+    def child_stats(self, container_id: str) -> tuple[int, float] | None:
+        """The container's own OOM kills and throttled seconds, while its group exists."""
+        if isinstance(self.group, CgroupV1):
+            memory = self.group.dirs["memory"] / container_id
+            if not memory.is_dir():
+                return None
+            kills = _read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
+            cpu = self.group.dirs.get("cpu")
+            throttled_ns = _read_keyed(cpu / container_id / "cpu.stat").get("throttled_time", 0) if cpu else 0
+            return kills, throttled_ns / 1e9
+        child = self.group.path / container_id
+        if not child.is_dir():
+            return None
+        return (_read_keyed(child / "memory.events").get("oom_kill", 0),
+                _read_keyed(child / "cpu.stat").get("throttled_usec", 0) / 1e6)
+
+    def pids(self) -> list[int]:
+        found: list[int] = []
+        for procs in self.memory_dir().rglob("cgroup.procs"):
+            try:
+                found += [int(p) for p in procs.read_text().split()]
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def remove(self) -> None:
+        self.group.remove()
+
+
+class DockerSandbox:
+    """One running container; its stdout is the worker's JSON-lines stream (through a pipe)."""
+
+    def __init__(self, client: Any, container: Any, parent: ParentGroup, stream: Any,
+                 stderr_path: Path, notes: dict[str, str]) -> None:
+        self.client, self.container, self.parent, self.stderr_path = client, container, parent, stderr_path
+        self.notes = notes
+        self._stream = stream
+        read_fd, self._write_fd = os.pipe()
+        self.stdout: IO[str] = os.fdopen(read_fd, "r", encoding="utf-8", errors="replace")
+        self._exit_code: int | None = None
+        self._wait_error: BaseException | None = None
+        self._oom_killed = False
+        self._child_kills, self._throttled = 0, 0.0
+        self._closed = False
+        self._pump = threading.Thread(target=self._copy_stdout, daemon=True)
+        self._pump.start()
+        self._waiter = threading.Thread(target=self._wait, daemon=True)
+        self._waiter.start()
+
+    def _copy_stdout(self) -> None:
+        try:
+            for chunk in self._stream:
+                os.write(self._write_fd, chunk)
+        except Exception:  # the stream ends with the container, or breaks with the engine
+            pass
+        finally:
+            os.close(self._write_fd)
+
+    def _wait(self) -> None:
+        try:
+            result = self.container.wait()
+            state = self.client.api.inspect_container(self.container.id)["State"]
+            self._oom_killed = bool(state.get("OOMKilled"))
+            self._exit_code = int(result.get("StatusCode", state.get("ExitCode", -1)))
+        except Exception as exc:
+            self._wait_error = exc
+
+    def poll(self) -> int | None:
+        if self._wait_error is not None:
+            if is_engine_gone(self._wait_error):
+                raise engine_gone(self._wait_error, "a strategy ran")
+            raise RuntimeUnavailable(f"the Docker engine failed while a strategy ran: {self._wait_error}")
+        return self._exit_code if not self._waiter.is_alive() else None
+
+    def stats(self) -> CgroupStats:
+        stats = self.parent.group.stats()
+        child = self.parent.child_stats(self.container.id)
+        if child is not None:
+            self._child_kills = max(self._child_kills, child[0])
+            self._throttled = max(self._throttled, child[1])
+        kills = max(stats.oom_kills, self._child_kills, 1 if self._oom_killed else 0)
+        return dataclasses.replace(stats, oom_kills=kills, throttled_seconds=self._throttled)
+
+    def pids(self) -> list[int]:
+        return self.parent.pids()
+
+    def stop(self) -> None:
+        """Kill the container if it still runs and wait for the engine to report how it ended."""
+        if self._waiter.is_alive():
+            try:
+                self.container.kill()
+            except Exception:  # already gone, or the engine is: close() still cleans up
+                pass
+            self._waiter.join(STOP_SECONDS)
+        self._save_stderr()
+
+    def _save_stderr(self) -> None:
+        if self.stderr_path.exists():
+            return
+        try:
+            text = self.container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+        except Exception:
+            text = ""
+        self.stderr_path.write_text(text)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with deferred_interrupt():
+            self.stop()
+            try:
+                self.container.remove(force=True)
+            except Exception:
+                pass  # engine gone: nothing left to remove that the engine still knows of
+            with contextlib.suppress(Exception):
+                self._stream.close()
+            self._pump.join(2.0)
+            self.stdout.close()
+            self.parent.remove()
+
+    def stderr_tail(self) -> str:
+        try:
+            text = self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(self, image: str | None = None, host: CgroupHost | None = None) -> None:
+        from kit.build import image_tag
+
+        self.image = image or image_tag()
+        self.host = host or CgroupHost()
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = connect()
+        return self._client
+
+    def available(self) -> str | None:
+        from kit.build import image_problem
+
+        try:
+            client = self.client
+            driver = client.info().get("CgroupDriver", "cgroupfs")
+        except RuntimeUnavailable as exc:
+            return str(exc)
+        if driver != "cgroupfs":
+            return (f"the Docker engine uses the {driver} cgroup driver; the kit measures through "
+                    "--cgroup-parent groups it makes itself, which needs the cgroupfs driver "
+                    "(dockerd --exec-opt native.cgroupdriver=cgroupfs) or --runtime cgroup")
+        problem = image_problem(client, self.image)
+        if problem:
+            return problem
+        try:
+            ParentGroup(self.host, "kit-doctor-probe").remove()
+        except (OSError, RuntimeUnavailable) as exc:
+            return f"cannot create a --cgroup-parent group for containers ({exc}); run as root"
+        return None
+
+    def _user(self, output_dir: Path) -> str:
+        uid, gid = os.getuid(), os.getgid()
+        if uid != 0:
+            return f"{uid}:{gid}"  # the outputs stay the invoking user's
+        uid, gid = UNPRIVILEGED
+        os.chown(output_dir, uid, gid)  # the unprivileged worker writes here, root reads after
+        return f"{uid}:{gid}"
+
+    def start(self, spec: SandboxSpec) -> DockerSandbox:
+        from docker.errors import DockerException
+        from docker.types import Mount
+
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        paths = SandboxPaths(python=PYTHON, input_root=INPUT_ROOT, output_dir=OUTPUT_DIR, manifest=MANIFEST,
+                             bin_dir=BIN_DIR)
+        parent = ParentGroup(self.host, spec.name)
+        container: Any = None
+        try:
+            memory = spec.memory_limit_bytes
+            container = self.client.containers.create(
+                self.image, spec.command(paths), name=container_name(spec.name),
+                labels={SANDBOX_LABEL: spec.name}, environment=dict(spec.env),
+                user=self._user(spec.output_dir),
+                mounts=[Mount(str(INPUT_ROOT), str(spec.input_root.resolve()), type="bind", read_only=True),
+                        Mount(str(OUTPUT_DIR), str(spec.output_dir.resolve()), type="bind"),
+                        Mount(str(MANIFEST), str(spec.manifest.resolve()), type="bind", read_only=True)],
+                cgroup_parent=parent.path, mem_limit=memory, memswap_limit=memory,
+                nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None, pids_limit=spec.pids_max,
+                network_mode="none", read_only=True, tmpfs={"/tmp": SCRATCH}, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], init=True, stdin_open=False, tty=False)
+            # Attach before start, as `docker run` does, so that no early progress line is lost.
+            stream = self.client.api.attach(container.id, stdout=True, stderr=False, stream=True, logs=True)
+            container.start()
+        except BaseException as exc:
+            with deferred_interrupt():
+                if container is not None:
+                    with contextlib.suppress(Exception):
+                        container.remove(force=True)
+                parent.remove()
+            if isinstance(exc, Exception) and is_engine_gone(exc):
+                raise engine_gone(exc, f"starting {spec.name}") from exc
+            if isinstance(exc, DockerException):  # e.g. the image was removed, a mount refused
+                raise RuntimeUnavailable(f"the Docker engine could not start {spec.name}: {exc}") from exc
+            raise
+        notes = {"container": container.id[:12], "cgroup_parent": parent.path}
+        if memory is not None:
+            notes["swap"] = "disabled (--memory-swap = --memory)"
+        stderr_path = spec.log_dir / f"{spec.name}.stderr"
+        return DockerSandbox(self.client, container, parent, stream, stderr_path, notes)
+
+    def describe(self) -> dict[str, Any]:
+        image = self.client.images.get(self.image)
+        return {"runtime": self.name, "cgroup_version": self.host.version,
+                "engine_version": self.client.version().get("Version"), "image": self.image,
+                "image_digest": image.id, "image_labels": dict(image.labels or {}),
+                "kernel": platform.release(), "pid": os.getpid()}
+
+
+def leftover_containers(client: Any, run_id: str = "") -> list[str]:
+    """Names of kit sandboxes (of one run) the engine still holds: none after a run, interrupted or not."""
+    return [c.name for c in client.containers.list(all=True, filters={"label": SANDBOX_LABEL})
+            if c.labels.get(SANDBOX_LABEL, "").startswith(run_id)]

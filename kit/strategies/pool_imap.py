@@ -1,0 +1,35 @@
+"""python-pool-imap and python-pool-imap-unordered: multiprocessing.Pool, as in seed 002.
+
+`imap` hands results back in submission order (a slow early task holds back the later ones'
+reports); `imap_unordered` as they finish. `chunksize` tasks travel per pool message.
+A Pool waits forever for a result whose process was killed (an OOM kill, say): the controller
+ends the sandbox when the cgroup's OOM counter moves (kit/supervisor.py), so the run goes on.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+
+from kit.strategies.base import Report, StrategyOptions
+from kit.strategies.processes import _init, _task
+from kit.workloads import Item
+
+
+def _run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report,
+         ordered: bool) -> None:
+    context = multiprocessing.get_context(options.start_method)
+    with context.Pool(processes=options.workers, initializer=_init,
+                      initargs=(workload_name, options.origin)) as pool:
+        deliver = pool.imap if ordered else pool.imap_unordered
+        for event in deliver(_task, items, chunksize=options.chunksize):
+            report(event)
+
+
+def run_imap(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
+    _run(items, workload_name, options, report, ordered=True)
+
+
+def run_imap_unordered(items: Sequence[Item], workload_name: str, options: StrategyOptions,
+                       report: Report) -> None:
+    _run(items, workload_name, options, report, ordered=False)

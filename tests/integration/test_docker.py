@@ -1,0 +1,208 @@
+"""The docker runtime for real: a Docker engine, the kit's worker image, capped hardened containers.
+
+Skips locally without an engine (fails on CI, which installs and starts one). A stale or missing
+worker image is rebuilt first (from kit-base/*:offline when present, see .ci/offline-base-images).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kit.runner import pids_limit
+from kit.runtimes.docker import SANDBOX_LABEL, UNPRIVILEGED, leftover_containers
+from tests.conftest import need
+from tests.integration.kitrun import kit, kit_env
+
+pytestmark = pytest.mark.usefixtures("cgroups")
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Any]:
+    from kit.runtimes.engine import connect, engine_problem
+
+    need(engine_problem())
+    client = connect()
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def client(engine: Any) -> Any:
+    """The engine, with a worker image built from the kit's current sources (rebuilt per test:
+    in a shared working tree the sources may change between tests; cached layers make it quick)."""
+    from kit.build import BuildOptions, build, default_ca_bundle, image_problem
+
+    if image_problem(engine):
+        tags = {tag for image in engine.images.list(name="kit-base/*") for tag in image.tags}
+        build(BuildOptions(
+            python_image="kit-base/python:offline" if "kit-base/python:offline" in tags else None,
+            go_image="kit-base/go:offline" if "kit-base/go:offline" in tags else None,
+            ca_bundle=default_ca_bundle()), client=engine)
+    return engine
+
+
+def parent_groups(record: dict[str, Any]) -> list[Path]:
+    """The run's --cgroup-parent directories still on the machine (must be none)."""
+    parent = record["environment"]["sandbox"]["cgroup_parent"].lstrip("/")
+    root = Path("/sys/fs/cgroup")
+    candidates = [root / parent] if (root / "cgroup.controllers").exists() else \
+        [root / c / parent for c in ("memory", "cpu", "cpuacct", "pids")]
+    return [path for path in candidates if path.exists()]
+
+
+def test_cap_between_two_peaks_kills_one_container_and_spares_the_other(
+        client: Any, tmp_path: Path, cache_dir: Path) -> None:
+    """The cgroup runtime's OOM scenario in containers: 256 MiB holds one 4K pipeline, not twelve."""
+    run = kit(["run", "--runtime", "docker", "-s", "python-sequential", "-s", "python-threads",
+               "--workers", "12", "--images", "24", "--distinct-images", "4", "--mem-limit", "256m"],
+              tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    sequential, threads = run.record("python-sequential"), run.record("python-threads")
+    assert sequential["status"] == "ok" and sequential["verified"] is True
+    assert sequential["items_ok"] == 24 and sequential["oom_kills"] == 0
+    assert 0 < sequential["peak_memory_bytes"] < 256 * 2**20
+    assert sequential["cpu_seconds"] > 0 and sequential["work_seconds"] > 0
+    assert threads["status"] == "oom_killed" and threads["verified"] is None
+    assert threads["exit_code"] == 137 and threads["oom_kills"] >= 1
+    assert threads["oom_events"][0]["victim"] == "main"
+    assert threads["memory_limit_bytes"] == 256 * 2**20
+    # The kit-owned parent kept the kernel's watermark after the engine removed the container.
+    assert 200 * 2**20 < threads["peak_usage_bytes"] <= 256 * 2**20 + 2**20
+    assert leftover_containers(client, run.results["run_id"]) == []
+    assert parent_groups(threads) == [] and parent_groups(sequential) == []
+
+
+def test_a_killed_pool_process_inside_the_container_counts(client: Any, tmp_path: Path, cache_dir: Path) -> None:
+    """A pool process is killed, the main worker lives on. 8 workers, not 12: twelve forks can fill
+    the cap before any worker holds a frame, and among equals the kernel kills the main process."""
+    run = kit(["run", "--runtime", "docker", "-s", "python-processes", "--workers", "8", "--images", "24",
+               "--distinct-images", "4", "--mem-limit", "256m"], tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    record = run.record("python-processes")
+    assert record["status"] == "oom_killed"
+    assert record["oom_events"][0]["victim"] == "pool_worker"
+    assert leftover_containers(client, run.results["run_id"]) == []
+
+
+def test_results_have_the_cgroup_runtimes_schema(client: Any, tmp_path: Path, cache_dir: Path) -> None:
+    args = ["run", "-s", "python-threads", "--workers", "2", "--images", "6", "--distinct-images", "3",
+            "--resolution", "1080p", "--cpus", "1.5"]
+    local = kit([*args, "--runtime", "cgroup"], tmp_path / "cgroup", cache_dir)
+    docker = kit([*args, "--runtime", "docker"], tmp_path / "docker", cache_dir)
+    assert local.returncode == 0 and docker.returncode == 0, (local.stderr, docker.stderr)
+    assert docker.results.keys() == local.results.keys()
+    assert docker.results["environment"].keys() >= local.results["environment"].keys()
+    theirs, ours = local.record("python-threads"), docker.record("python-threads")
+    assert ours.keys() == theirs.keys()
+    assert [s.keys() for s in ours["samples"]][:1] == [s.keys() for s in theirs["samples"]][:1]
+    assert ours["status"] == "ok" and ours["verified"] is True and ours["items_ok"] == 6
+    assert ours["cpus"] == 1.5 and ours["peak_memory_bytes"] > 0
+    environment = docker.results["environment"]
+    assert environment["runtime"] == "docker" and local.results["environment"]["runtime"] == "cgroup"
+    assert environment["engine_version"] and environment["image_digest"].startswith("sha256:")
+    assert environment["image_labels"]["kit.opencv-version"]  # the worker's own OpenCV, recorded
+
+
+def _wait_for_container(client: Any, out: Path, deadline: float) -> Any:
+    """The first running container of the run writing to `out` (other runs may share the engine)."""
+    while time.monotonic() < deadline:
+        runs = [d.name for d in out.iterdir()] if out.is_dir() else []
+        containers = client.containers.list(filters={"label": SANDBOX_LABEL, "status": "running"})
+        mine = [c for c in containers if runs and c.labels[SANDBOX_LABEL].startswith(runs[0])]
+        if mine:
+            return mine[0]
+        time.sleep(0.1)
+    raise AssertionError("no kit container started")
+
+
+def test_a_running_container_is_hardened_and_ctrl_c_leaves_none(
+        client: Any, tmp_path: Path, cache_dir: Path) -> None:
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kit", "run", "--runtime", "docker", "-s", "python-processes",
+         "-s", "python-threads", "--workers", "2", "--mem-limit", "512m", "--cpus", "1.5",
+         "--images", "400", "--distinct-images", "4", "--resolution", "1080p",
+         "--out", str(out), "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=kit_env(cache_dir))
+    try:
+        container = _wait_for_container(client, out, time.monotonic() + 180)
+        info = client.api.inspect_container(container.id)
+        host, config = info["HostConfig"], info["Config"]
+        assert config["User"] == f"{UNPRIVILEGED[0]}:{UNPRIVILEGED[1]}"
+        status = Path(f"/proc/{info['State']['Pid']}/status").read_text()
+        uid_line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+        assert uid_line.split()[1:] == [str(UNPRIVILEGED[0])] * 4   # real, effective, saved, fs
+        assert host["ReadonlyRootfs"] is True and "/tmp" in host["Tmpfs"]
+        assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+        assert host["SecurityOpt"] == ["no-new-privileges"] and host["Privileged"] is False
+        assert host["NetworkMode"] == "none"
+        assert host["Memory"] == host["MemorySwap"] == 512 * 2**20
+        assert host["NanoCpus"] == 1_500_000_000
+        assert host["PidsLimit"] == pids_limit(2)
+        assert host["CgroupParent"].endswith("/kit/" + container.labels[SANDBOX_LABEL])
+        mounts = {m["Destination"]: m["RW"] for m in info["Mounts"]}
+        assert mounts == {"/kit/input": False, "/kit/manifest.json": False, "/kit/output": True}
+        time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    results = json.loads(next(out.iterdir()).joinpath("results.json").read_text())
+    assert [r["status"] for r in results["results"]] == ["interrupted"]
+    assert leftover_containers(client, results["run_id"]) == []
+    assert parent_groups(results["results"][0]) == []
+
+
+def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
+        client: Any, tmp_path: Path) -> None:
+    from kit.runtimes.base import SandboxSpec
+    from kit.runtimes.docker import DockerRuntime
+    from kit.supervisor import Limits, supervise
+
+    for name in ("input", "output"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "manifest.json").write_text('{"items": []}')
+    spec = SandboxSpec(
+        name=f"crash-{tmp_path.name}",
+        command=lambda paths: [paths.python, "-c", "import sys; print('worker: disk on fire', file=sys.stderr); "
+                                                   "sys.exit(3)"],
+        input_root=tmp_path / "input", output_dir=tmp_path / "output", manifest=tmp_path / "manifest.json",
+        log_dir=tmp_path / "logs", memory_limit_bytes=128 * 2**20, pids_max=32)
+    sandbox = DockerRuntime().start(spec)
+    try:
+        outcome = supervise(sandbox, Limits(timeout_seconds=60, stall_seconds=60))
+    finally:
+        sandbox.close()
+    assert outcome.status == "failed" and outcome.exit_code == 3
+    assert outcome.message == "worker: disk on fire"
+    assert leftover_containers(client, spec.name) == []
+    assert parent_groups({"environment": {"sandbox": sandbox.notes}}) == []
+
+
+def test_a_missing_or_stale_image_says_to_run_kit_build(client: Any) -> None:
+    import io
+
+    from kit.build import image_problem, image_tag
+
+    for _ in client.api.build(fileobj=io.BytesIO(f"FROM {image_tag()}\nLABEL kit.source-digest=sha256:old\n"
+                                                 .encode()), tag="kit-worker:stale-test", rm=True, pull=False,
+                              decode=True):
+        pass
+    try:
+        stale = image_problem(client, "kit-worker:stale-test")
+        assert stale is not None and "is stale" in stale and "run `kit build`" in stale
+    finally:
+        client.images.remove("kit-worker:stale-test")
+    missing = image_problem(client, "kit-worker:no-such-version")
+    assert missing is not None and "no worker image kit-worker:no-such-version" in missing
+    assert image_problem(client) is None

@@ -1,0 +1,130 @@
+"""The worker image's recipe and identity, without an engine: context, digest, Dockerfile, lock."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kit
+from kit.build import assemble_context, image_tag, package_root, source_digest, source_files
+from kit.runtimes import select
+from kit.runtimes.docker import container_name
+
+CONTAINER = package_root() / "container"
+
+
+def test_the_source_digest_follows_content_and_names_not_caches(tmp_path: Path) -> None:
+    tree = tmp_path / "kit"  # no go/ beside it: the digest is the package's alone
+    shutil.copytree(package_root(), tree, ignore=shutil.ignore_patterns("__pycache__"))
+    before = source_digest(tree)
+    (tree / "__pycache__").mkdir(exist_ok=True)
+    (tree / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"compiled")
+    (tree / ".hidden").write_text("editor state")
+    assert source_digest(tree) == before
+    (tree / "worker.py").write_text((tree / "worker.py").read_text() + "\n")
+    changed = source_digest(tree)
+    assert changed != before and changed.startswith("sha256:")
+    (tree / "worker.py").rename(tree / "worker2.py")
+    assert source_digest(tree) != changed
+
+
+def test_the_context_has_the_checkouts_layout(tmp_path: Path) -> None:
+    bundle = tmp_path / "proxy-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    context = tmp_path / "context"
+    context.mkdir()
+    assemble_context(context, ca_bundle=bundle)
+    assert (context / "Dockerfile").read_text() == (CONTAINER / "Dockerfile").read_text()
+    assert (context / "kit" / "container" / "requirements.lock").is_file()
+    assert (context / "ca-bundle.crt").read_text() == bundle.read_text()
+    copied = sorted(p.relative_to(context / "kit") for p in (context / "kit").rglob("*") if p.is_file())
+    assert copied == source_files()
+    assert not list(context.rglob("__pycache__"))
+    assert source_digest(context / "kit") == source_digest()  # go/ included when beside the package
+    assert (context / "go" / "go.mod").is_file() == (package_root().parent / "go" / "go.mod").is_file()
+
+
+def test_the_lock_holds_every_dependency_the_worker_imports() -> None:
+    """requirements.in mirrors pyproject's dependencies, minus the controller-only ones it names."""
+    import tomllib
+
+    project = tomllib.loads((package_root().parent / "pyproject.toml").read_text())["project"]
+    names = {re.split(r"[<>=!~ ;\[]", dep, maxsplit=1)[0].lower() for dep in project["dependencies"]}
+    lock = (CONTAINER / "requirements.lock").read_text().lower()
+    listed = (CONTAINER / "requirements.in").read_text()
+    controller_only = set(re.findall(r"^# controller-only: (\S+)", listed, re.M))
+    assert {name for name in names if f"\n{name}==" not in lock} == controller_only
+
+
+def test_the_dockerfile_suits_the_legacy_builder_and_pins_its_bases() -> None:
+    text = (CONTAINER / "Dockerfile").read_text()
+    instructions = [line for line in text.splitlines() if not line.startswith("#")]
+    assert not [line for line in instructions if "--mount" in line or "<<" in line]  # BuildKit-only
+    defaults = dict(re.findall(r"^ARG (PYTHON_IMAGE|GO_IMAGE)=(\S+)$", text, re.M))
+    assert set(defaults) == {"PYTHON_IMAGE", "GO_IMAGE"}
+    for image in defaults.values():
+        assert re.fullmatch(r"[a-z0-9.-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image
+    assert "--require-hashes" in text and "USER 65532:65532" in text
+    root = package_root().parent / "Dockerfile"
+    if root.exists():  # a checkout: plain `docker build .` uses the same file
+        assert root.read_text() == text
+
+
+def test_every_locked_package_is_pinned_with_hashes() -> None:
+    lock = (CONTAINER / "requirements.lock").read_text()
+    blocks = re.split(r"\n(?=[a-z0-9])", lock.split("\n\n", 1)[1].strip())
+    assert len(blocks) >= 10
+    for block in blocks:
+        assert re.match(r"[a-z0-9._-]+==[\w.]+ \\", block), block[:80]
+        assert "--hash=sha256:" in block, block[:80]
+    assert "opencv-python-headless==" in lock and "numpy==" in lock
+
+
+def test_image_and_container_names() -> None:
+    assert image_tag() == f"kit-worker:{kit.__version__}"
+    assert container_name("20261123-1200-ab12-python-threads-x2-r0") == "kit-20261123-1200-ab12-python-threads-x2-r0"
+    assert container_name("a/b c") == "kit-a-b-c"
+
+
+def test_auto_falls_back_to_cgroup_with_one_line_when_no_engine_answers(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cgroups: None) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    runtime, note = select("auto")
+    assert runtime.name == "cgroup"
+    assert note is not None and "\n" not in note
+    assert note.startswith("runtime: cgroup (docker: no Docker engine answers at unix://")
+
+
+def test_docker_without_an_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from kit.errors import RuntimeUnavailable
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    with pytest.raises(RuntimeUnavailable, match="--runtime cgroup"):
+        select("docker")
+
+
+def _kit(args: list[str], docker_host: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DOCKER_HOST": docker_host, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "kit", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_kit_build_without_an_engine_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    done = _kit(["build"], f"unix://{tmp_path}/no-engine.sock")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: no Docker engine answers at unix://")
+    assert len(done.stderr.strip().splitlines()) == 1 and "--runtime cgroup" in done.stderr
+
+
+def test_doctor_warns_about_the_engine_and_the_image_without_failing_for_them(tmp_path: Path) -> None:
+    done = _kit(["doctor", "--metrics-port", "0"], f"unix://{tmp_path}/no-engine.sock")
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("warn Docker engine at unix://") for line in lines), done.stdout
+    assert any(line.startswith(f"warn worker image {image_tag()} current") for line in lines), done.stdout
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,37 @@
+"""`kit report RUN_DIR`: re-renders from results.json alone; a bad directory is one line, exit 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kit.cli import main
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "results"
+
+
+def test_kit_report_rerenders_from_results_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(DATA / "real_oom_repeats.json", tmp_path / "results.json")
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(tmp_path)])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'report.html'}"
+    assert "python-processes" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("setup", ["missing", "empty", "invalid"])
+def test_kit_report_bad_dir_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               setup: str) -> None:
+    target = tmp_path / "run"
+    if setup != "missing":
+        target.mkdir()
+    if setup == "invalid":
+        (target / "results.json").write_text("{oops")
+    with pytest.raises(SystemExit) as done:
+        main(["report", str(target)])
+    assert done.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0]
+    assert not (target / "report.html").exists()

@@ -1,0 +1,126 @@
+"""The claim rules at their edges, on records built for each case."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from kit.report.summary import at_setting, axes, group_records, primary_setting, stat
+from kit.report.verdicts import (
+    CONFIRMED,
+    NOT_MEASURED,
+    REFUTED,
+    claim_gocv,
+    claim_processes,
+    claim_threads,
+    headlines,
+)
+from kit.results import OomEvent, StrategyRecord, load, record_from_json
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "results"
+MiB = 2**20
+BASE = record_from_json(load(DATA / "sweep_every_strategy.json")["results"][0])
+
+
+def rec(strategy: str, workers: int, throughput: float | None, cap: int | None = 512 * MiB, rep: int = 0,
+        status: str = "ok", warmup: bool = False) -> StrategyRecord:
+    """A record whose throughput (items/s over 10 s of work) is `throughput`; killed when status says so."""
+    killed = status == "oom_killed"
+    return replace(BASE, strategy=strategy, workers=workers, memory_limit_bytes=cap, repetition=rep,
+                   status=status, warmup=warmup, work_seconds=10.0,
+                   items_ok=int((throughput or 0) * 10), throughput_items_per_second=None if killed else throughput,
+                   throughput_per_mib=None if killed or throughput is None else throughput / 100,
+                   oom_kills=1 if killed else 0,
+                   oom_events=[OomEvent(1.0, cap or 0, 3, "pool_worker")] if killed else [],
+                   verified=None if killed else True)
+
+
+def test_stat_median_and_range() -> None:
+    value = stat([3.0, None, 1.0, 2.0])
+    assert value and (value.median, value.low, value.high, value.n, value.spread) == (2.0, 1.0, 3.0, 3, True)
+    assert stat([None]) is None
+    single = stat([5])
+    assert single and not single.spread
+
+
+def test_groups_by_strategy_workers_and_cap_and_drop_warmups() -> None:
+    records = [rec("python-threads", 4, 10, rep=0), rec("python-threads", 4, 12, rep=1),
+               rec("python-threads", 4, 99, warmup=True), rec("python-threads", 1, 3),
+               rec("python-threads", 4, 8, cap=256 * MiB), rec("go-gocv", 4, 30), rec("python-fibers", 2, 1)]
+    groups = group_records(records)
+    assert [g.key for g in groups] == [("python-threads", 1, 512 * MiB), ("python-threads", 4, 256 * MiB),
+                                       ("python-threads", 4, 512 * MiB), ("go-gocv", 4, 512 * MiB),
+                                       ("python-fibers", 2, 512 * MiB)]
+    threads4 = groups[2]
+    assert len(threads4.records) == 2 and threads4.throughput and threads4.throughput.median == 11
+    ax = axes(groups)
+    assert ax.workers and ax.caps and ax.label(groups[1]) == "python-threads ×4 · 256 MiB"
+    assert primary_setting(groups) == (4, 512 * MiB)
+    assert {g.strategy for g in at_setting(groups, (4, 512 * MiB))} == {"python-threads", "go-gocv"}
+
+
+@pytest.mark.parametrize("many, verdict", [(7.9, CONFIRMED), (8.0, REFUTED), (9.5, REFUTED)])
+def test_claim_threads_bar_is_point_eight_w(many: float, verdict: str) -> None:
+    """4 workers against one: the bar is 0.8 x 4 = 3.2x the one-worker throughput (2.5 -> 8.0)."""
+    result = claim_threads(group_records([rec("python-threads", 1, 2.5), rec("python-threads", 4, many)]))
+    assert result.verdict == verdict
+    assert "bar 3.2×" in result.figures[0]
+
+
+def test_claim_threads_needs_both_points_at_the_same_cap() -> None:
+    assert claim_threads(group_records([rec("python-threads", 4, 9)])).verdict == NOT_MEASURED
+    other_cap = [rec("python-threads", 1, 2.5, cap=None), rec("python-threads", 4, 9)]
+    assert claim_threads(group_records(other_cap)).verdict == NOT_MEASURED
+    killed_one = [rec("python-threads", 1, None, status="oom_killed"), rec("python-threads", 4, 9)]
+    assert claim_threads(group_records(killed_one)).verdict == NOT_MEASURED
+
+
+def test_claim_processes_rules() -> None:
+    killed = rec("python-processes", 4, None, status="oom_killed")
+    gocv_ok, gocv_killed = rec("go-gocv", 4, 30), rec("go-gocv", 4, None, status="oom_killed")
+    assert claim_processes(group_records([killed, gocv_ok])).verdict == CONFIRMED
+    assert claim_processes(group_records([killed, gocv_killed])).verdict == NOT_MEASURED
+    # the rival must be at the same workers
+    assert claim_processes(group_records([killed, rec("go-gocv", 2, 30)])).verdict == NOT_MEASURED
+    # without go-gocv in the run, python-threads is the rival
+    assert claim_processes(group_records([killed, rec("python-threads", 4, 9)])).verdict == CONFIRMED
+    # go-gocv present but killed: python-threads surviving does not stand in for it
+    with_both = [killed, gocv_killed, rec("python-threads", 4, 9)]
+    assert claim_processes(group_records(with_both)).verdict == NOT_MEASURED
+    survived = claim_processes(group_records([rec("python-processes", 4, 9), gocv_ok]))
+    assert survived.verdict == REFUTED and "survived 512 MiB" in survived.summary
+    uncapped = claim_processes(group_records([rec("python-processes", 4, 9, cap=None)]))
+    assert uncapped.verdict == NOT_MEASURED and "without a memory cap" in uncapped.summary
+
+
+def test_claim_gocv_ratio_paired_by_repetition() -> None:
+    records = [rec("go-gocv", 4, 30, rep=0), rec("go-gocv", 4, 40, rep=1),
+               rec("python-processes", 4, 10, rep=0), rec("python-processes", 4, 10, rep=1),
+               rec("python-threads", 4, 5, rep=0), rec("python-threads", 4, 5, rep=1)]
+    result = claim_gocv(group_records(records))
+    assert result.verdict == CONFIRMED  # 3.0 and 4.0: the range reaches 3.7
+    assert "go-gocv / python-processes = 3.50× (range 3.00–4.00, 2 pairs)" in result.figures[0]
+    below = claim_gocv(group_records([rec("go-gocv", 4, 30), rec("python-threads", 4, 10)]))
+    assert below.verdict == REFUTED and "3.00×" in below.summary
+
+
+def test_claim_gocv_not_measured() -> None:
+    assert claim_gocv(group_records([rec("python-threads", 4, 10)])).verdict == NOT_MEASURED
+    other_workers = group_records([rec("go-gocv", 8, 30), rec("python-threads", 4, 10)])
+    assert claim_gocv(other_workers).verdict == NOT_MEASURED
+    killed = group_records([rec("go-gocv", 4, None, status="oom_killed"), rec("python-threads", 4, 10)])
+    result = claim_gocv(killed)
+    assert result.verdict == NOT_MEASURED and "did not complete" in result.summary
+
+
+def test_headlines() -> None:
+    groups = group_records([rec("python-threads", 4, 10), rec("go-gocv", 4, 30),
+                            rec("python-processes", 4, None, status="oom_killed")])
+    found = {f.label: f for f in headlines(groups, axes(groups), "images")}
+    assert found["Fastest"].value == "go-gocv" and "30.0 images/s" in found["Fastest"].detail
+    assert found["Most memory-efficient"].value == "go-gocv"
+    assert found["OOM-killed"].value == "python-processes" and "512 MiB" in found["OOM-killed"].detail
+    none = group_records([rec("python-threads", 4, 10, cap=None)])
+    assert "no memory cap" in {f.label: f for f in headlines(none, axes(none), "images")}["OOM-killed"].detail
