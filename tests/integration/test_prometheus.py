@@ -113,6 +113,20 @@ def start_prometheus(tmp: Path, kit_port: int) -> tuple[subprocess.Popen[bytes],
     raise AssertionError(f"prometheus did not become ready: {(tmp / 'prometheus.log').read_text()}")
 
 
+def wait_for_first_scrape(url: str) -> None:
+    """Prometheus applies discovered targets only after a few seconds (its discovery manager batches
+    updates); until its first scrape of the kit's address, a short run would go unseen. The address
+    answers nothing yet, so that first scrape records up == 0."""
+    query = urllib.parse.urlencode({"query": 'up{job="kit"}'})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as response:
+            if json.loads(response.read())["data"]["result"]:
+                return
+        time.sleep(0.2)
+    raise AssertionError("prometheus never scraped the kit's address")
+
+
 def run_kit(tmp: Path, cache_dir: Path, kit_port: int) -> tuple[subprocess.CompletedProcess[str], str]:
     """The real CLI; polls its endpoint meanwhile and returns the last scrape it got."""
     argv = [sys.executable, "-m", "kit", "run", "-s", STRATEGIES[0], "-s", STRATEGIES[1], "--workers", "12",
@@ -144,6 +158,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path, cgroup_prob
     kit_port = free_port()
     prometheus, url = start_prometheus(tmp, kit_port)
     try:
+        wait_for_first_scrape(url)
         started = time.time()
         done, scrape = run_kit(tmp, cache_dir, kit_port)
         ended = time.time()
