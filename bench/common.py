@@ -20,6 +20,8 @@ def kit_run(args: list[str]) -> list[dict[str, Any]]:
         argv = [sys.executable, "-m", "kit", "run", *args, "--out", out]
         if "--metrics-port" not in args:
             argv += ["--metrics-port", "0"]
+        if "--runtime" not in args:  # auto would pick containers whenever the image is current
+            argv += ["--runtime", "cgroup"]
         done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"})
         if done.returncode != 0:
             raise SystemExit(f"kit run failed ({done.returncode}): {done.stderr.strip()}")
