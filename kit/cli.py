@@ -92,7 +92,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
         out.print(line, highlight=False, soft_wrap=True)
     runner = Runner(plan, chosen, observer=None)  # type: ignore[arg-type]
-    metrics = MetricsObserver(runner.run_id)
+    metrics = MetricsObserver(runner.run_id, plan.workload)
     with contextlib.ExitStack() as stack:  # the endpoint is up before image generation starts
         server = (stack.enter_context(serve(metrics.registry(), metrics_host, plan.metrics_port))
                   if plan.metrics_port else None)

@@ -33,6 +33,7 @@ from kit.errors import ConfigError, EnvironmentProblem
 from kit.observer import Cell, RunObserver
 from kit.protocol import ItemEvent
 from kit.results import STATUSES, Sample, StrategyRecord, derived_rates
+from kit.workloads import unit
 
 # Every series of a sandbox carries these; `repetition` is "1", "2", ... or "warmup-1", ...
 LABELS = ("run", "strategy", "workers", "memory_limit", "repetition")
@@ -55,7 +56,7 @@ class Family:
 
 
 FAMILIES = (
-    Family("kit_run_info", "gauge", "Always 1; labels name the run and the kit version."),
+    Family("kit_run_info", "gauge", "Always 1; labels name the run, the kit version, the workload and its unit."),
     Family("kit_items_processed_total", "counter", "Items the worker finished successfully."),
     Family("kit_items_failed_total", "counter", "Items the worker reported as failed (bad input)."),
     Family("kit_batch_items", "gauge", "Items in the sandbox's batch; progress = (processed+failed) / this."),
@@ -149,8 +150,9 @@ class MetricsObserver(RunObserver):
     >>> registry = observer.registry()   # pass to serve(), or read with get_sample_value()
     """
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, workload: str = "images") -> None:
         self.run_id = run_id
+        self.workload = workload   # throughput is in unit/s: the dashboard labels it from kit_run_info
         self._lock = threading.Lock()
         self._sandboxes: dict[tuple[str, ...], _Sandbox] = {}
         self._keys: dict[Cell, tuple[str, ...]] = {}
@@ -211,8 +213,9 @@ class MetricsObserver(RunObserver):
         """Fresh families from one consistent snapshot (called by the registry at each scrape)."""
         with self._lock:
             boxes = [_copy(box) for box in self._sandboxes.values()]
-        info = GaugeMetricFamily("kit_run_info", FAMILY["kit_run_info"].help, labels=("run", "version"))
-        info.add_metric((self.run_id, __version__), 1)
+        info = GaugeMetricFamily("kit_run_info", FAMILY["kit_run_info"].help,
+                                 labels=("run", "version", "workload", "unit"))
+        info.add_metric((self.run_id, __version__, self.workload, unit(self.workload)), 1)
         yield info
         rows = [(box.labels, _values(box)) for box in boxes]
         for name in _PLAIN:

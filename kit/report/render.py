@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from kit.errors import ConfigError
-from kit.report import charts, fmt
+from kit.report import charts, fmt, sweep, workloads
 from kit.report.charts import Style
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.summary import (
@@ -106,9 +106,16 @@ def table_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[Row]:
             figure(g.all_stat(lambda r: r.peak_memory_bytes), fmt.mib),
             figure(g.throughput), figure(g.per_mib, fmt.small),
             figure(g.timed_stat(lambda r: r.cpu_utilization), lambda v: "–" if v is None else f"{v:.2f}"),
-            f"{min(items)}/{total}" if min(items) == max(items) else f"{min(items)}–{max(items)}/{total}",
+            (f"{min(items)}/{total}" if min(items) == max(items) else f"{min(items)}–{max(items)}/{total}")
+            + skipped_note(g),
             outcomes(g), g.partial))
     return rows
+
+
+def skipped_note(group: Group) -> str:
+    """' (+3 skipped)' when --skip-current left items alone, so 'done' is not read as a failure."""
+    skipped = max((r.items_skipped for r in group.records), default=0)
+    return f" (+{skipped} skipped)" if skipped else ""
 
 
 def oom_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[str, Any]]:
@@ -225,7 +232,8 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
     style = charts.styles(groups)
     config = data.get("config") or {}
     env = data.get("environment") or {}
-    unit = "images" if config.get("workload", "images") == "images" else "items"
+    workload = workloads.describe(data)
+    unit = workload.unit
     setting = primary_setting(groups)
     primary = at_setting(groups, setting)
     shown = charts.timeline_groups(groups, primary)
@@ -241,11 +249,13 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
             "workers": sorted({g.workers for g in groups}), "caps": [fmt.cap(c) for c in caps] or ["none"],
             "cpus": config.get("cpus"), "machine": env.get("cpu_model") or "unknown CPU",
             "cores": env.get("cpu_cores"), "runtime": env.get("runtime") or "?",
-            "resolution": (data.get("inputs") or {}).get("resolution"),
+            "resolution": None if workload.is_task else (data.get("inputs") or {}).get("resolution"),
             "repeat": max((len(g.records) for g in groups), default=0),
         },
         "interrupted": any(r.status == "interrupted" for r in records),
-        "headlines": headlines(groups, ax, unit), "claims": claims(groups),
+        "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups),
+        "workload": workload,
+        "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
         "charts": {
             "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),
@@ -261,9 +271,10 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "failed": failed_items(groups, ax, style), "verification": verification(groups, ax, style),
         "strategies": len({g.strategy for g in groups}), "show_workers": not ax.workers,
         "command": shlex.join(str(a) for a in command) if isinstance(command, list) else str(command),
-        "machine": machine(env), "inputs": data.get("inputs") or {},
+        "machine": machine(env), "inputs": workloads.inputs_shown(data.get("inputs") or {}, workload),
         "concurrency": json.dumps(data.get("concurrency") or {}, indent=1, sort_keys=True),
         "warnings": [str(w) for w in data.get("warnings") or []],
+        **sweep.sections(data, records, unit),   # kit sweep / kit floor: scaling, OOM map, floors
     }
 
 

@@ -187,7 +187,11 @@ def open_report(browser: Browser, fixture: str, tmp_path: Path) -> Path:
     return report
 
 
-@pytest.mark.parametrize("fixture", ["real_oom_repeats.json", "sweep_every_strategy.json"])
+CHARTS = {"real_oom_repeats.json": 4, "sweep_every_strategy.json": 5,   # a sweep adds the scaling chart
+          "sweep_two_caps_floors.json": 5}
+
+
+@pytest.mark.parametrize("fixture", list(CHARTS))
 def test_report_opens_from_file_without_errors_and_is_not_blank(browser: Browser, fixture: str,
                                                                tmp_path: Path) -> None:
     open_report(browser, fixture, tmp_path)
@@ -202,7 +206,7 @@ def test_report_opens_from_file_without_errors_and_is_not_blank(browser: Browser
     assert float(image.std()) > 20
     sizes = browser.evaluate("[...document.querySelectorAll('svg.chart')]"
                              ".map(s => Math.round(s.getBoundingClientRect().width))")
-    assert len(sizes) == 4 and min(sizes) > 300
+    assert len(sizes) == CHARTS[fixture] and min(sizes) > 300
     text = browser.evaluate("document.body.innerText")
     assert "The study's claims on this machine" in text and "Reproduce" in text
     # readable on a laptop: nothing wider than the window, no table needing a sideways scroll

@@ -69,7 +69,15 @@ def test_every_child_exists_at_zero_from_the_strategy_start(observer: MetricsObs
     assert value(registry, "kit_strategy_state", state="finished") == 0
     for outcome in ("ok", "oom_killed", "failed", "timeout", "interrupted"):
         assert value(registry, "kit_strategy_outcome", outcome=outcome) == 0
-    assert registry.get_sample_value("kit_run_info", {"run": RUN, "version": metrics.__version__}) == 1
+    assert registry.get_sample_value("kit_run_info", {"run": RUN, "version": metrics.__version__,
+                                                      "workload": "images", "unit": "images"}) == 1
+
+
+def test_run_info_names_the_workload_and_its_unit() -> None:
+    """The dashboard labels throughput from these: tasks/s for a task workload, not images/s."""
+    registry = MetricsObserver(RUN, "pi").registry()
+    assert registry.get_sample_value("kit_run_info", {"run": RUN, "version": metrics.__version__,
+                                                      "workload": "pi", "unit": "tasks"}) == 1
 
 
 def test_items_fill_counters_histogram_and_throughput(observer: MetricsObserver) -> None:
@@ -263,8 +271,10 @@ def test_every_panel_query_follows_the_run_and_strategy_variables(path: Path) ->
     data = json.loads(path.read_text())
     assert [v["name"] for v in data["templating"]["list"]] == ["run", "strategy"]
     for expr in dashboard_exprs(path):
-        for selector in re.findall(r"\bkit_[a-z_]+(\{[^}]*\})?", expr):
-            assert 'run=~"$run"' in selector and 'strategy=~"$strategy"' in selector, expr
+        for name, selector in re.findall(r"\b(kit_[a-z_]+)(\{[^}]*\})?", expr):
+            assert 'run=~"$run"' in selector, expr
+            # kit_run_info is one series per run (workload, unit): it has no strategy to filter on
+            assert name == "kit_run_info" or 'strategy=~"$strategy"' in selector, expr
         for label in re.findall(r"by \(([^)]*)\)", expr):
             assert set(label.replace(" ", "").split(",")) <= {*LABELS, "le"}, expr
 
