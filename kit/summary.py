@@ -137,15 +137,21 @@ def summarize_group(records: Sequence[StrategyRecord]) -> Summary:
     )
 
 
-def summarize(records: Sequence[StrategyRecord]) -> list[Summary]:
-    """Measured records by (strategy, workers, cap), in contract order, then workers, then cap."""
+def group_by_setting(records: Sequence[StrategyRecord]) -> list[tuple[GroupKey, list[StrategyRecord]]]:
+    """Measured records (no warmups) by (strategy, workers, cap), in contract order, then workers,
+    then cap; each group's records in repetition order."""
     buckets: dict[GroupKey, list[StrategyRecord]] = {}
     for record in records:
         if record.warmup:
             continue
         buckets.setdefault((record.strategy, record.workers, record.memory_limit_bytes), []).append(record)
     keys = sorted(buckets, key=lambda k: (strategy_rank(k[0]), k[1], -1 if k[2] is None else k[2]))
-    return [summarize_group(buckets[k]) for k in keys]
+    return [(k, sorted(buckets[k], key=lambda r: r.repetition)) for k in keys]
+
+
+def summarize(records: Sequence[StrategyRecord]) -> list[Summary]:
+    """One summary per (strategy, workers, cap), in the order of group_by_setting."""
+    return [summarize_group(group) for _, group in group_by_setting(records)]
 
 
 def parse_records(data: dict[str, Any]) -> list[StrategyRecord]:

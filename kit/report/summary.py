@@ -11,16 +11,11 @@ import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from kit.errors import ConfigError
-from kit.results import StrategyRecord, record_from_json
+from kit.results import StrategyRecord
+from kit.summary import GroupKey, group_by_setting, parse_records, strategy_rank
 
-# The contract's order first (product.md section 4); strategies added later sort after, by name.
-STRATEGY_ORDER = ("python-sequential", "python-threads", "python-processes", "python-pool-imap",
-                  "python-pool-imap-unordered", "python-asyncio", "go-native", "go-gocv")
-
-GroupKey = tuple[str, int, int | None]   # strategy, workers, memory_limit_bytes
+__all__ = ["Group", "GroupKey", "Stat", "group_records", "parse_records", "strategy_rank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,33 +99,9 @@ class Group:
         return ", ".join(f"{status} {count}" for status, count in sorted(counts.items()))
 
 
-def strategy_rank(strategy: str) -> tuple[int, str]:
-    return (STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER), strategy)
-
-
 def group_records(records: Sequence[StrategyRecord]) -> list[Group]:
-    """Measured records by (strategy, workers, cap), in contract order, then workers, then cap."""
-    buckets: dict[GroupKey, list[StrategyRecord]] = {}
-    for record in records:
-        if record.warmup:
-            continue
-        buckets.setdefault((record.strategy, record.workers, record.memory_limit_bytes), []).append(record)
-    keys = sorted(buckets, key=lambda k: (strategy_rank(k[0]), k[1], -1 if k[2] is None else k[2]))
-    return [Group(k[0], k[1], k[2], tuple(sorted(buckets[k], key=lambda r: r.repetition))) for k in keys]
-
-
-def parse_records(data: dict[str, Any]) -> list[StrategyRecord]:
-    """The records of a results.json dict; a malformed one is a one-line ConfigError."""
-    raw = data.get("results")
-    if not isinstance(raw, list):
-        raise ConfigError("results.json has no 'results' list: not a kit results file")
-    records = []
-    for index, item in enumerate(raw):
-        try:
-            records.append(record_from_json(item))
-        except (TypeError, KeyError, AttributeError) as exc:
-            raise ConfigError(f"results.json record {index} is malformed: {exc}") from None
-    return records
+    """Measured records by (strategy, workers, cap), in the order kit.summary gives them."""
+    return [Group(key[0], key[1], key[2], tuple(group)) for key, group in group_by_setting(records)]
 
 
 @dataclass(frozen=True, slots=True)
