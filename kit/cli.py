@@ -83,7 +83,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     from kit.console import ProgressView, results_table
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
-    from kit.runner import Runner, availability_lines
+    from kit.runner import Runner, availability_lines, new_run_id
 
     chosen, note = runtimes.select(plan.runtime)
     if note:
@@ -91,15 +91,15 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     out.print(f"{header}, runtime {chosen.name}")
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
         out.print(line, highlight=False, soft_wrap=True)
-    runner = Runner(plan, chosen, observer=None)  # type: ignore[arg-type]
-    metrics = MetricsObserver(runner.run_id, plan.workload)
+    run_id = new_run_id()
+    metrics = MetricsObserver(run_id, plan.workload)
     with contextlib.ExitStack() as stack:  # the endpoint is up before image generation starts
         server = (stack.enter_context(serve(metrics.registry(), metrics_host, plan.metrics_port))
                   if plan.metrics_port else None)
         if server:
             out.print(f"metrics: {server.url}")
         with ProgressView(out) as view:
-            runner.observer = Observers(view, metrics) if server else view
+            runner = Runner(plan, chosen, Observers(view, metrics) if server else view, run_id=run_id)
             try:
                 results = execute(runner)
             except BaseException:

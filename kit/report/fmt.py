@@ -9,13 +9,8 @@ from kit.units import format_bytes
 
 
 def seconds(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value >= 100:
-        return f"{value:.0f} s"
-    if value >= 10:
-        return f"{value:.1f} s"
-    return f"{value:.2f} s"
+    """A duration with the precision of `rate` and its unit."""
+    return "–" if value is None else f"{rate(value)} s"
 
 
 def mib(value: float | None) -> str:
