@@ -54,11 +54,11 @@ def test_cap_between_two_peaks_kills_one_and_spares_the_other(tmp_path: Path, ca
 def test_a_killed_pool_process_ends_the_strategy(tmp_path: Path, cache_dir: Path) -> None:
     """A pool process killed inside the sandbox counts, though the main worker survives it.
 
-    384 MiB is far below twelve forked workers' floor (~536 MiB here) yet reached only once the
+    320 MiB is far below twelve forked workers' floor (~536 MiB here) yet reached only once the
     workers hold frames: at 256 MiB the cap was sometimes hit while the pool was still forking,
     when the main worker (which imported OpenCV) was the largest process and the kernel chose it."""
-    run = kit(["run", "-s", "python-processes", "--workers", "12", "--images", "24",
-               "--distinct-images", "4", "--mem-limit", "384m"], tmp_path / "out", cache_dir)
+    run = kit(["run", "-s", "python-processes", "--workers", "12", "--images", "48",
+               "--distinct-images", "4", "--mem-limit", "320m"], tmp_path / "out", cache_dir)
     assert run.returncode == 0, run.stderr
     record = run.record("python-processes")
     assert record["status"] == "oom_killed"
