@@ -54,6 +54,7 @@ def run(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds (0.0.0.0 for Docker Desktop).")] = "127.0.0.1",  # noqa: E501
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run, for a last scrape.")] = 10.0,  # noqa: E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
+    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     from kit.metrics import check_linger
@@ -66,7 +67,7 @@ def run(
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
         output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
         count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
-        skip_current=skip_current)
+        skip_current=skip_current, max_pixels=max_pixels)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
     noun = "items" if plan.workload == "images" else f"{plan.workload} tasks"
@@ -165,6 +166,7 @@ def sweep(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
+    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     from kit.metrics import check_linger
@@ -178,7 +180,7 @@ def sweep(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
         warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
-        metrics_port=metrics_port, pool_size=distinct_images)
+        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels)
     chosen_strategies, skipped = choose_strategies(plan)
     for name, reason in skipped.items():
         err.print(f"{name} skipped: {reason}")
@@ -210,6 +212,7 @@ def floor(
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
+    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     from kit.floor import align_caps
@@ -222,7 +225,7 @@ def floor(
     plan = configuration.build(
         strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
         runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
-        pool_size=distinct_images)
+        pool_size=distinct_images, max_pixels=max_pixels)
     low_bytes = configuration.parse_memory_limit(low)
     high_bytes = configuration.parse_memory_limit(high)
     assert low_bytes is not None and high_bytes is not None

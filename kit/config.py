@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.errors import ConfigError
+from kit.input_check import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from kit.strategies import ALL_STRATEGIES, START_METHODS
 from kit.units import MIB, Bytes, Seconds, parse_size
 
@@ -27,6 +28,7 @@ RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
 # Docker refuses caps under 6 MB, and so do we on every runtime, so caps mean the same everywhere.
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
 MAX_WORKERS = 1024
+MAX_PIXELS_LIMIT = 65535 * 65535   # the largest frame a JPEG header can declare
 
 
 def default_cache_dir() -> Path:
@@ -89,6 +91,7 @@ class RunConfig:
     io_delay_seconds: Seconds = DEFAULT_IO_DELAY_SECONDS  # io: the loopback server's answer delay
     chunksize: int = 1                          # python-pool-imap(-unordered): tasks per pool message
     skip_current: bool = False                  # images: skip items whose output is newer than the source
+    max_pixels: int = DEFAULT_MAX_PIXELS        # images: inputs whose header declares more are failed items
 
     def to_json(self) -> dict[str, object]:
         """The config as recorded in results.json (paths as strings)."""
@@ -147,6 +150,7 @@ def build(
     io_delay: float = DEFAULT_IO_DELAY_SECONDS,
     chunksize: int = 1,
     skip_current: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
@@ -177,6 +181,9 @@ def build(
         raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
     if pool_size < 1:
         raise ConfigError(f"--distinct-images {pool_size}: must be at least 1")
+    if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
+        raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
+                          "(JPEG allows at most 65535 x 65535)")
     memory_limit = parse_memory_limit(mem_limit)
     payload_bytes = _check_workload_options(workload, source, memory_limit, iterations, count_to, payload_size,
                                             io_delay, chunksize, skip_current, output_dir)
@@ -208,6 +215,7 @@ def build(
         io_delay_seconds=io_delay,
         chunksize=chunksize,
         skip_current=skip_current,
+        max_pixels=max_pixels,
     )
 
 

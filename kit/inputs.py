@@ -1,19 +1,21 @@
 """The batch: generated images (cached) or the user's --source files, read once before timing.
 
 Reading every input here, outside any sandbox, puts it in the page cache so that no strategy
-pays for a cold disk; workers still read and decode the bytes themselves.
+pays for a cold disk, and judges it (kit/input_check.py): the manifest carries each bad input's
+reason, so workers fail it at no cost and only read, decode, resize, encode and write the others.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from kit.config import RunConfig
 from kit.errors import ConfigError
+from kit.input_check import judge_file
 from kit.protocol import ManifestEntry
 
 
@@ -26,6 +28,7 @@ class Batch:
     digests: dict[str, str]     # input (relative path) -> sha256 of its bytes, or "unreadable: ..."
     description: dict[str, Any]  # recorded as `inputs` in results.json
     workload: str = "images"     # a task workload's entries have no input files (kit/protocol.py)
+    problems: dict[str, str] = field(default_factory=dict)   # input -> why it fails (the verdicts)
 
     @property
     def distinct_inputs(self) -> list[str]:
@@ -50,13 +53,6 @@ def source_files(directory: Path) -> list[str]:
     """Every regular, non-hidden file directly in `directory`, in name order."""
     return sorted(path.name for path in directory.iterdir()
                   if not path.name.startswith(".") and path.is_file())
-
-
-def _digest_file(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as exc:
-        return f"unreadable: {exc.strerror or exc}"
 
 
 def batch_digest(entries: list[ManifestEntry], digests: dict[str, str]) -> str:
@@ -134,13 +130,23 @@ def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None)
         described = {"source_dir": None, "generator_version": GENERATOR_VERSION,
                      "generated_dir": str(root), "distinct_images": len(pool),
                      "resolution": f"{config.width}x{config.height}", "quality": config.quality}
-    phase("reading inputs once (page cache)")
-    digests = {name: _digest_file(root / name) for name in dict.fromkeys(e.input for e in entries)}
+    phase("reading and checking inputs once (page cache; outside timing)")
+    verdicts = {name: judge_file(root / name, config.max_pixels) for name in dict.fromkeys(e.input for e in entries)}
+    digests = {name: verdict.digest for name, verdict in verdicts.items()}
+    problems = {name: verdict.problem for name, verdict in verdicts.items() if verdict.problem is not None}
     sizes = [(root / name).stat().st_size for name in digests if not digests[name].startswith("unreadable")]
     described.update({
         "batch_digest": batch_digest(entries, digests),
         "item_count": len(entries),
         "distinct_inputs": len(digests),
         "input_bytes_mean": round(sum(sizes) / len(sizes)) if sizes else 0,
+        "max_pixels": config.max_pixels,
+        "inputs_rejected": len(problems),
     })
-    return Batch(input_root=root, entries=entries, digests=digests, description=described)
+    return Batch(input_root=root, entries=with_problems(entries, problems), digests=digests,
+                 description=described, problems=problems)
+
+
+def with_problems(entries: list[ManifestEntry], problems: dict[str, str]) -> list[ManifestEntry]:
+    """The manifest entries with each bad input's verdict, which the worker reports at no cost."""
+    return [replace(entry, problem=problems.get(entry.input)) for entry in entries]

@@ -8,9 +8,12 @@ and prints one JSON object per line:
     {"event": "item", "index": 1, "name": "b.jpg", "ok": false, "reason": "truncated JPEG", ...}
     {"event": "done", "items_ok": 1, "items_failed": 1}
 
-The manifest is `{"items": [{"name", "input", "output"[, "task"]}, ...]}`. Image items name an
-input file; a task workload's items (pi, count, payload, io) have `input` "" and a `task` object
-with that task's parameters (e.g. `{"iterations": 2500000}`), and write their result as text.
+The manifest is `{"items": [{"name", "input", "output"[, "task"][, "problem"]}, ...]}`. Image items
+name an input file; a task workload's items (pi, count, payload, io) have `input` "" and a `task`
+object with that task's parameters (e.g. `{"iterations": 2500000}`), and write their result as text.
+`problem` is the controller's verdict on a bad input (kit/input_check.py): the worker reports that
+item failed with this reason without touching it, as an item event with `"rejected": true`, which
+the controller leaves out of the work window (first item start to last item end).
 
 `start`/`end` are seconds on the worker's own clock from its start; the controller needs only
 differences. Progress needs no network, so sandboxes run with none, and a killed worker's last
@@ -36,10 +39,12 @@ class ManifestEntry:
     input: str
     output: str
     task: dict[str, Any] | None = None
+    problem: str | None = None   # the controller's verdict: why this input fails (None: a good input)
 
 
 def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
-    items = [{k: v for k, v in asdict(entry).items() if k != "task" or v is not None} for entry in entries]
+    items = [{k: v for k, v in asdict(entry).items() if k not in ("task", "problem") or v is not None}
+             for entry in entries]
     path.write_text(json.dumps({"items": items}), encoding="utf-8")
 
 
@@ -48,7 +53,8 @@ def read_manifest(path: Path, input_root: Path, output_dir: Path) -> list[Item]:
     data = json.loads(path.read_text(encoding="utf-8"))
     return [Item(index=i, name=entry["name"],
                  input_path=str(input_root / entry["input"]) if entry["input"] else "",
-                 output_path=str(output_dir / entry["output"]), task=dict(entry.get("task") or {}))
+                 output_path=str(output_dir / entry["output"]), task=dict(entry.get("task") or {}),
+                 problem=entry.get("problem"))
             for i, entry in enumerate(data["items"])]
 
 
@@ -60,6 +66,7 @@ class ItemEvent:
     start: float
     end: float
     reason: str | None = None
+    rejected: bool = False    # failed by the controller's verdict, never processed (not in the work window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,8 @@ def parse_event(line: str) -> Event | None:
         kind = data.pop("event")
         if kind == "item":
             return ItemEvent(index=int(data["index"]), name=str(data["name"]), ok=bool(data["ok"]),
-                             start=float(data["start"]), end=float(data["end"]), reason=data.get("reason"))
+                             start=float(data["start"]), end=float(data["end"]), reason=data.get("reason"),
+                             rejected=bool(data.get("rejected", False)))
         if kind == "start":
             return StartEvent(pid=int(data["pid"]), workers=int(data["workers"]),
                               concurrency=dict(data.get("concurrency", {})))
@@ -102,4 +110,6 @@ def format_event(event: Event) -> str:
     payload = {"event": kind, **asdict(event)}
     if payload.get("reason") is None:
         payload.pop("reason", None)
+    if not payload.get("rejected", True):
+        payload.pop("rejected")
     return json.dumps(payload, separators=(",", ":"))

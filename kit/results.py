@@ -8,6 +8,10 @@
 #       Workloads (issue 8): a top-level `workload` section (name, unit, task parameters, pi's
 #       calibration, verification rule); per record `workload`, `unit` ("images" or "tasks": the
 #       throughput is unit/s), `items_skipped` (--skip-current) and `bytes_moved_per_task`.
+#       Issue 11: per Python images record `gil_free_fraction` (the worker pipeline's share of time
+#       without the GIL, from an untimed probe; details in concurrency.gil_probe); `inputs` gains
+#       `max_pixels` and `inputs_rejected`; item events of inputs the controller judged bad carry
+#       `rejected` (they stay out of work_seconds).
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ class StrategyRecord:
     unit: str = "images"                        # what throughput counts: images/s or tasks/s
     items_skipped: int = 0                      # --skip-current: outputs already newer than their source
     bytes_moved_per_task: int | None = None     # payload: bytes pickled to another process per task
+    gil_free_fraction: float | None = None      # Python images: the pipeline's time without the GIL, 0-1
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,

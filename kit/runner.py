@@ -10,14 +10,14 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
 from kit import environment
 from kit.config import RunConfig, allowed_cpus
 from kit.errors import ConfigError, KitError
-from kit.inputs import Batch, prepare
+from kit.inputs import Batch, prepare, with_problems
 from kit.observer import Cell, RunObserver
 from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, save
@@ -101,7 +101,8 @@ def plan_cells(config: RunConfig, strategies: list[str]) -> list[Cell]:
 
 @dataclass(frozen=True, slots=True)
 class WorkerCommand:
-    """The `kit worker` command line, built from the paths as the sandbox sees them."""
+    """The Python worker's command line (`python -m kit.worker`, which loads nothing of the
+    controller), built from the paths as the sandbox sees them."""
 
     strategy: str
     workload: str
@@ -110,7 +111,7 @@ class WorkerCommand:
     chunksize: int = 1
 
     def __call__(self, paths: SandboxPaths) -> list[str]:
-        return [paths.python, "-m", "kit", "worker", "--strategy", self.strategy,
+        return [paths.python, "-m", "kit.worker", "--strategy", self.strategy,
                 "--workload", self.workload, "--workers", str(self.workers),
                 "--start-method", self.start_method, "--manifest", str(paths.manifest),
                 "--input-root", str(paths.input_root), "--output-dir", str(paths.output_dir),
@@ -142,6 +143,7 @@ class Runner:
         self.argv = argv if argv is not None else ["kit", *sys.argv[1:]]
         self.strategies: list[str] = []
         self.prepared: _Prepared | None = None
+        self.gil_free_fraction: float | None = None
 
     def run(self, cells: list[Cell] | None = None) -> RunResults:
         """Run the config's plan, or the given cells (a sweep's grid); results saved after each cell."""
@@ -170,6 +172,10 @@ class Runner:
         if batch.workload == "images":
             self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
         reference = make_reference(batch, self.config.cache_dir / "reference" / _key(batch))
+        if reference.problems != batch.problems:   # inputs the pipeline could not decode: known bad too
+            batch = replace(batch, entries=with_problems(batch.entries, reference.problems),
+                            problems=reference.problems)
+        probe = self._probe_gil(batch, strategies)
         manifest = self.run_dir / "manifest.json"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(manifest, batch.entries)
@@ -180,6 +186,12 @@ class Runner:
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch)
+        if probe is not None:
+            results.concurrency["gil_probe"] = probe
+            fraction = probe.get("fraction")
+            self.gil_free_fraction = float(fraction) if isinstance(fraction, (int, float)) else None
+            if "error" in probe:
+                results.warnings.append(f"GIL probe failed: {probe['error']}")
         if cells is not None:
             results.config["grid"] = grid_description(cells)
         most = max((cell.workers for cell in cells), default=1) if cells is not None else self.config.workers
@@ -189,6 +201,16 @@ class Runner:
         save(results, self.run_dir)
         self.prepared = _Prepared(batch, reference, manifest, results)
         return results
+
+    def _probe_gil(self, batch: Batch, strategies: list[str]) -> dict[str, object] | None:
+        """The worker pipeline's GIL-free fraction, in its own untimed pass (kit/gil_probe.py)."""
+        if batch.workload != "images" or not any(name in PYTHON_STRATEGIES for name in strategies):
+            return None
+        good = [name for name in batch.distinct_inputs if name not in batch.problems][:GIL_PROBE_INPUTS]
+        if not good:
+            return None
+        self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
+        return probe_gil(batch.input_root, good)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
         """One sandbox after `start`: its record is appended and saved before this returns."""
@@ -248,7 +270,30 @@ class Runner:
                             self.config.start_method if uses_start_method(cell.strategy) else None,
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
-                                                                      self.config.chunksize))
+                                                                      self.config.chunksize),
+                            gil_free_fraction=self.gil_free_fraction if cell.strategy in PYTHON_STRATEGIES else None)
+
+
+GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
+
+
+def probe_gil(input_root: Path, inputs: list[str]) -> dict[str, object]:
+    """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's);
+    its JSON, or {"error": why} when it could not run."""
+    import json
+    import subprocess
+
+    try:
+        done = subprocess.run([sys.executable, "-m", "kit.gil_probe", "--input-root", str(input_root), *inputs],
+                              capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": str(exc)}
+    if done.returncode != 0:
+        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]}
+    try:
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError) as exc:
+        return {"error": f"unreadable probe output: {exc}"}
 
 
 def _item(observer: RunObserver, cell: Cell, event: object) -> None:
@@ -308,7 +353,7 @@ def bytes_moved_per_task(batch: Batch, strategy: str, chunksize: int = 1) -> int
 def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool | None,
                  verification: dict[str, object], extras: dict[str, object],
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
-                 bytes_moved_per_task: int | None = None) -> StrategyRecord:
+                 bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -334,6 +379,7 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         start_method=start_method, message=outcome.message, verification=verification,
         environment=extras, workload=workload, unit=unit(workload), items_skipped=items_skipped,
         bytes_moved_per_task=bytes_moved_per_task,
+        gil_free_fraction=gil_free_fraction if workload == "images" else None,
     )
 
 

@@ -66,6 +66,8 @@ class _Progress:
             else:
                 self.items_failed += 1
                 self.failed.append(FailedItem(name=event.name, reason=event.reason or "failed"))
+            if event.rejected:   # failed by the controller's verdict: no work, outside the work window
+                return
             self.first_start = event.start if self.first_start is None else min(self.first_start, event.start)
             self.last_end = event.end if self.last_end is None else max(self.last_end, event.end)
         elif isinstance(event, StartEvent):

@@ -11,7 +11,7 @@ import json
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,47 +21,61 @@ from kit.results import atomic_write
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """input (relative path) -> sha256 of the expected output, or None when the item must fail."""
+    """input (relative path) -> sha256 of the expected output, or None when the item must fail;
+    `problems` says why each failing input fails (the controller's verdicts and decode failures)."""
 
     directory: Path
     digests: dict[str, str | None]
+    problems: dict[str, str] = field(default_factory=dict)
 
 
-def _reference_one(source: Path, target: Path) -> str | None:
-    from kit.workloads.base import ItemFailed
+def _reference_one(source: Path, target: Path) -> str:
+    """The expected output's sha256; raises ItemFailed when the pipeline fails this input."""
     from kit.workloads.images import read_input, transform
 
-    try:
-        output = transform(read_input(str(source)))
-    except ItemFailed:
-        return None
+    output = transform(read_input(str(source)))
     target.write_bytes(output)
     return hashlib.sha256(output).hexdigest()
 
 
 def make_reference(batch: Batch, directory: Path) -> Reference:
-    """Run the pipeline once per distinct input into `directory`; reuse a complete earlier one."""
+    """Run the pipeline once per distinct good input into `directory`; reuse a complete earlier
+    one. Inputs the controller judged bad are never read here (a decompression bomb is never
+    decoded); an input the pipeline cannot decode becomes a problem like theirs."""
     if batch.workload != "images":
         return Reference(directory, {})   # tasks are checked against their expected values instead
     import cv2
 
+    from kit.input_check import CHECKER_VERSION
+    from kit.workloads.base import ItemFailed
     from kit.workloads.images import opencv_info
 
     index_path = directory / "reference.json"
-    key = {"inputs": batch.digests, "opencv": opencv_info()}
+    key = {"inputs": batch.digests, "opencv": opencv_info(), "checker": CHECKER_VERSION,
+           "rejected": batch.problems}
     if index_path.exists():
         saved = json.loads(index_path.read_text())
         if saved.get("key") == key:
-            return Reference(directory, saved["digests"])
+            return Reference(directory, saved["digests"], saved.get("problems", {}))
     directory.mkdir(parents=True, exist_ok=True)
     cv2.setNumThreads(1)  # the same as in every worker
-    names = batch.distinct_inputs
+    names = [name for name in batch.distinct_inputs if name not in batch.problems]
+
+    def one(name: str) -> str | ItemFailed:
+        try:
+            return _reference_one(batch.input_root / name, directory / _safe(name))
+        except ItemFailed as exc:
+            return exc
+
     # OpenCV releases the GIL, so threads make the reference faster without changing its bytes.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda n: _reference_one(batch.input_root / n, directory / _safe(n)), names))
-    digests = dict(zip(names, results, strict=True))
-    atomic_write(index_path, json.dumps({"key": key, "digests": digests}))
-    return Reference(directory, digests)
+        results = dict(zip(names, pool.map(one, names), strict=True))
+    problems = dict(batch.problems)
+    problems.update({name: str(result) for name, result in results.items() if isinstance(result, ItemFailed)})
+    digests: dict[str, str | None] = {name: (None if name in problems else str(results[name]))
+                                      for name in batch.distinct_inputs}
+    atomic_write(index_path, json.dumps({"key": key, "digests": digests, "problems": problems}))
+    return Reference(directory, digests, problems)
 
 
 def _safe(name: str) -> str:

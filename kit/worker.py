@@ -1,20 +1,25 @@
 """Inside the sandbox: run one Python strategy over one workload and report progress on stdout.
 
 Knows nothing of cgroups, Docker or Prometheus: it reads a manifest, writes outputs, prints
-JSON lines (kit/protocol.py). Its exit code is 0 when every item was attempted.
+JSON lines (kit/protocol.py). Its exit code is 0 when every item was attempted. The sandbox runs
+it as `python -m kit.worker ...`: argparse only, so nothing of the controller (typer, rich, the
+CLI) is loaded into the sandbox or counted against its memory cap.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event, read_manifest
 from kit.strategies.base import StrategyOptions
+from kit.workloads.base import Item
 
 
 def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = "images",
@@ -38,6 +43,17 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
         "chunksize": chunksize if strategy in POOL_STRATEGIES else None,
         "workers": workers,
     }
+
+
+def reject_known_bad(items: list[Item], origin: float, report: Callable[[ItemEvent], None]) -> list[Item]:
+    """Report every item the controller judged bad as failed, at no cost, before any pool starts;
+    return the good ones, which alone go to the strategy."""
+    now = time.monotonic() - origin
+    for item in items:
+        if item.problem is not None:
+            report(ItemEvent(index=item.index, name=item.name, ok=False, start=now, end=now,
+                             reason=item.problem, rejected=True))
+    return [item for item in items if item.problem is None]
 
 
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
@@ -77,9 +93,30 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
             if session.notes:
                 info["workload_session"] = session.notes
             emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))
-            runners[strategy](items, workload, options, report)
+            good = reject_known_bad(items, origin, report)
+            runners[strategy](good, workload, options, report)
     except Exception as exc:  # a broken pool (a killed process) ends the worker, not the kit
         print(f"kit worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     emit(DoneEvent(items_ok=counts["ok"], items_failed=counts["failed"]))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m kit.worker --strategy NAME --manifest FILE --input-root DIR --output-dir DIR ...`"""
+    parser = argparse.ArgumentParser(prog="kit.worker", description="kit's worker (inside a sandbox)")
+    parser.add_argument("--strategy", required=True)
+    parser.add_argument("--manifest", required=True, type=Path)
+    parser.add_argument("--input-root", required=True, type=Path)
+    parser.add_argument("--output-dir", required=True, type=Path)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workload", default="images")
+    parser.add_argument("--start-method", default="fork")
+    parser.add_argument("--chunksize", type=int, default=1)
+    args = parser.parse_args(argv)
+    return run_worker(args.strategy, args.workload, args.manifest, args.input_root, args.output_dir, args.workers,
+                      args.start_method, args.chunksize)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

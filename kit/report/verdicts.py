@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kit.report import fmt
 from kit.report.summary import Axes, Group
@@ -95,6 +95,21 @@ def headlines(groups: Sequence[Group], axes: Axes, unit: str) -> list[Finding]:
 
 
 def claim_threads(groups: Sequence[Group]) -> Claim:
+    """Claim 1, with the GIL probe's figure: the ceiling the pipeline's GIL-held share puts on
+    threads on any machine, beside the speedup measured on this one."""
+    claim = _claim_threads(groups)
+    fractions = [r.gil_free_fraction for g in groups if g.strategy.startswith("python-") for r in g.records
+                 if r.gil_free_fraction is not None]
+    if not fractions:
+        return claim
+    fraction = statistics.median(fractions)
+    ceiling = "unbounded" if fraction >= 1 else f"{1 / (1 - fraction):.1f}×"
+    figure = (f"GIL-free fraction of the Python worker's per-item pipeline f = {fraction:.2f} (untimed probe): "
+              f"Amdahl's ceiling for threads 1/(1−f) = {ceiling} one thread, on any number of cores")
+    return replace(claim, figures=(*claim.figures, figure))
+
+
+def _claim_threads(groups: Sequence[Group]) -> Claim:
     """Claim 1: python-threads scaling against its own one-worker throughput."""
     title = "Python threads are GIL-bound"
     study = "threads 49.56 s vs 11.76 s for Go+GoCV on 6C/12T: 'the GIL bottleneck'"

@@ -23,6 +23,7 @@ class Item:
     output_path: str
     task: Mapping[str, Any] = field(default_factory=dict)   # a task's parameters (manifest `task`)
     argument: Any = None    # what the worker's session hands every task (payload string, server URL)
+    problem: str | None = None   # the controller's verdict on a bad input; None for a good one
 
 
 class ItemFailed(Exception):

@@ -1,4 +1,10 @@
-"""The study's workload: decode a JPEG, resize to fit 1920x1080 with INTER_AREA, encode at q85."""
+"""The study's workload: decode a JPEG, resize to fit 1920x1080 with INTER_AREA, encode at q85.
+
+Per good item the timed work is exactly: read the file, decode, resize, encode, write. Inputs were
+judged by the controller before timing (kit/input_check.py); an item it found bad arrives with its
+verdict and is failed without being read. A file that changed since then is still caught here, as
+an undecodable item, and never ends the batch.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,6 @@ import cv2
 import numpy as np
 
 from kit.workloads.base import Item, ItemFailed, Session, no_session
-from kit.workloads.jpeg_check import jpeg_problem
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
 OUTPUT_QUALITY = 85
@@ -25,21 +30,28 @@ def target_size(width: int, height: int) -> tuple[int, int]:
 
 
 def transform(data: bytes) -> bytes:
-    """The pipeline on bytes in memory: used by workers and for the reference outputs alike."""
-    problem = jpeg_problem(data)
-    if problem:
-        raise ItemFailed(problem)
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
-    if image is None:
-        raise ItemFailed("undecodable JPEG")
-    height, width = image.shape[:2]
-    size = target_size(width, height)
-    if size != (width, height):
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, OUTPUT_QUALITY])
+    """The pipeline on bytes in memory, used by workers and for the reference outputs alike. Any
+    OpenCV error (a file replaced by garbage, an allocation the cap refuses) fails this item only."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
+        if image is None:
+            raise ItemFailed("undecodable JPEG")
+        height, width = image.shape[:2]
+        size = target_size(width, height)
+        if size != (width, height):
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, OUTPUT_QUALITY])
+    except cv2.error as exc:
+        raise ItemFailed(f"OpenCV error: {_first_line(exc)}") from exc
     if not ok:
         raise ItemFailed("JPEG encoding failed")
     return encoded.tobytes()
+
+
+def _first_line(exc: Exception) -> str:
+    """OpenCV's message without its file:line banner: the last non-empty line says what failed."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:200] if lines else type(exc).__name__
 
 
 def read_input(path: str) -> bytes:
@@ -61,6 +73,8 @@ class ImagesWorkload:
         cv2.setNumThreads(1)
 
     def process(self, item: Item) -> None:
+        if item.problem is not None:   # the controller's verdict (the worker skips these before a pool)
+            raise ItemFailed(item.problem)
         output = transform(read_input(item.input_path))
         try:
             with open(item.output_path, "wb") as handle:

@@ -15,15 +15,15 @@ import cv2
 import numpy as np
 import pytest
 
+from kit.input_check import jpeg_problem
 from kit.strategies import GO_STRATEGIES
 from kit.strategies import go as go_strategy
 from kit.verify import PSNR_THRESHOLD_DB
-from kit.workloads.jpeg_check import jpeg_problem
 from tests.conftest import need
 from tests.integration.kitrun import kit
 from tests.integration.test_cgroup_runtime import leftover_groups
 from tests.integration.test_docker import client, engine  # noqa: F401 (fixtures: a current image)
-from tests.unit.jpeg_samples import encode, exif_segment, picture, with_segment
+from tests.unit.jpeg_samples import bad_batch, encode, exif_segment, picture, with_segment
 
 pytestmark = pytest.mark.usefixtures("cgroups")
 
@@ -82,6 +82,33 @@ def test_go_strategies_beside_python_bad_inputs_failed_by_name_outputs_verified(
         assert seen["gomaxprocs"] >= 1 and seen["cpu_quota_cores"] is None
     assert run.results["concurrency"]["workers"]["go-gocv"]["opencv_threads_per_worker"] == 1
     assert python["verification"]["method"] == "sha256"  # Python stays byte-identical
+
+
+def test_bad_files_and_bombs_fail_by_the_controllers_verdict_in_python_and_go_alike(
+        tmp_path: Path, cache_dir: Path, go_bin: Path) -> None:
+    """Truncated, non-JPEG, empty, a 60000x60000 header-only bomb and a 30000x30000 bomb beside
+    good files: every good file is processed and verified, each bad one is a failed item with the
+    controller's reason, the same in every strategy, and nothing crashes."""
+    expected = bad_batch(tmp_path / "src")
+    strategies = ["python-sequential", "python-threads", *GO_STRATEGIES]
+    run = kit(["run", *(arg for name in strategies for arg in ("-s", name)), "--workers", "2",
+               "--runtime", "cgroup", "--mem-limit", "512m", "--source", str(tmp_path / "src")],
+              tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    reasons = {}
+    for strategy in strategies:
+        record = run.record(strategy)
+        assert record["status"] == "ok" and record["verified"] is True, (strategy, record["verification"])
+        assert (record["items_ok"], record["items_failed"]) == (2, 5), strategy
+        reasons[strategy] = {item["name"]: item["reason"] for item in record["failed_items"]}
+        for name, reason in expected.items():
+            assert (name in reasons[strategy]) == (reason is not None), (strategy, name)
+            if reason is not None:
+                assert reasons[strategy][name].startswith(reason), (strategy, name, reasons[strategy][name])
+        assert sorted(p.name for p in (run.run_dir / "outputs" / strategy).iterdir()) == ["a-good.jpg", "g-good.jpg"]
+    assert all(found == reasons["python-sequential"] for found in reasons.values()), reasons
+    assert run.results["inputs"]["inputs_rejected"] == 5
 
 
 def test_gomaxprocs_follows_the_cpu_cap(tmp_path: Path, cache_dir: Path, go_bin: Path) -> None:
@@ -160,26 +187,37 @@ def _samples() -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("strategy", GO_STRATEGIES)
-def test_go_completeness_check_agrees_with_python_on_every_sample(
+def test_go_workers_fail_known_bad_items_by_the_controllers_verdict_and_survive_a_changed_file(
         tmp_path: Path, go_bin: Path, strategy: str) -> None:
-    """The worker binary alone, through the contract: each reason equals jpeg_problem's."""
+    """The worker binary alone, through the contract: every sample judged bad by the controller's
+    check is failed with exactly that reason and never read; one that turned to garbage after the
+    check (no verdict in the manifest) is an undecodable item; the batch always goes on."""
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     samples = _samples()
+    verdicts = {name: jpeg_problem(data) for name, data in samples.items()}
+    assert sum(v is None for v in verdicts.values()) >= 5 and sum(v is not None for v in verdicts.values()) >= 40
+    samples["changed-after-check.jpg"] = b"\xff\xd8 replaced by garbage after the controller's check " * 40
+    verdicts["changed-after-check.jpg"] = None
     for name, data in samples.items():
         (inputs / name).write_bytes(data)
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"items": [{"name": n, "input": n, "output": n} for n in samples]}))
+    manifest.write_text(json.dumps({"items": [{"name": n, "input": n, "output": n,
+                                               **({"problem": verdicts[n]} if verdicts[n] else {})}
+                                              for n in samples]}))
     done = subprocess.run([str(go_bin / strategy), "--strategy", strategy, "--workload", "images",
                            "--workers", "2", "--start-method", "fork", "--manifest", str(manifest),
                            "--input-root", str(inputs), "--output-dir", str(outputs)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    items = {e["name"]: e.get("reason") for e in events if e["event"] == "item"}
+    items = {e["name"]: e for e in events if e["event"] == "item"}
     assert items.keys() == samples.keys()
-    disagreements = {name: (reason, jpeg_problem(samples[name])) for name, reason in items.items()
-                     if reason != jpeg_problem(samples[name])}
+    changed = items.pop("changed-after-check.jpg")
+    assert changed["ok"] is False and changed["reason"] == "undecodable JPEG" and "rejected" not in changed
+    disagreements = {name: (event.get("reason"), verdicts[name]) for name, event in items.items()
+                     if event.get("reason") != verdicts[name] or bool(event.get("rejected")) != bool(verdicts[name])}
     assert disagreements == {}
-    assert events[-1] == {"event": "done", "items_ok": sum(r is None for r in items.values()),
-                          "items_failed": sum(r is not None for r in items.values())}
+    written = {path.name for path in outputs.iterdir()}
+    assert written == {name for name, verdict in verdicts.items() if verdict is None} - {"changed-after-check.jpg"}
+    assert events[-1] == {"event": "done", "items_ok": len(written), "items_failed": len(samples) - len(written)}

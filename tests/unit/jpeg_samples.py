@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,3 +54,35 @@ def scan_start(jpeg: bytes) -> int:
     """Offset of the first start-of-scan marker's entropy-coded data."""
     sos = jpeg.index(b"\xff\xda")
     return sos + 2 + int.from_bytes(jpeg[sos + 2:sos + 4], "big")
+
+
+def with_declared_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """The same file with its frame header (SOF0) declaring another size: a decompression bomb
+    when the size is large (a decoder allocates width x height x 3 bytes before reading the scan)."""
+    sof = min(i for i in (jpeg.find(b"\xff\xc0"), jpeg.find(b"\xff\xc2")) if i >= 0)   # baseline or progressive
+    return jpeg[:sof + 5] + struct.pack(">HH", height, width) + jpeg[sof + 9:]
+
+
+def header_only(jpeg: bytes, width: int, height: int) -> bytes:
+    """Start-of-image and the headers up to the frame header, declaring width x height, no scan."""
+    sos = jpeg.index(b"\xff\xda")
+    return with_declared_size(jpeg[:sos], width, height)
+
+
+def bad_batch(directory: Path) -> dict[str, str | None]:
+    """Good files beside every kind of bad one; returns what each must become (the start of its
+    reason, or None for a good file)."""
+    good = encode(picture(640, 400))
+    files = {
+        "a-good.jpg": (good, None),
+        "b-truncated.jpg": (good[: len(good) // 2], "truncated JPEG"),
+        "c-notes.txt": (b"not an image at all\n", "not a JPEG"),
+        "d-empty.jpg": (b"", "empty file"),
+        "e-bomb-60000.jpg": (header_only(good, 60000, 60000), "too large"),
+        "f-bomb-30000.jpg": (with_declared_size(good, 30000, 30000), "too large"),
+        "g-good.jpg": (encode(picture(300, 200)), None),
+    }
+    directory.mkdir()
+    for name, (data, _) in files.items():
+        (directory / name).write_bytes(data)
+    return {name: reason for name, (_, reason) in files.items()}

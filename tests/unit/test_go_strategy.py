@@ -25,7 +25,7 @@ def test_go_command_has_the_python_workers_arguments() -> None:
     argv = go.GoWorkerCommand("go-gocv", "images", 4, "fork", Path("/cache/go-bin/abc"))(PATHS)
     python = WorkerCommand("python-threads", "images", 4, "fork")(PATHS)
     assert argv[0] == "/cache/go-bin/abc/go-gocv"
-    assert argv[1::2] == python[4::2]                     # the same options, in the same order
+    assert argv[1::2] == python[3::2]                     # the same options, in the same order
     assert dict(zip(argv[1::2], argv[2::2], strict=True))["--workers"] == "4"
 
 

@@ -78,8 +78,8 @@ def test_worker_command_line() -> None:
     paths = SandboxPaths(python="/venv/bin/python", input_root=Path("/in"), output_dir=Path("/out"),
                          manifest=Path("/run/manifest.json"))
     argv = WorkerCommand(B, "images", 4, "spawn")(paths)
-    assert argv[:4] == ["/venv/bin/python", "-m", "kit", "worker"]
-    options = dict(zip(argv[4::2], argv[5::2], strict=True))
+    assert argv[:3] == ["/venv/bin/python", "-m", "kit.worker"]
+    options = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert options == {"--strategy": B, "--workload": "images", "--workers": "4", "--start-method": "spawn",
                        "--manifest": "/run/manifest.json", "--input-root": "/in", "--output-dir": "/out"}
 

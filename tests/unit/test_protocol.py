@@ -25,6 +25,7 @@ EVENTS: list[Event] = [
     ItemEvent(index=0, name="a.jpg", ok=True, start=0.51, end=0.58),
     ItemEvent(index=1, name="b ü \"q\".jpg", ok=False, start=0.6, end=0.61, reason="truncated JPEG"),
     DoneEvent(items_ok=1, items_failed=1),
+    ItemEvent(index=2, name="bomb.jpg", ok=False, start=0.1, end=0.1, reason="too large", rejected=True),
 ]
 
 
@@ -43,6 +44,8 @@ def test_wire_format() -> None:
     assert json.loads(format_event(EVENTS[2]))["reason"] == "truncated JPEG"
     assert json.loads(format_event(EVENTS[3])) == {"event": "done", "items_ok": 1, "items_failed": 1}
     assert json.loads(format_event(EVENTS[0]))["event"] == "start"
+    assert "rejected" not in json.loads(format_event(EVENTS[2]))       # written only when true
+    assert json.loads(format_event(EVENTS[4]))["rejected"] is True
 
 
 def test_go_style_lines_parse() -> None:
@@ -74,3 +77,15 @@ def test_manifest_write_read(tmp_path: Path) -> None:
         Item(index=0, name="photo 1.jpg", input_path="/in/src/photo 1.jpg", output_path="/out/0000.jpg"),
         Item(index=1, name="b.jpg", input_path="/in/b.jpg", output_path="/out/0001.jpg"),
     ]
+
+
+def test_manifest_carries_the_controllers_verdicts(tmp_path: Path) -> None:
+    """A bad input's reason travels to the worker; good inputs carry no key at all."""
+    entries = [ManifestEntry(name="a.jpg", input="a.jpg", output="a.jpg"),
+               ManifestEntry(name="bomb.jpg", input="bomb.jpg", output="bomb.jpg", problem="too large")]
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, entries)
+    assert [sorted(item) for item in json.loads(manifest.read_text())["items"]] == [
+        ["input", "name", "output"], ["input", "name", "output", "problem"]]
+    items = read_manifest(manifest, Path("/in"), Path("/out"))
+    assert [item.problem for item in items] == [None, "too large"]

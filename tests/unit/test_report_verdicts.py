@@ -124,3 +124,17 @@ def test_headlines() -> None:
     assert found["OOM-killed"].value == "python-processes" and "512 MiB" in found["OOM-killed"].detail
     none = group_records([rec("python-threads", 4, 10, cap=None)])
     assert "no memory cap" in {f.label: f for f in headlines(none, axes(none), "images")}["OOM-killed"].detail
+
+
+def test_claim_threads_shows_the_gil_probes_ceiling_beside_the_measured_speedup() -> None:
+    """f = 0.75 caps threads at 1/(1-0.75) = 4x one thread on any machine; the verdict itself
+    still comes from the measured points."""
+    records = [replace(rec("python-threads", 1, 2.5), gil_free_fraction=0.75),
+               replace(rec("python-threads", 2, 4.8), gil_free_fraction=0.75), rec("go-gocv", 2, 9)]
+    claim = claim_threads(group_records(records))
+    assert claim.verdict == REFUTED
+    assert any("f = 0.75" in figure and "4.0×" in figure for figure in claim.figures)
+    without = claim_threads(group_records([rec("python-threads", 1, 2.5), rec("python-threads", 2, 4.8)]))
+    assert not any("GIL-free" in figure for figure in without.figures)
+    never = claim_threads(group_records([replace(rec("python-threads", 2, 4.8), gil_free_fraction=1.0)]))
+    assert never.verdict == NOT_MEASURED and any("unbounded" in figure for figure in never.figures)

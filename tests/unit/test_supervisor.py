@@ -204,6 +204,16 @@ def test_items_finishing_out_of_order() -> None:
     assert outcome.work_seconds == pytest.approx(6.0 - 0.5)
 
 
+def test_rejected_items_count_as_failed_but_stay_out_of_the_work_window() -> None:
+    """Items the controller judged bad are reported before the pool starts: failed, with its
+    reason, and no part of the work time (which starts at the first processed item)."""
+    bomb = ItemEvent(index=0, name="bomb.jpg", ok=False, start=0.01, end=0.01, reason="too large", rejected=True)
+    outcome, _ = run([Tick([START, bomb]), Tick([item(1, 2.0, 3.0), DoneEvent(1, 1)], exit_code=0)])
+    assert (outcome.items_ok, outcome.items_failed) == (1, 1)
+    assert outcome.failed_items == [FailedItem(name="bomb.jpg", reason="too large")]
+    assert outcome.work_seconds == pytest.approx(1.0)
+
+
 def test_no_item_means_no_work_time() -> None:
     outcome, _ = run([Tick([START, DoneEvent(0, 0)], exit_code=0)])
     assert outcome.status == "ok" and outcome.work_seconds is None

@@ -12,7 +12,6 @@ import (
 
 	"kit/go/internal/cvthreads"
 	"kit/go/internal/geometry"
-	"kit/go/internal/jpegcheck"
 	"kit/go/internal/worker"
 )
 
@@ -23,9 +22,6 @@ const decodeFlags = gocv.IMReadColor | gocv.IMReadIgnoreOrientation
 const quality = 85
 
 func transform(data []byte) ([]byte, error) {
-	if problem := jpegcheck.Problem(data); problem != "" {
-		return nil, worker.Failed(problem)
-	}
 	img, err := gocv.IMDecode(data, decodeFlags)
 	if err != nil || img.Empty() {
 		img.Close()

@@ -1,7 +1,8 @@
 // Package contract is the worker contract of kit/protocol.py, in Go: a manifest in, JSON lines out.
 //
-// The controller (Python) writes {"items": [{"name", "input", "output"}, ...]}; the worker prints
-// one JSON object per line on stdout: a start event, one item event per item, a done event.
+// The controller (Python) writes {"items": [{"name", "input", "output"[, "problem"]}, ...]}, where
+// "problem" is the controller's verdict on a bad input (kit/input_check.py); the worker prints one
+// JSON object per line on stdout: a start event, one item event per item, a done event.
 package contract
 
 import (
@@ -19,13 +20,15 @@ type Item struct {
 	Name       string
 	InputPath  string
 	OutputPath string
+	Problem    string // the controller's verdict on a bad input; "" for a good one
 }
 
 type manifestFile struct {
 	Items []struct {
-		Name   string `json:"name"`
-		Input  string `json:"input"`
-		Output string `json:"output"`
+		Name    string `json:"name"`
+		Input   string `json:"input"`
+		Output  string `json:"output"`
+		Problem string `json:"problem"`
 	} `json:"items"`
 }
 
@@ -42,7 +45,7 @@ func ReadManifest(path, inputRoot, outputDir string) ([]Item, error) {
 	items := make([]Item, len(manifest.Items))
 	for i, entry := range manifest.Items {
 		items[i] = Item{Index: i, Name: entry.Name, InputPath: filepath.Join(inputRoot, entry.Input),
-			OutputPath: filepath.Join(outputDir, entry.Output)}
+			OutputPath: filepath.Join(outputDir, entry.Output), Problem: entry.Problem}
 	}
 	return items, nil
 }
@@ -55,6 +58,8 @@ type ItemEvent struct {
 	Start  float64 `json:"start"`
 	End    float64 `json:"end"`
 	Reason string  `json:"reason,omitempty"`
+	// Rejected: failed by the controller's verdict, never processed (outside the work window).
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // Writer prints events as JSON lines; safe for concurrent use, one whole line per write.

@@ -11,7 +11,7 @@ import (
 
 func TestReadManifestJoinsPathsInOrder(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "manifest.json")
-	body := `{"items": [{"name": "a", "input": "x.jpg", "output": "a.jpg"}, {"name": "b", "input": "x.jpg", "output": "b.jpg"}]}`
+	body := `{"items": [{"name": "a", "input": "x.jpg", "output": "a.jpg"}, {"name": "b", "input": "x.jpg", "output": "b.jpg", "problem": "empty file"}]}`
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -19,7 +19,7 @@ func TestReadManifestJoinsPathsInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Item{{0, "a", "/in/x.jpg", "/out/a.jpg"}, {1, "b", "/in/x.jpg", "/out/b.jpg"}}
+	want := []Item{{0, "a", "/in/x.jpg", "/out/a.jpg", ""}, {1, "b", "/in/x.jpg", "/out/b.jpg", "empty file"}}
 	if len(items) != 2 || items[0] != want[0] || items[1] != want[1] {
 		t.Fatalf("got %+v", items)
 	}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/image/draw"
 
 	"kit/go/internal/geometry"
-	"kit/go/internal/jpegcheck"
 	"kit/go/internal/worker"
 )
 
@@ -40,9 +39,6 @@ func AreaKernel(s float64) *draw.Kernel {
 // Transform decodes, fits into 1920x1080 with the area kernel and encodes at quality 85.
 // Go's image/jpeg never reads EXIF, so orientation is ignored as in every strategy.
 func Transform(data []byte) ([]byte, error) {
-	if problem := jpegcheck.Problem(data); problem != "" {
-		return nil, worker.Failed(problem)
-	}
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, worker.Failed("undecodable JPEG")

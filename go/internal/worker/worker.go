@@ -111,7 +111,7 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 	}
 	ok, failed := 0, 0
 	var writeErr error
-	pool.Run(items, o.workers, process, onPanic, func(event contract.ItemEvent) {
+	report := func(event contract.ItemEvent) {
 		if event.OK {
 			ok++
 		} else {
@@ -120,11 +120,28 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 		if err := out.Item(event); err != nil && writeErr == nil {
 			writeErr = err
 		}
-	})
+	}
+	good := rejectKnownBad(items, since(time.Now()), report)
+	pool.Run(good, o.workers, process, onPanic, report)
 	if writeErr != nil || out.Done(ok, failed) != nil {
 		return 1 // the controller went away: nobody reads the results
 	}
 	return 0
+}
+
+// rejectKnownBad reports every item the controller judged bad as failed, at no cost, before the
+// pool starts, and returns the good ones, which alone go to the pool.
+func rejectKnownBad(items []contract.Item, now float64, report func(contract.ItemEvent)) []contract.Item {
+	good := make([]contract.Item, 0, len(items))
+	for _, item := range items {
+		if item.Problem == "" {
+			good = append(good, item)
+			continue
+		}
+		report(contract.ItemEvent{Index: item.Index, Name: item.Name, Start: now, End: now,
+			Reason: item.Problem, Rejected: true})
+	}
+	return good
 }
 
 // runItem reads, transforms and writes one item; "" means success, otherwise the reason.

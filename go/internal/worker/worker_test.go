@@ -69,3 +69,45 @@ func TestInvalidArgumentsExit2(t *testing.T) {
 		}
 	}
 }
+
+func TestKnownBadItemsAreRejectedWithTheControllersReasonAndNeverReachThePipeline(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	_ = os.Mkdir(in, 0o755)
+	_ = os.WriteFile(filepath.Join(in, "a.txt"), []byte("abc"), 0o644)
+	_ = os.WriteFile(filepath.Join(in, "bomb.txt"), []byte("would be decoded"), 0o644)
+	manifest := filepath.Join(dir, "manifest.json")
+	_ = os.WriteFile(manifest, []byte(`{"items": [{"name": "a", "input": "a.txt", "output": "a.out"},
+		{"name": "bomb", "input": "bomb.txt", "output": "bomb.out", "problem": "too large: 60000x60000"}]}`), 0o644)
+	seen := map[string]bool{}
+	pipeline := func(data []byte) ([]byte, error) {
+		seen[string(data)] = true
+		return upper(data)
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(Program{Strategy: "go-test", Pipeline: pipeline}, []string{"--workers", "1", "--manifest", manifest,
+		"--input-root", in, "--output-dir", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if seen["would be decoded"] || !seen["abc"] {
+		t.Fatalf("pipeline saw %v", seen)
+	}
+	var rejected map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var event map[string]any
+		_ = json.Unmarshal([]byte(line), &event)
+		if event["name"] == "bomb" {
+			rejected = event
+		}
+		if event["name"] == "a" && event["rejected"] != nil {
+			t.Fatalf("a good item marked rejected: %s", line)
+		}
+	}
+	if rejected["ok"] != false || rejected["rejected"] != true || rejected["reason"] != "too large: 60000x60000" {
+		t.Fatalf("bomb event %v", rejected)
+	}
+	if _, err := os.Stat(filepath.Join(out, "bomb.out")); err == nil {
+		t.Fatal("a rejected item wrote an output")
+	}
+}

@@ -1,14 +1,17 @@
-"""jpeg_problem: completeness is checked on the marker structure, not left to the decoder
+"""The controller's input check: completeness on the marker structure, not left to the decoder
 (OpenCV 4.x decodes a truncated JPEG into a grey-filled image with only a warning; the 5.0 build
-installed here returns None; Go's decoder differs again). Real JPEGs from OpenCV's own encoder."""
+installed here returns None; Go's decoder differs again), and the declared size judged from the
+frame header alone (decompression bombs). Real JPEGs from OpenCV's own encoder."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import pytest
-from jpeg_samples import encode, exif_segment, picture, scan_start, with_segment
+from jpeg_samples import encode, exif_segment, header_only, picture, scan_start, with_declared_size, with_segment
 
-from kit.workloads.jpeg_check import jpeg_problem
+from kit.input_check import DEFAULT_MAX_PIXELS, frame_size, jpeg_problem, judge_file
 
 BASELINE = encode(picture())
 PROGRESSIVE = encode(picture(), cv2.IMWRITE_JPEG_PROGRESSIVE, 1)
@@ -93,3 +96,53 @@ def test_fill_bytes_before_a_marker_are_allowed() -> None:
     """0xFF fill bytes may precede any marker (ITU T.81 B.1.1.2)."""
     eoi = len(BASELINE) - 2
     assert jpeg_problem(BASELINE[:eoi] + b"\xff\xff\xff" + BASELINE[eoi:]) is None
+
+
+def test_the_frame_header_gives_the_size_without_decoding() -> None:
+    assert frame_size(BASELINE) == (96, 64)
+    assert frame_size(PROGRESSIVE) == (96, 64)
+    assert frame_size(with_segment(BASELINE, exif_segment(orientation=6))) == (96, 64)
+    assert frame_size(with_declared_size(BASELINE, 60000, 50000)) == (60000, 50000)
+    assert frame_size(b"\xff\xd8\xff\xd9") is None
+
+
+@pytest.mark.parametrize(("data", "declared"), [
+    (header_only(BASELINE, 60000, 60000), "60000x60000"),        # headers alone: nothing to decode at all
+    (with_declared_size(BASELINE, 30000, 30000), "30000x30000"),  # complete structure, a 2.7 GB frame
+    (with_declared_size(PROGRESSIVE, 20000, 10000), "20000x10000"),
+])
+def test_a_decompression_bomb_is_judged_from_its_header(data: bytes, declared: str) -> None:
+    problem = jpeg_problem(data)
+    assert problem is not None and problem.startswith("too large") and declared in problem
+    assert str(DEFAULT_MAX_PIXELS) in problem
+
+
+def test_the_pixel_limit_is_a_setting() -> None:
+    big = with_declared_size(BASELINE, 12000, 9000)               # 108 MP: over the default
+    assert jpeg_problem(big) is not None
+    assert jpeg_problem(big, max_pixels=200_000_000) is None       # a complete file, allowed
+    assert jpeg_problem(BASELINE, max_pixels=96 * 64) is None       # the limit itself is allowed
+    assert "above --max-pixels 6143" in (jpeg_problem(BASELINE, max_pixels=96 * 64 - 1) or "")
+
+
+def test_a_zero_side_in_the_frame_header_is_corrupt() -> None:
+    """Height 0 means 'given later by a DNL marker', which libjpeg refuses too."""
+    problem = jpeg_problem(with_declared_size(BASELINE, 96, 0))
+    assert problem is not None and "0" in problem and "corrupt" in problem
+
+
+def test_image_data_before_any_frame_header_is_corrupt() -> None:
+    sof = BASELINE.index(b"\xff\xc0")
+    length = int.from_bytes(BASELINE[sof + 2:sof + 4], "big")
+    assert "before the frame header" in (jpeg_problem(BASELINE[:sof] + BASELINE[sof + 2 + length:]) or "")
+
+
+def test_judge_file_digests_and_judges_once(tmp_path: Path) -> None:
+    good, bomb = tmp_path / "good.jpg", tmp_path / "bomb.jpg"
+    good.write_bytes(BASELINE)
+    bomb.write_bytes(header_only(BASELINE, 60000, 60000))
+    verdict = judge_file(good)
+    assert verdict.problem is None and (verdict.width, verdict.height) == (96, 64) and len(verdict.digest) == 64
+    assert (judge_file(bomb).problem or "").startswith("too large")
+    missing = judge_file(tmp_path / "gone.jpg")
+    assert missing.problem == "unreadable: No such file or directory" and missing.digest == missing.problem
