@@ -63,24 +63,18 @@ def source_digest(root: Path | None = None) -> str:
     for relative in source_files(root):
         total.update(relative.as_posix().encode() + b"\0")
         total.update(hashlib.sha256((root / relative).read_bytes()).digest())
-    if (root.parent / "go" / "go.mod").is_file():  # the Go workers the image's Go stage builds
-        from kit.strategies.go import source_digest as go_digest
-
-        total.update(b"go/\0" + go_digest(root.parent / "go").encode())
     return f"sha256:{total.hexdigest()}"
 
 
 def assemble_context(target: Path, ca_bundle: Path | None = None, root: Path | None = None) -> None:
-    """The checkout's layout, from the installed package: Dockerfile, kit/, optional ca-bundle.crt."""
+    """The checkout's layout, from the installed package: Dockerfile, kit/ (the Go workers' sources
+    are package data, kit/go/), optional ca-bundle.crt."""
     root = root or package_root()
     shutil.copyfile(root / "container" / "Dockerfile", target / "Dockerfile")
     for relative in source_files(root):
         destination = target / "kit" / relative
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / relative, destination)
-    go_sources = root.parent / "go"  # the Go workers' module, beside the package in a checkout
-    if (go_sources / "go.mod").is_file():
-        shutil.copytree(go_sources, target / "go", ignore=shutil.ignore_patterns(".*"))
     if ca_bundle is not None:
         shutil.copyfile(ca_bundle, target / "ca-bundle.crt")
 

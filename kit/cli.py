@@ -90,6 +90,8 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     if note:
         err.print(note)
     out.print(f"{header}, runtime {chosen.name}")
+    if chosen.name == "cgroup" and plan.workload == "images":
+        _first_use_builds(plan)
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
         out.print(line, highlight=False, soft_wrap=True)
     run_id = new_run_id()
@@ -120,6 +122,23 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         if server and linger > 0:
             out.print(f"[dim]metrics stay up {linger:g} s for a last scrape (Ctrl-C ends the wait)[/dim]")
             server.linger(linger)
+
+
+def _first_use_builds(plan: configuration.RunConfig) -> None:
+    """The Go workers the run asks for (every one by default) are compiled on first use, once per
+    Go source digest: go-native always, go-gocv when OpenCV's dev files are here."""
+    from kit.strategies import GO_STRATEGIES
+    from kit.strategies.go import ensure_built
+
+    wanted = tuple(name for name in (plan.strategies or GO_STRATEGIES) if name in GO_STRATEGIES)
+    built = ensure_built(plan.cache_dir, wanted, log=lambda line: out.print(line, highlight=False, soft_wrap=True))
+    if built is None:
+        return
+    for name, seconds in built.built.items():
+        out.print(f"built {name} with {built.go_version} ({built.origin}) in {seconds:.1f} s (once per Go source)",
+                  highlight=False)
+    for name, why in built.failed.items():
+        err.print(f"[yellow]warning:[/yellow] {name} could not be built: {why}", highlight=False)
 
 
 def _write_report(run_dir: Path) -> None:
@@ -371,6 +390,61 @@ def build(
                          for label in VERSION_LABELS.values() if label in built.labels)
     out.print(f"built {built.tag} ({built.image_id[:19]}, {format_bytes(built.size_bytes)}) "
               f"in {built.build_seconds:.0f} s: {versions}")
+
+
+@app.command()
+def setup(
+    with_deps: Annotated[bool, typer.Option("--with-deps", help="Also install the system packages go-gocv needs (a C++ compiler, OpenCV's dev files) with apt or dnf; needs root.")] = False,  # noqa: E501
+    no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
+    python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
+    go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
+) -> None:
+    """Prepare every strategy this machine can run: system packages (--with-deps), both Go
+    workers, and the worker image when a Docker engine answers."""
+    import time
+
+    from kit import setup as system
+    from kit.config import default_cache_dir
+    from kit.errors import EnvironmentProblem
+    from kit.strategies.go import build_host
+
+    started = time.monotonic()
+    if with_deps:
+        plan = system.package_plan()
+        system.install_packages(plan, log=lambda line: out.print(line, highlight=False))
+        out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
+    built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
+    for name, seconds in built.built.items():
+        out.print(f"built {name} with {built.go_version} ({built.origin}) in {seconds:.1f} s", highlight=False)
+    if not no_image:
+        _setup_image(python_image, go_image)
+    out.print(f"setup took {time.monotonic() - started:.0f} s", highlight=False)
+    if built.failed:
+        raise EnvironmentProblem("; ".join(f"{name} not built: {why}" for name, why in built.failed.items()))
+
+
+def _setup_image(python_image: str | None, go_image: str | None) -> None:
+    """The worker image when an engine answers; a failure is one warning line, never the exit code."""
+    from kit.build import BuildOptions, default_ca_bundle
+    from kit.build import build as build_image
+    from kit.errors import RuntimeUnavailable
+    from kit.runtimes.engine import connect
+
+    try:
+        client = connect()
+    except RuntimeUnavailable:
+        out.print("no Docker engine answers: the worker image is skipped (runs use cgroups)", highlight=False)
+        return
+    out.print("building the worker image (several minutes the first time)", highlight=False)
+    try:
+        built = build_image(BuildOptions(python_image=python_image, go_image=go_image,
+                                         ca_bundle=default_ca_bundle()), client=client)
+        out.print(f"built {built.tag} in {built.build_seconds:.0f} s", highlight=False)
+    except KitError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        err.print(f"[yellow]warning:[/yellow] no worker image ({first}); runs use cgroups", highlight=False)
+    finally:
+        client.close()
 
 
 def _build_host(quiet: bool) -> None:

@@ -186,6 +186,10 @@ class Runner:
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch)
+        if self.runtime.name != "docker" and any(name in GO_STRATEGIES for name in strategies):
+            from kit.strategies.go import toolchain_used
+
+            results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
         if probe is not None:
             results.concurrency["gil_probe"] = probe
             fraction = probe.get("fraction")

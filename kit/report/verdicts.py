@@ -2,8 +2,10 @@
 
 Rules (issue 6; product.md section 1 for the claims):
 - claim 1, threads are GIL-bound: refuted when python-threads at W >= 2 workers reaches at least
-  0.8 x W x its own one-worker throughput (same cap); confirmed when it measurably falls short;
-  not measured without both points.
+  0.8 x W x the one-thread throughput at the same cap; confirmed when it falls short. The
+  one-thread point is python-threads at 1 worker when measured, else python-sequential (the same
+  pipeline on one thread, without the pool: the default run has it, so it decides the claim);
+  not measured without a W >= 2 point and a one-thread point.
 - claim 2, processes die in a pod: confirmed only when python-processes is OOM-killed at a cap
   where go-gocv (or, in a run without go-gocv, python-threads) survives at the same workers;
   refuted when python-processes survives a cap; otherwise not measured.
@@ -113,29 +115,25 @@ def _claim_threads(groups: Sequence[Group]) -> Claim:
     """Claim 1: python-threads scaling against its own one-worker throughput."""
     title = "Python threads are GIL-bound"
     study = "threads 49.56 s vs 11.76 s for Go+GoCV on 6C/12T: 'the GIL bottleneck'"
-    rule = (f"refuted when python-threads at W ≥ 2 workers reaches ≥ {SCALING_BAR} × W × its one-worker "
-            "throughput at the same cap; not measured without both points")
+    rule = (f"refuted when python-threads at W ≥ 2 workers reaches ≥ {SCALING_BAR} × W × the one-thread "
+            "throughput at the same cap (python-threads ×1 when measured, else python-sequential); "
+            "not measured without both points")
     threads = [g for g in _by(groups, "python-threads") if g.throughput]
+    sequential = [g for g in _by(groups, "python-sequential") if g.throughput]
     pairs = []
     for many in threads:
-        one = _find(threads, "python-threads", 1, many.memory_limit_bytes)
+        one = (_find(threads, "python-threads", 1, many.memory_limit_bytes)
+               or _find(sequential, "python-sequential", 1, many.memory_limit_bytes))
         if many.workers >= 2 and one and one.throughput and many.throughput:
             pairs.append((many, one, many.throughput.median / one.throughput.median))
     if not pairs:
         have = sorted({g.workers for g in threads})
         figures = [f"python-threads measured at workers: {', '.join(map(str, have)) or 'none'}"]
-        sequential = [g for g in _by(groups, "python-sequential") if g.throughput]
-        for many in threads:
-            for seq in sequential:
-                if seq.memory_limit_bytes == many.memory_limit_bytes and many.workers >= 2:
-                    assert many.throughput and seq.throughput
-                    figures.append(
-                        f"indication only, not the rule: python-threads ×{many.workers} reached "
-                        f"{many.throughput.median / seq.throughput.median:.2f}× python-sequential's "
-                        f"throughput (linear would be {many.workers}×)")
-        return Claim(1, title, study, NOT_MEASURED,
-                     "Needs python-threads at 1 worker and at 2 or more workers, e.g. a workers sweep.",
-                     tuple(figures), rule)
+        if not any(g.workers >= 2 for g in threads):
+            needs = "python-threads at 2 or more workers (-s python-threads --workers 2)"
+        else:
+            needs = "a one-thread point at the same cap: python-sequential (-s python-sequential) or python-threads ×1"
+        return Claim(1, title, study, NOT_MEASURED, f"Needs {needs}.", tuple(figures), rule)
     figures = []
     refuting = []
     for many, one, scaling in pairs:
@@ -143,7 +141,7 @@ def _claim_threads(groups: Sequence[Group]) -> Claim:
         assert many.throughput and one.throughput
         figures.append(f"×{many.workers} at {fmt.cap(many.memory_limit_bytes)}: "
                        f"{fmt.rate(many.throughput.median)} vs {fmt.rate(one.throughput.median)} items/s "
-                       f"at ×1 = {scaling:.2f}× (bar {bar:.1f}×)")
+                       f"for {one.strategy} ×1 = {scaling:.2f}× (bar {bar:.1f}×)")
         if scaling >= bar:
             refuting.append((many, scaling))
     if refuting:
@@ -224,7 +222,8 @@ def claim_gocv(groups: Sequence[Group]) -> Claim:
     gocv_groups = [g for g in _by(groups, "go-gocv") if g.throughput]
     if not gocv_groups:
         why = ("go-gocv did not complete on this run" if _by(groups, "go-gocv")
-               else "go-gocv did not run on this run")
+               else "go-gocv did not run on this run: add -s go-gocv (`sudo .venv/bin/kit setup --with-deps` "
+                    "prepares it once)")
         return Claim(3, title, study, NOT_MEASURED, why[0].upper() + why[1:] + ".", (), rule)
     comparisons = []
     for gocv in gocv_groups:
@@ -235,7 +234,8 @@ def claim_gocv(groups: Sequence[Group]) -> Claim:
             comparisons.append((gocv, best, _paired_ratios(gocv, best)))
     if not comparisons:
         return Claim(3, title, study, NOT_MEASURED,
-                     "No Python strategy completed at go-gocv's workers and cap.", (), rule)
+                     "No Python strategy completed at go-gocv's workers and cap: run one beside it "
+                     "(e.g. -s python-threads) at the same --workers and --mem-limit.", (), rule)
     figures = []
     for gocv, best, ratios in comparisons:
         spread = (f" (range {min(ratios):.2f}–{max(ratios):.2f}, {len(ratios)} pairs)"

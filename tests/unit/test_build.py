@@ -20,7 +20,7 @@ CONTAINER = package_root() / "container"
 
 
 def test_the_source_digest_follows_content_and_names_not_caches(tmp_path: Path) -> None:
-    tree = tmp_path / "kit"  # no go/ beside it: the digest is the package's alone
+    tree = tmp_path / "kit"  # the package alone (its Go sources, kit/go/, included)
     shutil.copytree(package_root(), tree, ignore=shutil.ignore_patterns("__pycache__"))
     before = source_digest(tree)
     (tree / "__pycache__").mkdir(exist_ok=True)
@@ -46,8 +46,8 @@ def test_the_context_has_the_checkouts_layout(tmp_path: Path) -> None:
     copied = sorted(p.relative_to(context / "kit") for p in (context / "kit").rglob("*") if p.is_file())
     assert copied == source_files()
     assert not list(context.rglob("__pycache__"))
-    assert source_digest(context / "kit") == source_digest()  # go/ included when beside the package
-    assert (context / "go" / "go.mod").is_file() == (package_root().parent / "go" / "go.mod").is_file()
+    assert source_digest(context / "kit") == source_digest()
+    assert (context / "kit" / "go" / "go.mod").is_file()     # the Go workers' sources are package data
 
 
 def test_the_lock_holds_every_dependency_the_worker_imports() -> None:

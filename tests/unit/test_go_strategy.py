@@ -49,11 +49,15 @@ def test_binaries_are_keyed_by_the_go_sources(tmp_path: Path) -> None:
     assert go.bin_dir(tmp_path, copy) == tmp_path / "go-bin" / go.source_digest(copy)
 
 
-def test_unbuilt_go_strategies_say_how_to_get_them(tmp_path: Path) -> None:
+def test_unbuilt_go_strategies_say_the_exact_command_that_gets_them(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     native = go.unavailable_reason("go-native", "cgroup", tmp_path)
+    assert native and "kit setup" in native and "kit build --target host" in native
+    monkeypatch.setattr(go, "opencv_dev_files", lambda: False)
     gocv = go.unavailable_reason("go-gocv", "cgroup", tmp_path)
-    assert native and "kit build --target host" in native and "Go 1.25" in native
-    assert gocv and "libopencv-imgcodecs-dev" in gocv
+    assert gocv and "sudo .venv/bin/kit setup --with-deps" in gocv and "OpenCV" in gocv
+    monkeypatch.setattr(go, "opencv_dev_files", lambda: True)
+    assert "kit setup" in (go.unavailable_reason("go-gocv", "cgroup", tmp_path) or "")
 
 
 def test_a_failed_host_build_is_the_reason(tmp_path: Path) -> None:
