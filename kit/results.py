@@ -8,6 +8,7 @@
 #       Workloads (issue 8): a top-level `workload` section (name, unit, task parameters, pi's
 #       calibration, verification rule); per record `workload`, `unit` ("images" or "tasks": the
 #       throughput is unit/s), `items_skipped` (--skip-current) and `bytes_moved_per_task`.
+#       Live throttling (issue 17): per sample `cpu_throttled_seconds` and `cpu_throttled_periods`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class Sample:
     usage_bytes: int
     cpu_seconds: float
     items_ok: int
+    cpu_throttled_seconds: float = 0.0     # so far, from cpu.stat (grows only under a CPU cap)
+    cpu_throttled_periods: int = 0         # CFS periods throttled so far (cpu.stat nr_throttled)
 
 
 @dataclass(frozen=True, slots=True)
