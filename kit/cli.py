@@ -103,12 +103,15 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         if server:
             out.print(f"metrics: {server.url}")
         pusher = (stack.enter_context(pushing(metrics.registry(), plan.pushgateway, run_id,
-                                              lambda text: err.print(f"[yellow]warning:[/yellow] {escape(text)}")))
+                                              lambda text: err.print(f"[yellow]warning:[/yellow] {escape(text)}",
+                                                                     soft_wrap=True)))
                   if plan.pushgateway else None)
         if pusher:
             out.print(f"metrics pushed to: {plan.pushgateway}{group_path(run_id)}", soft_wrap=True)
         with ProgressView(out) as view:
-            runner = Runner(plan, chosen, Observers(view, metrics) if server or pusher else view, run_id=run_id)
+            # the pusher after the exporter: the push a sandbox's start or end asks for sees it
+            observers = Observers(view, metrics, *([pusher] if pusher else [])) if server or pusher else view
+            runner = Runner(plan, chosen, observers, run_id=run_id)
             try:
                 results = execute(runner)
             except BaseException:

@@ -1,11 +1,13 @@
 """Pushes a run's metrics to a Prometheus Pushgateway: the Prometheus way for a batch job.
 
-While the run goes on, a thread pushes the run's registry every `PUSH_INTERVAL_SECONDS`; `close()`
-stops it and pushes once more, with the final outcomes. Every push replaces the run's group (HTTP
-PUT, prometheus_client's own `push_to_gateway`) under the grouping key job="kit", run=<run id>:
-the `run` label every series carries already, so pushed series read like scraped ones. The group
-stays in the gateway after the run (the Pushgateway keeps a batch job's last outcome on purpose);
-the README says how to delete old groups.
+While the run goes on, a thread pushes the run's registry every `PUSH_INTERVAL_SECONDS`, and at
+once when a sandbox starts or ends (so a strategy killed within a second still shows it ran, and
+its outcome arrives without waiting); `close()` stops it and pushes once more, with the final
+outcomes. Every push replaces the run's group (HTTP PUT, prometheus_client's own
+`push_to_gateway`) under the grouping key job="kit", run=<run id>: the `run` label every series
+carries already, so pushed series read like scraped ones. The group stays in the gateway after
+the run (the Pushgateway keeps a batch job's last outcome on purpose); the README says how to
+delete old groups.
 
 A push that fails is one warning line and never fails the run: the metrics are a view of the run,
 results.json is its record. Only reads the registry; the observer's lock keeps each push consistent.
@@ -21,6 +23,9 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 
+from kit.observer import Cell, RunObserver
+from kit.results import StrategyRecord
+
 JOB = "kit"
 # Prometheus scrapes the gateway every second (prometheus/prometheus.yml) and Grafana's
 # $__rate_interval is then 4 s: a push every 2 s keeps two pushes in every rate window, for the
@@ -34,8 +39,9 @@ def group_path(run_id: str) -> str:
     return f"/metrics/job/{JOB}/run/{run_id}"
 
 
-class Pusher:
-    """Pushes `registry` to the gateway at `url` until `close()`, which pushes the final values.
+class Pusher(RunObserver):
+    """Pushes `registry` to the gateway at `url` until `close()`, which pushes the final values;
+    as an observer (after the MetricsObserver), it pushes soon after a sandbox starts or ends.
 
     >>> pusher = Pusher(observer.registry(), "http://127.0.0.1:9091", run_id, warn=print)
     >>> pusher.start(); ...; pusher.close()
@@ -48,6 +54,7 @@ class Pusher:
         self.pushes = 0          # successful pushes so far
         self._failing = False    # the last push failed: its warning is out, say nothing more until one works
         self._stop = threading.Event()
+        self._soon = threading.Event()   # set by a sandbox's start or end, and by close()
         self._thread = threading.Thread(target=self._loop, name="kit-pushgateway", daemon=True)
         self._closed = False
 
@@ -77,12 +84,23 @@ class Pusher:
             return
         self._closed = True
         self._stop.set()
+        self._soon.set()
         if self._thread.is_alive():
             self._thread.join()  # a periodic push in flight must not land after the final one
         self.push()
 
+    def cell_started(self, cell: Cell, items_total: int) -> None:
+        self._soon.set()   # the push itself runs on the pusher's thread, never the runner's
+
+    def cell_finished(self, cell: Cell, record: StrategyRecord) -> None:
+        self._soon.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval_seconds):
+        while True:
+            self._soon.wait(self.interval_seconds)
+            self._soon.clear()
+            if self._stop.is_set():
+                return
             self.push()
 
 

@@ -3,6 +3,7 @@ the grouping key, periodic and final pushes, one warning for a failing gateway, 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -71,6 +72,24 @@ def test_pushes_go_to_the_run_group_while_running_and_once_more_with_the_final_o
            'run="20260101-000000-abcd",strategy="python-threads",workers="12"}')
     assert f"{oom} 0.0\n" in first and f"{oom} 1.0\n" in last    # the last push holds the final outcome
     assert "kit_oom_kills_total{" in last and "python_gc" not in last   # the run's registry only
+
+
+def test_a_sandbox_starting_or_ending_is_pushed_at_once(gateway: Gateway) -> None:
+    observer = MetricsObserver(RUN)
+    with pushing(observer.registry(), gateway.url, RUN, lambda text: None, interval_seconds=3600) as pusher:
+        assert len(gateway.requests) == 1                     # the first push, when the run starts
+        observer.cell_started(THREADS, 24)
+        pusher.cell_started(THREADS, 24)                      # after the exporter, as cli.py orders them
+        deadline = time.monotonic() + 30
+        while len(gateway.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert re.search(r'kit_strategy_state\{[^}]*state="running"[^}]*\} 1\.0', gateway.requests[-1][2])
+        observer.cell_finished(THREADS, record(THREADS))
+        pusher.cell_finished(THREADS, record(THREADS))
+        while len(gateway.requests) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert re.search(r'kit_strategy_outcome\{[^}]*outcome="ok"[^}]*\} 1\.0', gateway.requests[-1][2])
+    assert len(gateway.requests) == 4                         # and the final one
 
 
 def test_a_closed_pusher_pushes_no_more(gateway: Gateway) -> None:
