@@ -135,6 +135,9 @@ def parse_pushgateway(text: str | None) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(f"--pushgateway {text}: not a Pushgateway URL; use http://HOST:PORT "
                           "(e.g. http://127.0.0.1:9091)")
+    if parts.username is not None or parts.password is not None:  # the URL is recorded in results.json
+        raise ConfigError("--pushgateway: credentials in the URL are not supported (results.json records "
+                          "the URL); use a gateway reachable without them")
     return url.rstrip("/")
 
 

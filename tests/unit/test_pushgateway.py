@@ -148,6 +148,12 @@ def test_a_malformed_pushgateway_url_is_refused(text: str) -> None:
     assert "\n" not in str(info.value) and info.value.exit_code == 2
 
 
+def test_credentials_in_the_url_are_refused_not_recorded() -> None:
+    with pytest.raises(ConfigError, match="credentials") as info:
+        build(pushgateway="http://user:secret@127.0.0.1:9091")
+    assert "secret" not in str(info.value)
+
+
 @pytest.mark.parametrize("command", ["run", "sweep", "floor"])
 def test_a_malformed_pushgateway_is_a_one_line_usage_error(command: str, capsys: pytest.CaptureFixture[str],
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
