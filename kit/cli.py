@@ -53,6 +53,7 @@ def run(
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds (0.0.0.0 for Docker Desktop).")] = "127.0.0.1",  # noqa: E501
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run, for a last scrape.")] = 10.0,  # noqa: E501
+    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
@@ -67,7 +68,8 @@ def run(
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
         output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
         count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
-        skip_current=skip_current, max_pixels=max_pixels)
+        skip_current=skip_current, max_pixels=max_pixels,
+        pushgateway=pushgateway)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
     noun = "items" if plan.workload == "images" else f"{plan.workload} tasks"
@@ -80,10 +82,13 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
           execute: Callable[[Runner], RunResults],
           footer: Callable[[RunResults], list[str]] = lambda results: []) -> None:
     """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
+    from rich.markup import escape
+
     from kit import runtimes
     from kit.console import ProgressView, results_table
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
+    from kit.pushgateway import group_path, pushing
     from kit.runner import Runner, availability_lines, new_run_id
 
     chosen, note = runtimes.select(plan.runtime)
@@ -101,8 +106,16 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
                   if plan.metrics_port else None)
         if server:
             out.print(f"metrics: {server.url}")
+        pusher = (stack.enter_context(pushing(metrics.registry(), plan.pushgateway, run_id,
+                                              lambda text: err.print(f"[yellow]warning:[/yellow] {escape(text)}",
+                                                                     soft_wrap=True)))
+                  if plan.pushgateway else None)
+        if pusher:
+            out.print(f"metrics pushed to: {plan.pushgateway}{group_path(run_id)}", soft_wrap=True)
         with ProgressView(out) as view:
-            runner = Runner(plan, chosen, Observers(view, metrics) if server else view, run_id=run_id)
+            # the pusher after the exporter: the push a sandbox's start or end asks for sees it
+            observers = Observers(view, metrics, *([pusher] if pusher else [])) if server or pusher else view
+            runner = Runner(plan, chosen, observers, run_id=run_id)
             try:
                 results = execute(runner)
             except BaseException:
@@ -119,6 +132,8 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
             out.print(f"[yellow]warning:[/yellow] {warning}")
         out.print(f"results: {runner.run_dir / 'results.json'}")
         _write_report(runner.run_dir)
+        if pusher:
+            pusher.close()  # the final outcomes reach the gateway now, not after the linger
         if server and linger > 0:
             out.print(f"[dim]metrics stay up {linger:g} s for a last scrape (Ctrl-C ends the wait)[/dim]")
             server.linger(linger)
@@ -184,6 +199,7 @@ def sweep(
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
+    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
@@ -199,7 +215,8 @@ def sweep(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
         warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
-        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels)
+        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels,
+        pushgateway=pushgateway)
     chosen_strategies, skipped = choose_strategies(plan)
     for name, reason in skipped.items():
         err.print(f"{name} skipped: {reason}")
@@ -230,6 +247,7 @@ def floor(
     metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
     metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
     metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
+    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
 ) -> None:
@@ -244,7 +262,8 @@ def floor(
     plan = configuration.build(
         strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
         runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
-        pool_size=distinct_images, max_pixels=max_pixels)
+        pool_size=distinct_images, max_pixels=max_pixels,
+        pushgateway=pushgateway)
     low_bytes = configuration.parse_memory_limit(low)
     high_bytes = configuration.parse_memory_limit(high)
     assert low_bytes is not None and high_bytes is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,7 @@ class RunConfig:
     out_dir: Path = Path("reports")
     output_dir: Path | None = None              # stable outputs directory; default under the run dir
     metrics_port: int = 9464
+    pushgateway: str | None = None              # Pushgateway URL the run's metrics are pushed to; None: no push
     pool_size: int = 16                         # distinct generated images reused to reach `items`
     quality: int = 90                           # JPEG quality of generated inputs
     cache_dir: Path = field(default_factory=default_cache_dir)
@@ -123,6 +125,25 @@ def parse_memory_limit(text: str | None) -> Bytes | None:
     return value
 
 
+def parse_pushgateway(text: str | None) -> str | None:
+    """`--pushgateway`: http(s)://host[:port][/path], or host:port (http:// then, as prometheus_client does)."""
+    if text is None or not text.strip():
+        return None
+    url = text.strip() if "://" in text else f"http://{text.strip()}"
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (urllib checks the port only when asked)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"--pushgateway {text}: not a Pushgateway URL; use http://HOST:PORT "
+                          "(e.g. http://127.0.0.1:9091)")
+    if parts.username is not None or parts.password is not None:  # the URL is recorded in results.json
+        raise ConfigError("--pushgateway: credentials in the URL are not supported (results.json records "
+                          "the URL); use a gateway reachable without them")
+    return url.rstrip("/")
+
+
 def build(
     *,
     strategies: list[str] | None = None,
@@ -142,6 +163,7 @@ def build(
     out: Path = Path("reports"),
     output_dir: Path | None = None,
     metrics_port: int = 9464,
+    pushgateway: str | None = None,
     pool_size: int = 16,
     cache_dir: Path | None = None,
     iterations: int | None = None,
@@ -185,6 +207,7 @@ def build(
         raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
                           "(JPEG allows at most 65535 x 65535)")
     memory_limit = parse_memory_limit(mem_limit)
+    pushgateway_url = parse_pushgateway(pushgateway)
     payload_bytes = _check_workload_options(workload, source, memory_limit, iterations, count_to, payload_size,
                                             io_delay, chunksize, skip_current, output_dir)
     default_workers = max(1, math.floor(cpus if cpus else allowed_cpus()))
@@ -207,6 +230,7 @@ def build(
         out_dir=out,
         output_dir=output_dir,
         metrics_port=metrics_port,
+        pushgateway=pushgateway_url,
         pool_size=pool_size,
         cache_dir=cache_dir or default_cache_dir(),
         iterations=iterations,

@@ -73,8 +73,11 @@ FAMILIES = (
     Family("kit_cpu_usage_seconds_total", "counter",
            "CPU time used by the sandbox (as container_cpu_usage_seconds_total)."),
     Family("kit_cpu_cfs_throttled_seconds_total", "counter",
-           "Time the sandbox was throttled by its CPU cap, from cpu.stat, known when the sandbox "
-           "ends (as container_cpu_cfs_throttled_seconds_total)."),
+           "Time the sandbox was throttled by its CPU cap, from cpu.stat at every sample "
+           "(as container_cpu_cfs_throttled_seconds_total)."),
+    Family("kit_cpu_cfs_throttled_periods_total", "counter",
+           "CFS periods in which the CPU cap stopped the sandbox, from cpu.stat at every sample "
+           "(as container_cpu_cfs_throttled_periods_total)."),
     Family("kit_oom_kills_total", "counter",
            "Processes the kernel OOM-killed inside the sandbox (as container_oom_events_total)."),
     Family("kit_strategy_state", "gauge", "1 for the sandbox's current state, 0 for the others.", "state"),
@@ -133,6 +136,7 @@ class _Sandbox:
     peak_bytes: int = 0
     cpu_seconds: float = 0.0
     throttled_seconds: float = 0.0
+    throttled_periods: int = 0
     oom_kills: int = 0
     state: str = "running"
     outcome: str | None = None
@@ -191,6 +195,8 @@ class MetricsObserver(RunObserver):
             box.working_set_bytes, box.usage_bytes = sample.working_set_bytes, sample.usage_bytes
             box.peak_bytes = max(box.peak_bytes, sample.working_set_bytes)
             box.cpu_seconds = max(box.cpu_seconds, sample.cpu_seconds)
+            box.throttled_seconds = max(box.throttled_seconds, sample.cpu_throttled_seconds)
+            box.throttled_periods = max(box.throttled_periods, sample.cpu_throttled_periods)
             box.wall_seconds = max(box.wall_seconds, sample.t_seconds)
 
     def cell_finished(self, cell: Cell, record: StrategyRecord) -> None:
@@ -204,6 +210,8 @@ class MetricsObserver(RunObserver):
             box.peak_bytes = max(box.peak_bytes, record.peak_memory_bytes)
             box.cpu_seconds = max(box.cpu_seconds, record.cpu_seconds)
             box.throttled_seconds = max(box.throttled_seconds, record.cpu_throttled_seconds)
+            if record.samples:  # the last sample is the sandbox's final look (supervisor.py)
+                box.throttled_periods = max(box.throttled_periods, record.samples[-1].cpu_throttled_periods)
             box.oom_kills = max(box.oom_kills, record.oom_kills)
             box.wall_seconds = record.wall_seconds
             box.work_seconds = record.work_seconds if record.work_seconds is not None else box.work_seconds
@@ -261,6 +269,7 @@ def _values(box: _Sandbox) -> dict[str, float]:
         "kit_memory_limit_bytes": box.limit_bytes,
         "kit_cpu_usage_seconds_total": box.cpu_seconds,
         "kit_cpu_cfs_throttled_seconds_total": box.throttled_seconds,
+        "kit_cpu_cfs_throttled_periods_total": box.throttled_periods,
         "kit_oom_kills_total": box.oom_kills,
         "kit_strategy_duration_seconds": box.wall_seconds,
         "kit_strategy_work_duration_seconds": box.work_seconds or 0.0,

@@ -61,5 +61,7 @@ class Monitor:
             self.samples.append(Sample(t_seconds=round(t_seconds, 3),
                                        working_set_bytes=stats.working_set_bytes,
                                        usage_bytes=stats.usage_bytes,
-                                       cpu_seconds=round(stats.cpu_seconds, 4), items_ok=items_ok))
+                                       cpu_seconds=round(stats.cpu_seconds, 4), items_ok=items_ok,
+                                       cpu_throttled_seconds=round(stats.throttled_seconds, 4),
+                                       cpu_throttled_periods=stats.throttled_periods))
         return stats

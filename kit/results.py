@@ -12,6 +12,7 @@
 #       without the GIL, from an untimed probe; details in concurrency.gil_probe); `inputs` gains
 #       `max_pixels` and `inputs_rejected`; item events of inputs the controller judged bad carry
 #       `rejected` (they stay out of work_seconds).
+#       Live throttling (issue 17): per sample `cpu_throttled_seconds` and `cpu_throttled_periods`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Sample:
     usage_bytes: int
     cpu_seconds: float
     items_ok: int
+    cpu_throttled_seconds: float = 0.0     # so far, from cpu.stat (grows only under a CPU cap)
+    cpu_throttled_periods: int = 0         # CFS periods throttled so far (cpu.stat nr_throttled)
 
 
 @dataclass(frozen=True, slots=True)

@@ -179,7 +179,9 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
     samples = monitor.samples + [Sample(t_seconds=round(ended - started, 3),
                                         working_set_bytes=final.working_set_bytes,
                                         usage_bytes=final.usage_bytes,
-                                        cpu_seconds=round(final.cpu_seconds, 4), items_ok=progress.items_ok)]
+                                        cpu_seconds=round(final.cpu_seconds, 4), items_ok=progress.items_ok,
+                                        cpu_throttled_seconds=round(final.throttled_seconds, 4),
+                                        cpu_throttled_periods=final.throttled_periods)]
     return Outcome(status=status, exit_code=exit_code, wall_seconds=ended - started,
                    work_seconds=progress.work_seconds, stats=final, peaks=monitor.peaks, samples=samples,
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,

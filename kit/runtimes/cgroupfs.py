@@ -34,6 +34,7 @@ class CgroupStats:
     cpu_seconds: float
     throttled_seconds: float
     oom_kills: int
+    throttled_periods: int = 0   # CFS periods in which the CPU cap stopped the group (nr_throttled)
 
 
 def _read_int(path: Path, default: int = 0) -> int:
@@ -145,15 +146,15 @@ class CgroupV1(Cgroup):
         stat = _read_keyed(memory / "memory.stat")
         inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
         cpu_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in self.dirs else 0
-        throttled_ns = _read_keyed(self.dirs["cpu"] / "cpu.stat").get("throttled_time", 0) \
-            if "cpu" in self.dirs else 0
+        cpu = _read_keyed(self.dirs["cpu"] / "cpu.stat") if "cpu" in self.dirs else {}
         return CgroupStats(
             usage_bytes=usage,
             working_set_bytes=max(0, usage - inactive),
             peak_usage_bytes=_read_int(memory / "memory.max_usage_in_bytes"),
             cpu_seconds=cpu_ns / 1e9,
-            throttled_seconds=throttled_ns / 1e9,
+            throttled_seconds=cpu.get("throttled_time", 0) / 1e9,
             oom_kills=_read_keyed(memory / "memory.oom_control").get("oom_kill", 0),
+            throttled_periods=cpu.get("nr_throttled", 0),
         )
 
 
@@ -196,6 +197,7 @@ class CgroupV2(Cgroup):
             cpu_seconds=cpu.get("usage_usec", 0) / 1e6,
             throttled_seconds=cpu.get("throttled_usec", 0) / 1e6,
             oom_kills=_read_keyed(self.path / "memory.events").get("oom_kill", 0),
+            throttled_periods=cpu.get("nr_throttled", 0),
         )
 
     def kill_all(self, timeout: float = 5.0) -> None:

@@ -83,21 +83,22 @@ class ParentGroup:
     def memory_dir(self) -> Path:
         return self.group.dirs["memory"] if isinstance(self.group, CgroupV1) else self.group.path
 
-    def child_stats(self, container_id: str) -> tuple[int, float] | None:
-        """The container's own OOM kills and throttled seconds, while its group exists."""
+    def child_stats(self, container_id: str) -> tuple[int, float, int] | None:
+        """The container's own OOM kills, throttled seconds and periods, while its group exists."""
         if isinstance(self.group, CgroupV1):
             memory = self.group.dirs["memory"] / container_id
             if not memory.is_dir():
                 return None
             kills = _read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
             cpu = self.group.dirs.get("cpu")
-            throttled_ns = _read_keyed(cpu / container_id / "cpu.stat").get("throttled_time", 0) if cpu else 0
-            return kills, throttled_ns / 1e9
+            stat = _read_keyed(cpu / container_id / "cpu.stat") if cpu else {}
+            return kills, stat.get("throttled_time", 0) / 1e9, stat.get("nr_throttled", 0)
         child = self.group.path / container_id
         if not child.is_dir():
             return None
+        stat = _read_keyed(child / "cpu.stat")
         return (_read_keyed(child / "memory.events").get("oom_kill", 0),
-                _read_keyed(child / "cpu.stat").get("throttled_usec", 0) / 1e6)
+                stat.get("throttled_usec", 0) / 1e6, stat.get("nr_throttled", 0))
 
     def pids(self) -> list[int]:
         found: list[int] = []
@@ -125,7 +126,7 @@ class DockerSandbox:
         self._exit_code: int | None = None
         self._wait_error: BaseException | None = None
         self._oom_killed = False
-        self._child_kills, self._throttled = 0, 0.0
+        self._child_kills, self._throttled, self._throttled_periods = 0, 0.0, 0
         self._closed = False
         self._pump = threading.Thread(target=self._copy_stdout, daemon=True)
         self._pump.start()
@@ -163,8 +164,10 @@ class DockerSandbox:
         if child is not None:
             self._child_kills = max(self._child_kills, child[0])
             self._throttled = max(self._throttled, child[1])
+            self._throttled_periods = max(self._throttled_periods, child[2])
         kills = max(stats.oom_kills, self._child_kills, 1 if self._oom_killed else 0)
-        return dataclasses.replace(stats, oom_kills=kills, throttled_seconds=self._throttled)
+        return dataclasses.replace(stats, oom_kills=kills, throttled_seconds=self._throttled,
+                                   throttled_periods=self._throttled_periods)
 
     def pids(self) -> list[int]:
         return self.parent.pids()

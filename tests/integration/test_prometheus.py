@@ -272,8 +272,9 @@ def test_compose_files_are_valid_for_docker_compose() -> None:
             assert port.startswith("127.0.0.1:"), port
         assert "prometheus-data:" in merged and "grafana-data:" in merged
     linux = (ROOT / "compose.yaml").read_text()
-    assert linux.count("network_mode: host") == 2
+    assert linux.count("network_mode: host") == 3   # prometheus, pushgateway (issue 17), grafana
     assert "--web.listen-address=127.0.0.1:9090" in linux and "GF_SERVER_HTTP_ADDR: 127.0.0.1" in linux
+    assert "--web.listen-address=127.0.0.1:9091" in linux
     assert "GF_SECURITY_ADMIN_PASSWORD: ${KIT_GRAFANA_ADMIN_PASSWORD" in linux
 
 
@@ -284,6 +285,9 @@ def test_prometheus_configs_are_valid_and_scrape_every_second(name: str) -> None
     check = subprocess.run(["promtool", "check", "config", str(path)], capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "scrape_interval: 1s" in path.read_text() and ":9464" in path.read_text()
+    # the Pushgateway's job keeps the pushed labels (job="kit", run), not its own (issue 17)
+    assert re.search(r"- job_name: pushgateway\n    honor_labels: true\n    static_configs:\n"
+                     r"      - targets: \[\"[\w.]+:9091\"\]\n", path.read_text()), path.read_text()
 
 
 def last_values(stack: Stack, path: Path, title: str) -> dict[str, float]:

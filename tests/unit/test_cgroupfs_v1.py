@@ -92,4 +92,5 @@ def test_stats_parse_the_kernel_files(tmp_path: Path) -> None:
     assert stats.peak_usage_bytes == 256 * MIB                  # memory.max_usage_in_bytes
     assert stats.cpu_seconds == pytest.approx(12.5)             # cpuacct.usage, ns
     assert stats.throttled_seconds == pytest.approx(2.75)       # cpu.stat throttled_time, ns
+    assert stats.throttled_periods == 498                       # cpu.stat nr_throttled
     assert stats.oom_kills == 1                                 # memory.oom_control oom_kill

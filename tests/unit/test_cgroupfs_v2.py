@@ -215,6 +215,7 @@ def test_stats_parse_the_kernel_files(tmp_path: Path) -> None:
     assert stats.peak_usage_bytes == 256 * MIB - 4096                     # memory.peak
     assert stats.cpu_seconds == pytest.approx(12.5)                       # cpu.stat usage_usec
     assert stats.throttled_seconds == pytest.approx(2.75)                 # cpu.stat throttled_usec
+    assert stats.throttled_periods == 498                                 # cpu.stat nr_throttled
     assert stats.oom_kills == 2                                           # memory.events oom_kill
 
 

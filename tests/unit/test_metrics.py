@@ -57,7 +57,7 @@ def test_every_child_exists_at_zero_from_the_strategy_start(observer: MetricsObs
     observer.cell_started(THREADS, 24)
     for name in ("kit_items_processed_total", "kit_items_failed_total", "kit_memory_working_set_bytes",
                  "kit_memory_usage_bytes", "kit_memory_peak_bytes", "kit_cpu_usage_seconds_total",
-                 "kit_cpu_cfs_throttled_seconds_total", "kit_oom_kills_total",
+                 "kit_cpu_cfs_throttled_seconds_total", "kit_cpu_cfs_throttled_periods_total", "kit_oom_kills_total",
                  "kit_strategy_duration_seconds", "kit_strategy_work_duration_seconds",
                  "kit_throughput_items_per_second", "kit_item_duration_seconds_count",
                  "kit_item_duration_seconds_sum"):
@@ -112,6 +112,23 @@ def test_samples_set_memory_and_cpu_and_keep_the_peak(observer: MetricsObserver)
     assert value(registry, "kit_memory_peak_bytes") == 200 * 2**20
     assert value(registry, "kit_cpu_usage_seconds_total") == 0.9
     assert value(registry, "kit_strategy_duration_seconds") == 0.5
+
+
+def test_samples_update_cpu_throttling_while_the_sandbox_runs(observer: MetricsObserver) -> None:
+    registry = observer.registry()
+    observer.cell_started(THREADS, 24)
+    observer.sampled(THREADS, Sample(0.25, 1, 1, cpu_seconds=0.3, items_ok=0, cpu_throttled_seconds=0.1,
+                                     cpu_throttled_periods=2))
+    assert value(registry, "kit_cpu_cfs_throttled_seconds_total") == 0.1
+    assert value(registry, "kit_cpu_cfs_throttled_periods_total") == 2
+    observer.sampled(THREADS, Sample(0.5, 1, 1, cpu_seconds=0.6, items_ok=0, cpu_throttled_seconds=0.35,
+                                     cpu_throttled_periods=5))
+    assert value(registry, "kit_cpu_cfs_throttled_seconds_total") == 0.35
+    assert value(registry, "kit_cpu_cfs_throttled_periods_total") == 5
+    final = Sample(0.8, 1, 1, cpu_seconds=0.9, items_ok=0, cpu_throttled_seconds=0.5, cpu_throttled_periods=8)
+    observer.cell_finished(THREADS, record(THREADS, cpu_throttled_seconds=0.5, samples=[final]))
+    assert value(registry, "kit_cpu_cfs_throttled_seconds_total") == 0.5
+    assert value(registry, "kit_cpu_cfs_throttled_periods_total") == 8  # from the sandbox's final look
 
 
 def test_an_oom_killed_strategy_shows_its_kill_and_final_state(observer: MetricsObserver) -> None:

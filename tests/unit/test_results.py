@@ -90,7 +90,8 @@ def test_record_has_every_contract_field() -> None:
     assert RECORD_FIELDS <= {f.name for f in fields(StrategyRecord)}
     assert RECORD_FIELDS <= set(asdict(record()))
     sample_fields = {f.name for f in fields(Sample)}
-    assert sample_fields == {"t_seconds", "working_set_bytes", "usage_bytes", "cpu_seconds", "items_ok"}
+    assert sample_fields == {"t_seconds", "working_set_bytes", "usage_bytes", "cpu_seconds", "items_ok",
+                             "cpu_throttled_seconds", "cpu_throttled_periods"}   # issue 17: live throttling
     assert {f.name for f in fields(OomEvent)} == {"t_seconds", "usage_bytes", "items_ok", "victim"}
 
 

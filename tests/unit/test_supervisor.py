@@ -40,6 +40,8 @@ class Tick:
     cpu: float = 0.0
     oom_kills: int = 0
     interrupt: bool = False                                  # Ctrl-C arrives
+    throttled: float = 0.0                                   # cpu.stat: seconds throttled so far
+    throttled_periods: int = 0                               # cpu.stat: periods throttled so far
 
 
 class ScriptedPipe:
@@ -123,8 +125,9 @@ class FakeSandbox:
         tick = self.tick
         self.peak = max(self.peak, tick.usage)
         stats = CgroupStats(usage_bytes=tick.usage, working_set_bytes=tick.usage - tick.inactive_file,
-                            peak_usage_bytes=self.peak, cpu_seconds=tick.cpu, throttled_seconds=0.0,
-                            oom_kills=tick.oom_kills)
+                            peak_usage_bytes=self.peak, cpu_seconds=tick.cpu,
+                            throttled_seconds=tick.throttled, oom_kills=tick.oom_kills,
+                            throttled_periods=tick.throttled_periods)
         self._enter_next()
         return stats
 
@@ -343,3 +346,17 @@ def test_samples_are_kept_and_end_with_the_final_figures() -> None:
     assert (final.usage_bytes, final.cpu_seconds, final.items_ok) == (8 * MIB, 1.25, 2)
     assert final.t_seconds == pytest.approx(outcome.wall_seconds, abs=1e-3)
     assert outcome.stats is not None and outcome.stats.cpu_seconds == 1.25
+
+
+def test_samples_carry_the_throttling_so_far() -> None:
+    """CPU throttling is seen live, sample by sample (the metrics follow it), not only at the end."""
+    kept: list[Sample] = []
+    outcome, _ = run([
+        Tick([START], cpu=0.1),
+        Tick([item(0, 1, 2)], cpu=0.5, throttled=0.2, throttled_periods=3),
+        Tick([item(1, 2, 3), DoneEvent(2, 0)], cpu=1.0, throttled=0.45, throttled_periods=7, exit_code=0),
+        Tick(cpu=1.25, throttled=0.5, throttled_periods=8, exit_code=0),       # read after exit
+    ], samples=kept)
+    assert [(s.cpu_throttled_seconds, s.cpu_throttled_periods) for s in kept[:3]] == [(0, 0), (0.2, 3), (0.45, 7)]
+    final = outcome.samples[-1]
+    assert (final.cpu_throttled_seconds, final.cpu_throttled_periods) == (0.5, 8)
