@@ -171,11 +171,20 @@ def _write_report(run_dir: Path) -> None:
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>) or its results.json.")],
+    output_format: Annotated[str, typer.Option("--format", help="html (write report.html), or print markdown, csv or json.")] = "html",  # noqa: E501
 ) -> None:
-    """Re-render report.html from results.json alone (old runs and other machines' runs too)."""
+    """Re-render report.html from results.json alone (old runs and other machines' runs too), or
+    print the study table as Markdown (for a pull request), the records as CSV, or the JSON."""
     from kit.report import write_report
 
-    out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
+    if output_format not in ("html", "markdown", "csv", "json"):
+        raise ConfigError(f"--format {output_format!r}: choose html, markdown, csv or json")
+    if output_format == "html":
+        out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
+        return
+    from kit.report.formats import render_text
+
+    print(render_text(run_dir, output_format), end="")
 
 
 @app.command()
@@ -293,14 +302,30 @@ def _floors(runner: Runner, low: int, high: int, step: int, confirmations: int, 
 def compare(
     run_a: Annotated[Path, typer.Argument(help="First run directory (or its results.json): A.")],
     run_b: Annotated[Path, typer.Argument(help="Second run directory (or its results.json): B.")],
+    fail_above: Annotated[Optional[float], typer.Option(help="CI gate: exit 1 when B is significantly slower than A by more than this percent (needs --repeat 5 a side; exit 2 when it cannot decide).")] = None,  # noqa: UP045,E501
+    output_format: Annotated[str, typer.Option("--format", help="table (default) or markdown.")] = "table",
 ) -> None:
     """The same strategies across two runs: ratios B / A, significance, environment differences."""
-    from kit.compare import compare_dirs, comparison_lines, comparison_table
+    import math
 
+    from kit.compare import compare_dirs, comparison_lines, comparison_markdown, comparison_table, gate
+
+    if output_format not in ("table", "markdown"):
+        raise ConfigError(f"--format {output_format!r}: choose table or markdown")
+    if fail_above is not None and not (math.isfinite(fail_above) and 0 <= fail_above < 100):
+        raise ConfigError(f"--fail-above {fail_above}: a percentage from 0 to below 100")
     comparison = compare_dirs(run_a, run_b)
-    out.print(comparison_table(comparison))
-    for line in comparison_lines(comparison):
-        out.print(line, highlight=False)
+    if output_format == "markdown":
+        print(comparison_markdown(comparison), end="")
+    else:
+        out.print(comparison_table(comparison))
+        for line in comparison_lines(comparison):
+            out.print(line, highlight=False)
+    if fail_above is not None:
+        verdict = gate(comparison, fail_above)
+        for line in verdict.lines:
+            (err if verdict.exit_code else out).print(line, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(verdict.exit_code)
 
 
 @app.command()

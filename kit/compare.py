@@ -186,3 +186,53 @@ def steal_lines(rows: Sequence[Row]) -> list[str]:
             out.append(f"{row.a.label()}: CPU steal A {_figure(sa.median if sa else None, 1)} s, "
                        f"B {_figure(sb.median if sb else None, 1)} s")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """`--fail-above PCT`: the CI verdict on B against A. `exit_code` 0 passes, 1 a significant
+    slowdown beyond PCT, 2 cannot decide (too few repetitions where no regression is proven)."""
+
+    exit_code: int
+    lines: tuple[str, ...]
+
+
+def gate(c: Comparison, fail_above_percent: float) -> Gate:
+    """B is slower when its median throughput is below A's by more than PCT percent and the
+    Mann-Whitney test (n >= MIN_REPETITIONS a side) says the difference is significant."""
+    floor = 1 - fail_above_percent / 100
+    slower, undecided = [], []
+    for row in c.rows:
+        ratio, verdict = row.throughput.ratio, row.throughput.verdict
+        if ratio is None:
+            undecided.append(f"{row.a.label()}: no throughput on one side")
+        elif verdict == TOO_FEW:
+            undecided.append(f"{row.a.label()}: {row.throughput.n_a} and {row.throughput.n_b} repetitions "
+                             f"(needs {MIN_REPETITIONS} a side)")
+        elif ratio < floor and verdict == SIGNIFICANT:
+            slower.append(f"regression: {row.a.label()} B/A {ratio:.3f} ({(1 - ratio) * 100:.1f}% slower, "
+                          f"p={row.throughput.p_value:.2g}) beyond {fail_above_percent:g}%")
+    if slower:
+        return Gate(1, tuple(slower))
+    if undecided:
+        return Gate(2, (f"cannot decide: {'; '.join(undecided)}",))
+    return Gate(0, (f"no significant slowdown beyond {fail_above_percent:g}% in {len(c.rows)} comparisons",))
+
+
+def comparison_markdown(c: Comparison) -> str:
+    """The comparison as a GitHub-flavoured Markdown table (for a pull request or an issue)."""
+    header = ["strategy", "n A/B", "A /s", "B /s", "B/A", "significance", "peak MiB A/B", "memory B/A"]
+    align = "|" + "|".join(":---" if i == 0 else "---:" for i in range(len(header))) + "|"
+    lines = [f"**kit compare**: A `{c.run_a}` vs B `{c.run_b}` (ratios B / A)", "",
+             "| " + " | ".join(header) + " |", align]
+    for row in c.rows:
+        a, b = row.a, row.b
+        cells = [a.label(), f"{a.repetitions}/{b.repetitions}",
+                 _figure(a.throughput.median if a.throughput else None, 2),
+                 _figure(b.throughput.median if b.throughput else None, 2), _ratio(row.throughput),
+                 row.throughput.verdict_text,
+                 f"{_figure(a.peak_memory_bytes.median if a.peak_memory_bytes else None, 0, 2**20)}/"
+                 f"{_figure(b.peak_memory_bytes.median if b.peak_memory_bytes else None, 0, 2**20)}",
+                 _ratio(row.peak_memory)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"

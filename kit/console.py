@@ -64,6 +64,8 @@ class ProgressView(RunObserver):
             self.started = time.monotonic()
             self.overall = self.progress.add_task(f"all cells ({len(cells)})", total=len(cells), rate="",
                                                   memory="-", status="")
+            if not self.interactive:
+                self.lines.print(f"all cells ({len(cells)}): planned")
 
     def cell_started(self, cell: Cell, items_total: int) -> None:
         if not self.interactive:
@@ -97,8 +99,11 @@ class ProgressView(RunObserver):
         if self.overall is not None:
             self.progress.update(self.overall, advance=1)
             task = self.progress.tasks[self.overall]
-            self.progress.update(self.overall, status=eta_text(task.completed, task.total or 0,
-                                                               time.monotonic() - self.started))
+            eta = eta_text(task.completed, task.total or 0, time.monotonic() - self.started)
+            self.progress.update(self.overall, status=eta)
+            if not self.interactive:
+                suffix = f", {eta}" if eta else ""
+                self.lines.print(f"all cells ({task.total:.0f}): {task.completed:.0f} done{suffix}")
 
 
 class LineProgress:
@@ -112,25 +117,25 @@ class LineProgress:
         self.started: dict[Cell, float] = {}
         self.memory: dict[Cell, str] = {}
 
-    def _print(self, text: str) -> None:
+    def print(self, text: str) -> None:
         self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def cell_started(self, cell: Cell, items_total: int) -> None:
         self.totals[cell] = items_total
         self.started[cell] = self.last_line[cell] = self.clock()
-        self._print(f"{cell.label}: started, {items_total} items")
+        self.print(f"{cell.label}: started, {items_total} items")
 
     def item_done(self, cell: Cell, done: int, rate: str) -> None:
         now = self.clock()
         if now - self.last_line.get(cell, now) >= self.interval:
             self.last_line[cell] = now
             memory = self.memory.get(cell, "-")
-            self._print(f"{cell.label}: {done}/{self.totals.get(cell, 0)} items, {rate or '-'}, mem {memory}, "
+            self.print(f"{cell.label}: {done}/{self.totals.get(cell, 0)} items, {rate or '-'}, mem {memory}, "
                         f"{now - self.started.get(cell, now):.0f} s")
 
     def cell_finished(self, cell: Cell, record: StrategyRecord) -> None:
         elapsed = self.clock() - self.started.get(cell, self.clock())
-        self._print(f"{cell.label}: {record.status}, {record.items_ok}/{record.items_total} items in {elapsed:.1f} s")
+        self.print(f"{cell.label}: {record.status}, {record.items_ok}/{record.items_total} items in {elapsed:.1f} s")
 
 
 def eta_text(done: float, total: float, elapsed_seconds: float) -> str:

@@ -290,8 +290,8 @@ def render_html(data: dict[str, Any]) -> str:
     return _environment().get_template("report.html.j2").render(**context(data))
 
 
-def write_report(run_dir: Path) -> Path:
-    """Re-render RUN_DIR/report.html from RUN_DIR/results.json alone; bad input is a ConfigError."""
+def read_results(run_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """RUN_DIR/results.json (or that file itself) and its data; bad input is a ConfigError."""
     source = run_dir / "results.json" if run_dir.is_dir() else run_dir
     if not source.is_file():
         raise ConfigError(f"{run_dir}: no results.json there (pass a run directory such as reports/<run-id>)")
@@ -301,6 +301,12 @@ def write_report(run_dir: Path) -> Path:
         raise ConfigError(f"{source}: not a readable results file ({exc})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: not a kit results file (expected a JSON object)")
+    return source, data
+
+
+def write_report(run_dir: Path) -> Path:
+    """Re-render RUN_DIR/report.html from RUN_DIR/results.json alone; bad input is a ConfigError."""
+    source, data = read_results(run_dir)
     try:
         page = render_html(data)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a hand-edited or foreign file

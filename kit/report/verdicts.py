@@ -224,7 +224,7 @@ def claim_gocv(groups: Sequence[Group]) -> Claim:
         why = ("go-gocv did not complete on this run" if _by(groups, "go-gocv")
                else "go-gocv did not run on this run: add -s go-gocv (`sudo .venv/bin/kit setup --with-deps` "
                     "prepares it once)")
-        return Claim(3, title, study, NOT_MEASURED, why[0].upper() + why[1:] + ".", (), rule)
+        return Claim(3, title, study, NOT_MEASURED, f"The strategy {why}.", (), rule)
     comparisons = []
     for gocv in gocv_groups:
         pythons = [g for g in groups if g.strategy.startswith("python-") and g.throughput

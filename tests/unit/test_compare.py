@@ -150,3 +150,61 @@ def test_overall_bar_and_eta_for_sweeps() -> None:
     task = view.progress.tasks[view.overall]
     assert task.completed == 1 and str(task.fields["status"]).startswith("ETA")
     assert "256 MiB" in view.progress.tasks[view.tasks[cells[0]]].description
+
+
+def _save(directory: Path, data: dict[str, Any]) -> Path:
+    directory.mkdir()
+    (directory / "results.json").write_text(json.dumps(data))
+    return directory
+
+
+def _gate(tmp_path: Path, a: list[float], b: list[float], capsys: pytest.CaptureFixture[str],
+          *extra: str) -> tuple[int, str, str]:
+    run_a = _save(tmp_path / "a", results([rec(throughput=t, repetition=i) for i, t in enumerate(a)]))
+    run_b = _save(tmp_path / "b", results([rec(throughput=t, repetition=i) for i, t in enumerate(b)]))
+    with pytest.raises(SystemExit) as caught:
+        main(["compare", str(run_a), str(run_b), *extra])
+    captured = capsys.readouterr()
+    return int(caught.value.code or 0), captured.out, captured.err
+
+
+def test_fail_above_passes_runs_that_are_the_same(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    same = [10.0, 10.2, 9.9, 10.1, 10.0]
+    code, out, _ = _gate(tmp_path, same, list(reversed(same)), capsys, "--fail-above", "5")
+    assert code == 0 and "no significant slowdown beyond 5%" in out
+
+
+def test_fail_above_fails_a_significant_slowdown_beyond_the_percentage(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _gate(tmp_path, [10.0, 10.2, 9.9, 10.1, 10.0], [8.0, 8.1, 7.9, 8.2, 8.0], capsys,
+                         "--fail-above", "10")
+    assert code == 1 and "regression: python-threads" in err and "20.0% slower" in err
+
+
+def test_fail_above_lets_a_significant_slowdown_below_the_percentage_pass(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = _gate(tmp_path, [10.0, 10.2, 9.9, 10.1, 10.0], [9.5, 9.6, 9.4, 9.55, 9.5], capsys,
+                       "--fail-above", "10")
+    assert code == 0
+
+
+def test_fail_above_cannot_decide_with_too_few_repetitions(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _gate(tmp_path, [10.0, 10.1], [5.0, 5.1], capsys, "--fail-above", "10")
+    assert code == 2 and err.startswith("cannot decide: ") and "needs 5 a side" in err
+
+
+def test_compare_as_markdown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _gate(tmp_path, [10.0, 10.2, 9.9, 10.1, 10.0], [8.0, 8.1, 7.9, 8.2, 8.0], capsys,
+                         "--format", "markdown")
+    lines = out.splitlines()
+    assert code == 0 and lines[2].startswith("| strategy | n A/B |") and lines[3].startswith("|:---|---:|")
+    row = next(line for line in lines if line.startswith("| python-threads"))
+    assert "| 5/5 | 10.00 | 8.00 | 0.80x |" in row
+
+
+@pytest.mark.parametrize("option", [["--fail-above", "-1"], ["--fail-above", "nan"], ["--format", "html"]])
+def test_bad_gate_options_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  option: list[str]) -> None:
+    code, _, err = _gate(tmp_path, [10.0], [10.0], capsys, *option)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: ")

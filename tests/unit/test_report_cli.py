@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import shutil
 from pathlib import Path
 
@@ -35,3 +38,27 @@ def test_kit_report_bad_dir_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Ca
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0]
     assert not (target / "report.html").exists()
+
+
+@pytest.mark.parametrize("output_format", ["markdown", "csv", "json"])
+def test_report_prints_text_formats_from_results_json_alone(output_format: str,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from kit.results import load
+
+    source = DATA / "real_oom_repeats.json"
+    with pytest.raises(SystemExit) as caught:
+        main(["report", str(source), "--format", output_format])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    data = load(source)
+    if output_format == "json":
+        assert json.loads(out) == data
+    elif output_format == "csv":
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert len(rows) == len(data["results"]) and rows[0]["strategy"] == data["results"][0]["strategy"]
+    else:
+        lines = out.splitlines()
+        table = [line for line in lines if line.startswith("| ")]
+        assert table[0].startswith("| strategy | workers | cap | n | work s | images/s |")
+        assert len(table) == 1 + 4     # header + python-sequential, -threads, -processes, go-native
+        assert "&lt;" not in out and "- **Claim 1 " in out and "- **Claim 3 not measured**" in out
