@@ -56,6 +56,7 @@ def run(
     pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
+    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     from kit.metrics import check_linger
@@ -68,7 +69,7 @@ def run(
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
         output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
         count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
-        skip_current=skip_current, max_pixels=max_pixels,
+        skip_current=skip_current, max_pixels=max_pixels, retry_contended=retry_contended,
         pushgateway=pushgateway)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
@@ -211,6 +212,7 @@ def sweep(
     pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
+    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     from kit.metrics import check_linger
@@ -224,7 +226,7 @@ def sweep(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
         warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
-        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels,
+        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended,
         pushgateway=pushgateway)
     chosen_strategies, skipped = choose_strategies(plan)
     for name, reason in skipped.items():
@@ -259,6 +261,7 @@ def floor(
     pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
+    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     from kit.floor import align_caps
@@ -271,7 +274,7 @@ def floor(
     plan = configuration.build(
         strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
         runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
-        pool_size=distinct_images, max_pixels=max_pixels,
+        pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended,
         pushgateway=pushgateway)
     low_bytes = configuration.parse_memory_limit(low)
     high_bytes = configuration.parse_memory_limit(high)
@@ -365,7 +368,9 @@ def doctor(
         else:
             out.print(f"[green] ok [/green] {name}")
     # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
-    for name, problem in [*_docker_checks(), *_go_checks()]:
+    from kit import system
+
+    for name, problem in [*_docker_checks(), *_go_checks(), *system.findings(system.capture())]:
         if problem:
             out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
         else:

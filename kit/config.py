@@ -13,6 +13,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kit.contention import CONTENTION_THRESHOLD
 from kit.errors import ConfigError
 from kit.input_check import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from kit.strategies import ALL_STRATEGIES, START_METHODS
@@ -30,6 +31,7 @@ RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
 MAX_WORKERS = 1024
 MAX_PIXELS_LIMIT = 65535 * 65535   # the largest frame a JPEG header can declare
+MAX_RETRIES = 10                   # --retry-contended: a machine still busy after 10 re-runs is busy
 
 
 def default_cache_dir() -> Path:
@@ -94,6 +96,8 @@ class RunConfig:
     chunksize: int = 1                          # python-pool-imap(-unordered): tasks per pool message
     skip_current: bool = False                  # images: skip items whose output is newer than the source
     max_pixels: int = DEFAULT_MAX_PIXELS        # images: inputs whose header declares more are failed items
+    retry_contended: int = 0                    # re-run a contended sandbox up to this many times
+    contention_threshold: float = CONTENTION_THRESHOLD
 
     def to_json(self) -> dict[str, object]:
         """The config as recorded in results.json (paths as strings)."""
@@ -173,6 +177,7 @@ def build(
     chunksize: int = 1,
     skip_current: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    retry_contended: int = 0,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
@@ -203,6 +208,8 @@ def build(
         raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
     if pool_size < 1:
         raise ConfigError(f"--distinct-images {pool_size}: must be at least 1")
+    if not 0 <= retry_contended <= MAX_RETRIES:
+        raise ConfigError(f"--retry-contended {retry_contended}: must be between 0 and {MAX_RETRIES}")
     if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
         raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
                           "(JPEG allows at most 65535 x 65535)")
@@ -240,6 +247,7 @@ def build(
         chunksize=chunksize,
         skip_current=skip_current,
         max_pixels=max_pixels,
+        retry_contended=retry_contended,
     )
 
 

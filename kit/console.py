@@ -245,6 +245,9 @@ def _cells(s: Summary, show_caps: bool, compact: bool) -> dict[str, str]:
         outcome += f" ({skipped} skipped: output current)"
     if s.noisy and s.throughput and s.throughput.cv is not None:
         outcome += f" [yellow]noisy (CV {s.throughput.cv:.0%})[/yellow]"
+    if contended := sum(1 for r in s.records if r.contended):
+        share = f"{contended} of {len(s.records)} " if len(s.records) > 1 else ""
+        outcome += f" [bold yellow]CONTENDED {share}(machine busy)[/bold yellow]"
     ok_items = sorted({f"{r.items_ok}/{r.items_total}" for r in s.records})
     separator = "\n" if compact else " "
     return {

@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 import kit
+from kit import system
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -87,4 +88,6 @@ def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
         "go": go_version(),
         "kit_version": kit.__version__,
         "kit_commit": git_commit(),
+        # what skews benchmarks here (governor, turbo, SMT, VM, busy processes): kit/system.py
+        "system": system.capture().to_json(),
     }

@@ -12,6 +12,8 @@
 #       without the GIL, from an untimed probe; details in concurrency.gil_probe); `inputs` gains
 #       `max_pixels` and `inputs_rejected`; item events of inputs the controller judged bad carry
 #       `rejected` (they stay out of work_seconds).
+#       Contention (issue 15): per record `other_cpu_seconds`, `steal_seconds`, `contended`,
+#       `controller_cpu_seconds`, `contention_threshold`, `attempt` and `superseded`.
 #       Live throttling (issue 17): per sample `cpu_throttled_seconds` and `cpu_throttled_periods`.
 """
 
@@ -100,6 +102,13 @@ class StrategyRecord:
     items_skipped: int = 0                      # --skip-current: outputs already newer than their source
     bytes_moved_per_task: int | None = None     # payload: bytes pickled to another process per task
     gil_free_fraction: float | None = None      # Python images: the pipeline's time without the GIL, 0-1
+    other_cpu_seconds: float | None = None      # CPU others took on the run's CPUs during the sandbox
+    steal_seconds: float | None = None          # the hypervisor's steal on those CPUs during the sandbox
+    contended: bool | None = None               # other + steal above contention_threshold x CPUs x wall
+    controller_cpu_seconds: float | None = None  # the kit's own cost: the controller's CPU during the sandbox
+    contention_threshold: float | None = None
+    attempt: int = 0                            # --retry-contended: 0 first, 1 the first re-run, ...
+    superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from kit import environment
 from kit.config import RunConfig, allowed_cpus
+from kit.contention import Contention, assess, read_counters
 from kit.errors import ConfigError, KitError
 from kit.inputs import Batch, prepare, with_problems
 from kit.observer import Cell, RunObserver
@@ -217,17 +218,35 @@ class Runner:
         return probe_gil(batch.input_root, good)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
-        """One sandbox after `start`: its record is appended and saved before this returns."""
+        """One sandbox after `start`: its record is appended and saved before this returns. A
+        contended sandbox is run again up to --retry-contended times; every attempt stays in the
+        results, and all but the one kept (the first quiet one, else the least contended) are
+        marked `superseded`, which summaries leave out."""
         if self.prepared is None:
             raise RuntimeError("Runner.run_cell before Runner.start")
         batch, reference, manifest, results = self.prepared
-        record = self._run_cell(cell, batch, reference, manifest, results)
-        results.records.append(record)
-        save(results, self.run_dir)
-        self.observer.cell_finished(cell, record)
-        if record.status == "interrupted":
-            raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
-        return record
+        attempts: list[int] = []   # positions in results.records
+        while True:
+            record = replace(self._run_cell(cell, batch, reference, manifest, results), attempt=len(attempts))
+            attempts.append(len(results.records))
+            results.records.append(record)
+            if len(attempts) > 1:
+                self._keep_least_contended(results, attempts)
+            save(results, self.run_dir)
+            self.observer.cell_finished(cell, record)
+            if record.status == "interrupted":
+                raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
+            if not record.contended or len(attempts) > self.config.retry_contended:
+                return results.records[next(i for i in attempts if not results.records[i].superseded)]
+
+    @staticmethod
+    def _keep_least_contended(results: RunResults, attempts: list[int]) -> None:
+        def taken(record: StrategyRecord) -> tuple[bool, float]:
+            return (bool(record.contended), (record.other_cpu_seconds or 0) + (record.steal_seconds or 0))
+
+        kept = min(attempts, key=lambda i: (taken(results.records[i]), i))
+        for i in attempts:
+            results.records[i] = replace(results.records[i], superseded=i != kept)
 
     def _output_dir(self, cell: Cell) -> Path:
         base = self.config.output_dir or (self.run_dir / "outputs")
@@ -253,6 +272,8 @@ class Runner:
         load = [round(x, 2) for x in os.getloadavg()]
         steal_before = environment.cpu_steal_seconds()
         self.observer.cell_started(cell, len(batch.entries) - len(skipped))
+        cpus = sorted(os.sched_getaffinity(0))
+        counters_before, started = read_counters(cpus), time.monotonic()
         sandbox = self.runtime.start(spec)
         try:
             outcome = supervise(
@@ -262,6 +283,8 @@ class Runner:
             notes = dict(sandbox.notes)
         finally:
             sandbox.close()
+        contention = assess(counters_before, read_counters(cpus), outcome.stats.cpu_seconds if outcome.stats else 0.0,
+                            len(cpus), time.monotonic() - started, self.config.contention_threshold)
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
@@ -275,7 +298,8 @@ class Runner:
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
                                                                       self.config.chunksize),
-                            gil_free_fraction=self.gil_free_fraction if cell.strategy in PYTHON_STRATEGIES else None)
+                            gil_free_fraction=self.gil_free_fraction if cell.strategy in PYTHON_STRATEGIES else None,
+                            contention=contention)
 
 
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
@@ -357,7 +381,8 @@ def bytes_moved_per_task(batch: Batch, strategy: str, chunksize: int = 1) -> int
 def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool | None,
                  verification: dict[str, object], extras: dict[str, object],
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
-                 bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None) -> StrategyRecord:
+                 bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None,
+                 contention: Contention | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -384,6 +409,11 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         environment=extras, workload=workload, unit=unit(workload), items_skipped=items_skipped,
         bytes_moved_per_task=bytes_moved_per_task,
         gil_free_fraction=gil_free_fraction if workload == "images" else None,
+        other_cpu_seconds=contention.other_cpu_seconds if contention else None,
+        steal_seconds=contention.steal_seconds if contention else None,
+        contended=contention.contended if contention else None,
+        controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
+        contention_threshold=contention.threshold if contention else None,
     )
 
 

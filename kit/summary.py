@@ -138,11 +138,11 @@ def summarize_group(records: Sequence[StrategyRecord]) -> Summary:
 
 
 def group_by_setting(records: Sequence[StrategyRecord]) -> list[tuple[GroupKey, list[StrategyRecord]]]:
-    """Measured records (no warmups) by (strategy, workers, cap), in contract order, then workers,
-    then cap; each group's records in repetition order."""
+    """Measured records (no warmups, no attempts superseded by a quieter re-run) by (strategy,
+    workers, cap), in contract order, then workers, then cap; each group's records in repetition order."""
     buckets: dict[GroupKey, list[StrategyRecord]] = {}
     for record in records:
-        if record.warmup:
+        if record.warmup or record.superseded:
             continue
         buckets.setdefault((record.strategy, record.workers, record.memory_limit_bytes), []).append(record)
     keys = sorted(buckets, key=lambda k: (strategy_rank(k[0]), k[1], -1 if k[2] is None else k[2]))

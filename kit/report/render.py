@@ -253,6 +253,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
             "repeat": max((len(g.records) for g in groups), default=0),
         },
         "interrupted": any(r.status == "interrupted" for r in records),
+        "contended": contended_lines(groups),
         "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups),
         "workload": workload,
         "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
@@ -276,6 +277,23 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "warnings": [str(w) for w in data.get("warnings") or []],
         **sweep.sections(data, records, unit),   # kit sweep / kit floor: scaling, OOM map, floors
     }
+
+
+def contended_lines(groups: Sequence[Group]) -> list[str]:
+    """One line per shown record whose sandbox shared the machine beyond the recorded threshold."""
+    lines = []
+    for g in groups:
+        for r in g.records:
+            if not r.contended:
+                continue
+            taken = (r.other_cpu_seconds or 0.0) + (r.steal_seconds or 0.0)
+            cap = f" · {fmt.cap(g.memory_limit_bytes)}" if g.memory_limit_bytes else ""
+            lines.append(f"{g.strategy} ×{g.workers}{cap} (repetition {r.repetition + 1}): others took "
+                         f"{taken:.1f} CPU-seconds during its "
+                         f"{r.wall_seconds:.1f} s (other processes {r.other_cpu_seconds or 0:.1f} s, hypervisor "
+                         f"steal {r.steal_seconds or 0:.1f} s; threshold {100 * (r.contention_threshold or 0):.0f}% "
+                         "of the run's CPUs)")
+    return lines
 
 
 def _environment() -> jinja2.Environment:

@@ -1,0 +1,67 @@
+"""A busy machine detected, for real: two busy loops beside the sandboxes make every record
+`contended`, the table and the report say so, and --retry-contended keeps every attempt. The same
+run without them is quiet (the CI machine runs nothing else while its tests run)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.kitrun import KitRun, kit
+
+pytestmark = pytest.mark.usefixtures("cgroups")
+ARGS = ["run", "-s", "python-sequential", "-s", "python-threads", "--workers", "2", "--images", "16",
+        "--distinct-images", "4", "--resolution", "1080p"]
+
+
+@pytest.fixture
+def hogs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Two CPU-bound loops, one per core of this machine, for the test's duration."""
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield loops
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+
+
+def _banner(run: KitRun) -> str | None:
+    page = (run.run_dir / "report.html").read_text()
+    found = re.search(r'<div class="banner" id="contention-warning">(.*?)</div>', page, re.S)
+    return found.group(1) if found else None
+
+
+def test_beside_two_busy_loops_every_record_is_contended_and_retried(tmp_path: Path, cache_dir: Path,
+                                                                     hogs: list[subprocess.Popen[bytes]]) -> None:
+    run = kit([*ARGS, "--retry-contended", "1"], tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    records = run.results["results"]
+    assert len(records) == 4                                   # two attempts of each cell, all kept
+    for strategy in ("python-sequential", "python-threads"):
+        attempts = [r for r in records if r["strategy"] == strategy]
+        assert [r["attempt"] for r in attempts] == [0, 1]
+        assert all(r["contended"] for r in attempts), attempts
+        assert sorted(r["superseded"] for r in attempts) == [False, True]   # the least contended is kept
+        for r in attempts:
+            assert r["other_cpu_seconds"] > r["contention_threshold"] * 2 * r["wall_seconds"] * 0.9
+            assert r["controller_cpu_seconds"] >= 0 and r["contention_threshold"] == 0.10
+    assert run.stdout.count("CONTENDED") == 2                 # one row per kept attempt, marked
+    banner = _banner(run)
+    assert banner is not None and "python-sequential" in banner and "python-threads" in banner
+    assert "CPU-seconds" in banner
+
+
+def test_the_same_run_on_a_quiet_machine_is_not_contended(tmp_path: Path, cache_dir: Path) -> None:
+    run = kit(ARGS, tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    for record in run.results["results"]:
+        share = (record["other_cpu_seconds"] + record["steal_seconds"]) / (2 * record["wall_seconds"])
+        assert record["contended"] is False, f"{record['strategy']}: others took {share:.0%} of the CPUs"
+        assert record["attempt"] == 0 and record["superseded"] is False
+    assert "CONTENDED" not in run.stdout and _banner(run) is None
