@@ -57,6 +57,7 @@ def run(
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
     retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
+    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     from kit.metrics import check_linger
@@ -69,7 +70,7 @@ def run(
         repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
         output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
         count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
-        skip_current=skip_current, max_pixels=max_pixels, retry_contended=retry_contended,
+        skip_current=skip_current, max_pixels=max_pixels, retry_contended=retry_contended, cpuset=cpuset,
         pushgateway=pushgateway)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
@@ -213,6 +214,7 @@ def sweep(
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
     retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
+    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     from kit.metrics import check_linger
@@ -226,8 +228,8 @@ def sweep(
         strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
         workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
         warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
-        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended,
-        pushgateway=pushgateway)
+        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels,
+        retry_contended=retry_contended, cpuset=cpuset, pushgateway=pushgateway)
     chosen_strategies, skipped = choose_strategies(plan)
     for name, reason in skipped.items():
         err.print(f"{name} skipped: {reason}")
@@ -262,6 +264,7 @@ def floor(
     distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
     max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
     retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
+    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     from kit.floor import align_caps
@@ -274,7 +277,7 @@ def floor(
     plan = configuration.build(
         strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
         runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
-        pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended,
+        pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended, cpuset=cpuset,
         pushgateway=pushgateway)
     low_bytes = configuration.parse_memory_limit(low)
     high_bytes = configuration.parse_memory_limit(high)

@@ -97,6 +97,7 @@ class RunConfig:
     skip_current: bool = False                  # images: skip items whose output is newer than the source
     max_pixels: int = DEFAULT_MAX_PIXELS        # images: inputs whose header declares more are failed items
     retry_contended: int = 0                    # re-run a contended sandbox up to this many times
+    cpuset: str | None = None                   # "auto" or a CPU list: sandboxes pinned there (kit/cpuset.py)
     contention_threshold: float = CONTENTION_THRESHOLD
 
     def to_json(self) -> dict[str, object]:
@@ -178,6 +179,7 @@ def build(
     skip_current: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     retry_contended: int = 0,
+    cpuset: str | None = None,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
@@ -208,6 +210,10 @@ def build(
         raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
     if pool_size < 1:
         raise ConfigError(f"--distinct-images {pool_size}: must be at least 1")
+    if cpuset is not None and cpuset != "auto":
+        from kit.cpuset import plan as plan_cpuset
+
+        plan_cpuset(cpuset, 1)   # a malformed list, or CPUs this run may not use: a usage error now
     if not 0 <= retry_contended <= MAX_RETRIES:
         raise ConfigError(f"--retry-contended {retry_contended}: must be between 0 and {MAX_RETRIES}")
     if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
@@ -248,6 +254,7 @@ def build(
         skip_current=skip_current,
         max_pixels=max_pixels,
         retry_contended=retry_contended,
+        cpuset=cpuset,
     )
 
 

@@ -91,12 +91,16 @@ def read_counters(cpus: Iterable[int] | None = None, proc_stat: Path = PROC_STAT
 
 
 def assess(before: CpuCounters | None, after: CpuCounters | None, sandbox_cpu_seconds: float,
-           cpus: int, wall_seconds: float, threshold: float = CONTENTION_THRESHOLD) -> Contention | None:
-    """The contention of one sandbox from counters read around it; None when /proc/stat is unknown."""
+           cpus: int, wall_seconds: float, threshold: float = CONTENTION_THRESHOLD,
+           controller_elsewhere: bool = False) -> Contention | None:
+    """The contention of one sandbox from counters read around it; None when /proc/stat is unknown.
+    `cpus` are the CPUs the sandbox may use; `controller_elsewhere`: the controller is pinned to
+    other CPUs (--cpuset), so its own time is not in their counters."""
     if before is None or after is None:
         return None
     controller = max(0.0, after.controller_seconds - before.controller_seconds)
-    other = max(0.0, (after.busy_seconds - before.busy_seconds) - sandbox_cpu_seconds - controller)
+    other = max(0.0, (after.busy_seconds - before.busy_seconds) - sandbox_cpu_seconds
+                - (0.0 if controller_elsewhere else controller))
     steal = max(0.0, after.steal_seconds - before.steal_seconds)
     capacity = max(0.0, cpus * wall_seconds)
     return Contention(other_cpu_seconds=round(other, 3), steal_seconds=round(steal, 3),

@@ -17,6 +17,8 @@ from typing import NamedTuple
 from kit import environment
 from kit.config import RunConfig, allowed_cpus
 from kit.contention import Contention, assess, read_counters
+from kit.cpuset import Pinning, pin_controller
+from kit.cpuset import plan as plan_cpuset
 from kit.errors import ConfigError, KitError
 from kit.inputs import Batch, prepare, with_problems
 from kit.observer import Cell, RunObserver
@@ -145,6 +147,7 @@ class Runner:
         self.strategies: list[str] = []
         self.prepared: _Prepared | None = None
         self.gil_free_fraction: float | None = None
+        self.pinning: Pinning = Pinning(None, None)
 
     def run(self, cells: list[Cell] | None = None) -> RunResults:
         """Run the config's plan, or the given cells (a sweep's grid); results saved after each cell."""
@@ -176,7 +179,13 @@ class Runner:
         if reference.problems != batch.problems:   # inputs the pipeline could not decode: known bad too
             batch = replace(batch, entries=with_problems(batch.entries, reference.problems),
                             problems=reference.problems)
+        most = max((cell.workers for cell in cells), default=1) if cells is not None else self.config.workers
+        self.pinning = plan_cpuset(self.config.cpuset, most)
+        if self.pinning.note:
+            self.observer.phase(self.pinning.note)
         probe = self._probe_gil(batch, strategies)
+        if self.pinning.controller:   # after the probe: it measures on the whole machine
+            pin_controller(self.pinning.controller)
         manifest = self.run_dir / "manifest.json"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(manifest, batch.entries)
@@ -187,6 +196,8 @@ class Runner:
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch)
+        if self.config.cpuset is not None:
+            results.environment["cpuset"] = self.pinning.to_json()
         if self.runtime.name != "docker" and any(name in GO_STRATEGIES for name in strategies):
             from kit.strategies.go import toolchain_used
 
@@ -199,7 +210,6 @@ class Runner:
                 results.warnings.append(f"GIL probe failed: {probe['error']}")
         if cells is not None:
             results.config["grid"] = grid_description(cells)
-        most = max((cell.workers for cell in cells), default=1) if cells is not None else self.config.workers
         cpus = min(allowed_cpus(), self.config.cpus) if self.config.cpus else allowed_cpus()
         if warning := oversubscribed(most, cpus):
             results.warnings.append(warning)
@@ -268,11 +278,13 @@ class Runner:
             command=_command(cell, self.config), input_root=batch.input_root,
             output_dir=output_dir, manifest=manifest, log_dir=self.run_dir / "logs",
             memory_limit_bytes=cell.memory_limit_bytes, cpus=cell.cpus, pids_max=pids_limit(cell.workers),
+            cpuset=self.pinning.sandbox,
         )
         load = [round(x, 2) for x in os.getloadavg()]
         steal_before = environment.cpu_steal_seconds()
         self.observer.cell_started(cell, len(batch.entries) - len(skipped))
-        cpus = sorted(os.sched_getaffinity(0))
+        # contention on the CPUs the sandbox may use: its own set when pinned, else the run's
+        cpus = list(self.pinning.sandbox) if self.pinning.sandbox else sorted(os.sched_getaffinity(0))
         counters_before, started = read_counters(cpus), time.monotonic()
         sandbox = self.runtime.start(spec)
         try:
@@ -284,7 +296,8 @@ class Runner:
         finally:
             sandbox.close()
         contention = assess(counters_before, read_counters(cpus), outcome.stats.cpu_seconds if outcome.stats else 0.0,
-                            len(cpus), time.monotonic() - started, self.config.contention_threshold)
+                            len(cpus), time.monotonic() - started, self.config.contention_threshold,
+                            controller_elsewhere=bool(self.pinning.controller))
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))

@@ -42,7 +42,21 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
         "start_method": start_method if uses_start_method(strategy) else None,
         "chunksize": chunksize if strategy in POOL_STRATEGIES else None,
         "workers": workers,
+        "cpus_allowed": cpus_allowed(),
     }
+
+
+def cpus_allowed() -> str | None:
+    """The CPUs the kernel lets this worker run on (/proc/self/status), e.g. '0-1': a pinned
+    sandbox (--cpuset) shows its own list here."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Cpus_allowed_list:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def reject_known_bad(items: list[Item], origin: float, report: Callable[[ItemEvent], None]) -> list[Item]:

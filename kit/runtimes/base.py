@@ -39,6 +39,7 @@ class SandboxSpec:
     cpus: float | None = None
     pids_max: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    cpuset: tuple[int, ...] | None = None   # CPUs the sandbox is confined to (--cpuset); None: any
 
 
 class Sandbox(Protocol):

@@ -69,7 +69,7 @@ class CgroupRuntime:
         return self.host.problem()
 
     def start(self, spec: SandboxSpec) -> CgroupSandbox:
-        group = self.host.create(spec.name, spec.memory_limit_bytes, spec.cpus, spec.pids_max)
+        group = self.host.create(spec.name, spec.memory_limit_bytes, spec.cpus, spec.pids_max, spec.cpuset)
         paths = SandboxPaths(python=sys.executable, input_root=spec.input_root,
                              output_dir=spec.output_dir, manifest=spec.manifest)
         spec.log_dir.mkdir(parents=True, exist_ok=True)

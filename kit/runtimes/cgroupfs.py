@@ -119,7 +119,7 @@ class CgroupV1(Cgroup):
         self.name, self.dirs, self.notes = name, dirs, {}
 
     def procs_files(self) -> list[Path]:
-        return [self.dirs[c] / "cgroup.procs" for c in V1_CONTROLLERS if c in self.dirs]
+        return [self.dirs[c] / "cgroup.procs" for c in (*V1_CONTROLLERS, "cpuset") if c in self.dirs]
 
     def limit(self, memory_bytes: int | None, cpus: float | None, pids_max: int | None) -> dict[str, str]:
         memory = self.dirs["memory"]
@@ -210,6 +210,21 @@ class CgroupV2(Cgroup):
         super().kill_all(timeout)
 
 
+def _cpu_list(cpus: tuple[int, ...]) -> str:
+    return ",".join(str(cpu) for cpu in cpus)
+
+
+def _pin_v1(group: Path, cpus: tuple[int, ...]) -> None:
+    """v1 cpuset groups start with no CPUs and no memory nodes, and a child may hold only what its
+    parent holds: the kit's parent group takes its own parent's, the sandbox the chosen CPUs."""
+    parent = group.parent
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        if not (parent / name).read_text().strip():
+            _write(parent / name, (parent.parent / name).read_text().strip())
+    _write(group / "cpuset.mems", (parent / "cpuset.mems").read_text().strip())
+    _write(group / "cpuset.cpus", _cpu_list(cpus))
+
+
 class CgroupHost:
     """Where the kit makes its sandbox groups: below its own cgroup, in every hierarchy it needs."""
 
@@ -253,24 +268,32 @@ class CgroupHost:
         return None
 
     def create(self, name: str, memory_bytes: int | None, cpus: float | None,
-               pids_max: int | None) -> CgroupV1 | CgroupV2:
+               pids_max: int | None, cpuset: tuple[int, ...] | None = None) -> CgroupV1 | CgroupV2:
         """Make a fresh group with the caps; RuntimeUnavailable (with a fix) when not allowed."""
         try:
             group: CgroupV1 | CgroupV2
             if self.version == 1:
                 dirs = {}
-                for controller in V1_CONTROLLERS:
+                for controller in (*V1_CONTROLLERS, *(("cpuset",) if cpuset else ())):
                     if (self.root / controller).is_dir():
                         dirs[controller] = self._base_v1(controller) / "kit" / name
+                if cpuset and "cpuset" not in dirs:
+                    raise RuntimeUnavailable(f"--cpuset: no cpuset hierarchy under {self.root}")
                 for directory in dirs.values():
                     directory.mkdir(parents=True, exist_ok=True)
                 group = CgroupV1(name, dirs)
+                if cpuset:
+                    _pin_v1(dirs["cpuset"], cpuset)
             else:
-                base = self._prepare_v2()
+                base = self._prepare_v2(cpuset=bool(cpuset))
                 path = base / name
                 path.mkdir(exist_ok=True)
                 group = CgroupV2(name, path)
+                if cpuset:
+                    _write(path / "cpuset.cpus", _cpu_list(cpuset))
             group.notes = group.limit(memory_bytes, cpus, pids_max)
+            if cpuset:
+                group.notes["cpuset"] = _cpu_list(cpuset)
             return group
         except PermissionError as exc:
             raise RuntimeUnavailable(f"cannot create a cgroup ({exc.filename}: permission denied); "
@@ -279,13 +302,16 @@ class CgroupHost:
             raise RuntimeUnavailable(f"cannot create a cgroup ({exc.filename}: {exc.strerror}); "
                                      f"{HOW_TO_FIX}") from exc
 
-    def _prepare_v2(self) -> Path:
-        """Enable memory/cpu/pids for children of our cgroup, first moving ourselves into a leaf
-        (cgroup v2 allows controllers only on groups without processes of their own)."""
+    def _prepare_v2(self, cpuset: bool = False) -> Path:
+        """Enable memory/cpu/pids (and cpuset for --cpuset) for children of our cgroup, first moving
+        ourselves into a leaf (cgroup v2 allows controllers only on groups without processes)."""
         base = self._base_v2()
-        if self._prepared:
+        if self._prepared and (not cpuset or "cpuset" in (base / "cgroup.subtree_control").read_text().split()):
             return base
-        wanted = [c for c in V2_CONTROLLERS if c in (base / "cgroup.controllers").read_text().split()]
+        available = (base / "cgroup.controllers").read_text().split()
+        if cpuset and "cpuset" not in available:
+            raise RuntimeUnavailable(f"--cpuset: the cpuset controller is not delegated to {base}; {HOW_TO_FIX}")
+        wanted = [c for c in (*V2_CONTROLLERS, *(("cpuset",) if cpuset else ())) if c in available]
         if "memory" not in wanted:
             raise RuntimeUnavailable(f"the memory controller is not delegated to {base}; {HOW_TO_FIX}")
         enabled = (base / "cgroup.subtree_control").read_text().split()

@@ -281,6 +281,7 @@ class DockerRuntime:
                         Mount(str(MANIFEST), str(spec.manifest.resolve()), type="bind", read_only=True)],
                 cgroup_parent=parent.path, mem_limit=memory, memswap_limit=memory,
                 nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None, pids_limit=spec.pids_max,
+                cpuset_cpus=",".join(map(str, spec.cpuset)) if spec.cpuset else None,
                 network_mode="none", read_only=True, tmpfs={"/tmp": SCRATCH}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], init=True, stdin_open=False, tty=False)
             # Attach before start, as `docker run` does, so that no early progress line is lost.

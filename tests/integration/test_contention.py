@@ -65,3 +65,21 @@ def test_the_same_run_on_a_quiet_machine_is_not_contended(tmp_path: Path, cache_
         assert record["contended"] is False, f"{record['strategy']}: others took {share:.0%} of the CPUs"
         assert record["attempt"] == 0 and record["superseded"] is False
     assert "CONTENDED" not in run.stdout and _banner(run) is None
+
+
+def test_cpuset_confines_the_sandbox_and_the_kit_to_their_own_cpus(tmp_path: Path, cache_dir: Path) -> None:
+    """A real v1/v2 cpuset: each worker reports the CPUs the kernel lets it use (its
+    /proc/self/status Cpus_allowed_list, or Go's NumCPU), and no group is left behind."""
+    from tests.integration.test_cgroup_runtime import leftover_groups
+
+    run = kit(["run", "-s", "python-sequential", "-s", "python-threads", "--workers", "1", "--cpuset", "1",
+               "--images", "4", "--distinct-images", "2", "--resolution", "720p"], tmp_path / "out", cache_dir)
+    assert run.returncode == 0, run.stderr
+    assert run.results["environment"]["cpuset"] == {"sandbox": [1], "controller": [0], "note": None}
+    for strategy in ("python-sequential", "python-threads"):
+        assert run.results["concurrency"]["workers"][strategy]["cpus_allowed"] == "1"
+        assert run.record(strategy)["environment"]["sandbox"]["cpuset"] == "1"
+    assert leftover_groups(run.results["run_id"]) == []
+    cpuset_root = Path("/sys/fs/cgroup/cpuset")
+    if cpuset_root.is_dir():   # v1: the cpuset hierarchy holds no group of this run either
+        assert not [p for p in cpuset_root.rglob(f"{run.results['run_id']}*") if p.is_dir()]

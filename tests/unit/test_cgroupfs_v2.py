@@ -255,3 +255,18 @@ def test_kernel_without_swap_accounting(fresh_scope: Path) -> None:
     group = host_for(fresh_scope).create("sandbox", memory_bytes=64 * MIB, cpus=None, pids_max=None)
     assert not (path / "memory.swap.max").exists()
     assert "swap" in group.notes and "disabled" not in group.notes["swap"]
+
+
+def test_a_cpuset_enables_the_controller_and_pins_the_group(fresh_scope: Path) -> None:
+    scope = fresh_scope / "sys-fs-cgroup" / SCOPE
+    (scope / "cgroup.controllers").write_text("cpuset cpu memory pids\n")
+    group = host_for(fresh_scope).create("sandbox", memory_bytes=None, cpus=None, pids_max=None, cpuset=(2, 3, 5))
+    assert "cpuset" in read(scope / "cgroup.subtree_control").split() or "+cpuset" in read(
+        scope / "cgroup.subtree_control")
+    assert read(scope / "sandbox" / "cpuset.cpus") == "2,3,5"
+    assert group.notes["cpuset"] == "2,3,5"
+
+
+def test_a_cpuset_without_the_delegated_controller_says_how_to_fix(fresh_scope: Path) -> None:
+    with pytest.raises(RuntimeUnavailable, match="cpuset controller is not delegated"):
+        host_for(fresh_scope).create("sandbox", memory_bytes=None, cpus=None, pids_max=None, cpuset=(1,))
