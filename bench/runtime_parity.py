@@ -28,7 +28,7 @@ from kit.observer import Cell, RunObserver
 from kit.protocol import ItemEvent
 from kit.results import StrategyRecord
 from kit.runner import Runner
-from kit.runtimes import select
+from kit.runner import select_runtime as select
 from kit.strategies import effective_workers
 
 

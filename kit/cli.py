@@ -86,14 +86,13 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
     from rich.markup import escape
 
-    from kit import runtimes
     from kit.console import ProgressView, results_table
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
     from kit.pushgateway import group_path, pushing
-    from kit.runner import Runner, availability_lines, new_run_id
+    from kit.runner import Runner, availability_lines, new_run_id, select_runtime
 
-    chosen, note = runtimes.select(plan.runtime)
+    chosen, note = select_runtime(plan.runtime)
     if note:
         err.print(note)
     out.print(f"{header}, runtime {chosen.name}")

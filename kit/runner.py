@@ -51,6 +51,15 @@ class Interrupted(KitError):
     exit_code = 130
 
 
+def select_runtime(name: str) -> tuple[Runtime, str | None]:
+    """`--runtime NAME` -> the runtime, with the worker image of this kit and its freshness check
+    (the runtimes themselves know nothing of builds)."""
+    from kit import runtimes
+    from kit.build import image_problem, image_tag
+
+    return runtimes.select(name, image_tag(), image_problem)
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from kit.report.summary import Stat
 from kit.units import format_bytes
+
+if TYPE_CHECKING:   # a type only: summary.py imports this module for its labels
+    from kit.report.summary import Stat
 
 
 def seconds(value: float | None) -> str:

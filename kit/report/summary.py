@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from kit.report.fmt import cap
 from kit.results import StrategyRecord
 from kit.summary import GroupKey, group_by_setting, parse_records, strategy_rank
 
@@ -112,8 +113,6 @@ class Axes:
     caps: bool
 
     def label(self, group: Group) -> str:
-        from kit.report.fmt import cap  # fmt imports this module
-
         parts = [group.strategy]
         if self.workers:
             parts.append(f"×{group.workers}")

@@ -1,13 +1,22 @@
-"""Runtimes: WHERE a worker runs. Chosen in one place, `select()`."""
+"""Runtimes: WHERE a worker runs. Chosen in one place, `select()`.
+
+A runtime knows nothing of workloads, strategies or how the worker image is built: the caller
+(kit/runner.py `select_runtime`) hands it the image's name and the check of its freshness.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import Runtime
 from kit.runtimes.cgroup import CgroupRuntime
 
+ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> why it cannot be used, or None
 
-def select(name: str) -> tuple[Runtime, str | None]:
+
+def select(name: str, image: str, image_problem: ImageCheck) -> tuple[Runtime, str | None]:
     """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen."""
     match name:
         case "cgroup":
@@ -16,12 +25,12 @@ def select(name: str) -> tuple[Runtime, str | None]:
         case "docker":
             from kit.runtimes.docker import DockerRuntime
 
-            runtime, note = DockerRuntime(), None
+            runtime, note = DockerRuntime(image, image_problem), None
         case _:
             from kit.runtimes.docker import DockerRuntime
 
             # product.md section 4: docker when the engine answers and the image is current.
-            docker = DockerRuntime()
+            docker = DockerRuntime(image, image_problem)
             why = docker.available()
             if why is None:
                 return docker, f"runtime: docker (image {docker.image})"

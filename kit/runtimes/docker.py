@@ -17,7 +17,7 @@ import platform
 import re
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -219,10 +219,10 @@ class DockerSandbox:
 class DockerRuntime:
     name = "docker"
 
-    def __init__(self, image: str | None = None, host: CgroupHost | None = None) -> None:
-        from kit.build import image_tag
-
-        self.image = image or image_tag()
+    def __init__(self, image: str, image_problem: Callable[[Any, str], str | None] | None = None,
+                 host: CgroupHost | None = None) -> None:
+        self.image = image
+        self.image_problem = image_problem   # the caller's check of the image (its freshness)
         self.host = host or CgroupHost()
         self._client: Any = None
 
@@ -233,8 +233,6 @@ class DockerRuntime:
         return self._client
 
     def available(self) -> str | None:
-        from kit.build import image_problem
-
         try:
             client = self.client
             driver = client.info().get("CgroupDriver", "cgroupfs")
@@ -244,7 +242,7 @@ class DockerRuntime:
             return (f"the Docker engine uses the {driver} cgroup driver; the kit measures through "
                     "--cgroup-parent groups it makes itself, which needs the cgroupfs driver "
                     "(dockerd --exec-opt native.cgroupdriver=cgroupfs) or --runtime cgroup")
-        problem = image_problem(client, self.image)
+        problem = self.image_problem(client, self.image) if self.image_problem else None
         if problem:
             return problem
         try:

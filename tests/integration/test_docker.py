@@ -165,6 +165,7 @@ def test_a_running_container_is_hardened_and_ctrl_c_leaves_none(
 
 def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
         client: Any, tmp_path: Path) -> None:
+    from kit.build import image_tag
     from kit.runtimes.base import SandboxSpec
     from kit.runtimes.docker import DockerRuntime
     from kit.supervisor import Limits, supervise
@@ -178,7 +179,7 @@ def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
                                                    "sys.exit(3)"],
         input_root=tmp_path / "input", output_dir=tmp_path / "output", manifest=tmp_path / "manifest.json",
         log_dir=tmp_path / "logs", memory_limit_bytes=128 * 2**20, pids_max=32)
-    sandbox = DockerRuntime().start(spec)
+    sandbox = DockerRuntime(image_tag()).start(spec)
     try:
         outcome = supervise(sandbox, Limits(timeout_seconds=60, stall_seconds=60))
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 import kit
 from kit.build import assemble_context, image_tag, package_root, source_digest, source_files
-from kit.runtimes import select
+from kit.runner import select_runtime as select
 from kit.runtimes.docker import container_name
 
 CONTAINER = package_root() / "container"
