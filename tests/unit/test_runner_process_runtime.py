@@ -1,0 +1,83 @@
+"""The runner end to end without root: kit/runtimes/process.py runs the real workers as plain
+subprocesses (no cgroup, so no caps and no OOM kills: those stay in the integration tests), and
+the runner plans, supervises, builds, verifies and saves records as it does on every runtime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit import config
+from kit.errors import RuntimeUnavailable
+from kit.observer import Cell, RunObserver
+from kit.results import StrategyRecord
+from kit.runner import Runner
+from kit.runtimes.process import ProcessRuntime
+
+
+class Recorder(RunObserver):
+    def __init__(self) -> None:
+        self.started: list[Cell] = []
+        self.finished: list[StrategyRecord] = []
+        self.items = 0
+
+    def cell_started(self, cell: Cell, items_total: int) -> None:
+        self.started.append(cell)
+
+    def item_done(self, cell: Cell, event: object) -> None:
+        self.items += 1
+
+    def cell_finished(self, cell: Cell, record: StrategyRecord) -> None:
+        self.finished.append(record)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_a_plan_runs_interleaved_and_every_record_is_built_verified_and_saved(tmp_path: Path, cache: Path) -> None:
+    plan = config.build(strategies=["python-sequential", "python-threads", "python-processes"], items=6,
+                        resolution="720p", pool_size=3, workers=2, repeat=2, out=tmp_path / "out", cache_dir=cache,
+                        metrics_port=0, runtime="cgroup")
+    observer = Recorder()
+    results = Runner(plan, ProcessRuntime(), observer).run()
+    order = [(cell.strategy, cell.repetition) for cell in observer.started]
+    assert order == [("python-sequential", 0), ("python-threads", 0), ("python-processes", 0),
+                     ("python-threads", 1), ("python-processes", 1), ("python-sequential", 1)]   # rotated
+    assert observer.items == 6 * 6
+    for record in results.records:
+        assert record.status == "ok" and record.exit_code == 0 and record.verified is True
+        assert (record.items_total, record.items_ok, record.items_failed) == (6, 6, 0)
+        assert record.work_seconds and record.throughput_items_per_second and record.cpu_seconds > 0
+        assert record.workers == (1 if record.strategy == "python-sequential" else 2)
+        assert record.gil_free_fraction is not None and 0 <= record.gil_free_fraction <= 1
+        assert record.contended is not None and record.controller_cpu_seconds is not None
+        assert record.oom_kills == 0 and record.memory_limit_bytes is None
+    saved = json.loads((results_dir := tmp_path / "out" / results.run_id / "results.json").read_text())
+    assert len(saved["results"]) == 6 and saved["environment"]["runtime"] == "process"
+    assert (results_dir.parent / "results.csv").is_file()
+    assert saved["concurrency"]["workers"]["python-processes"]["start_method"] == "fork"
+
+
+def test_a_worker_that_dies_before_its_first_item_is_a_failed_record_with_its_reason(tmp_path: Path,
+                                                                                      cache: Path) -> None:
+    plan = config.build(strategies=["python-sequential"], items=2, resolution="720p", pool_size=1,
+                        out=tmp_path / "out", cache_dir=cache, metrics_port=0)
+    runner = Runner(plan, ProcessRuntime(), RunObserver())
+    runner.start()
+    (tmp_path / "out" / runner.run_id / "manifest.json").write_text("not json")   # the worker cannot read it
+    record = runner.run_cell(Cell("python-sequential", 0, 1, None, None))
+    assert record.status == "failed" and record.exit_code not in (0, None) and record.verified is None
+    assert record.message and "JSONDecodeError" in record.message
+
+
+def test_the_process_runtime_refuses_caps() -> None:
+    from kit.runtimes.base import SandboxSpec
+
+    spec = SandboxSpec(name="x", command=lambda paths: ["true"], input_root=Path("/"), output_dir=Path("/tmp"),
+                       manifest=Path("/dev/null"), log_dir=Path("/tmp"), memory_limit_bytes=2**30)
+    with pytest.raises(RuntimeUnavailable, match="cannot cap"):
+        ProcessRuntime().start(spec)
