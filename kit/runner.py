@@ -260,8 +260,10 @@ class Runner:
 
     @staticmethod
     def _keep_least_contended(results: RunResults, attempts: list[int]) -> None:
-        def taken(record: StrategyRecord) -> tuple[bool, float]:
-            return (bool(record.contended), (record.other_cpu_seconds or 0) + (record.steal_seconds or 0))
+        def taken(record: StrategyRecord) -> tuple[bool, bool, float]:
+            """A completed attempt before one cut short, then the quiet before the contended."""
+            return (record.status == "interrupted", bool(record.contended),
+                    (record.other_cpu_seconds or 0) + (record.steal_seconds or 0))
 
         kept = min(attempts, key=lambda i: (taken(results.records[i]), i))
         for i in attempts:
