@@ -13,6 +13,9 @@
 #       `max_pixels` and `inputs_rejected`; item events of inputs the controller judged bad carry
 #       `rejected` (they stay out of work_seconds).
 #       Live throttling (issue 17): per sample `cpu_throttled_seconds` and `cpu_throttled_periods`.
+#       Go on the task workloads (issue 16): `workload.calibration.languages` (each language's pi
+#       iterations and seconds per iteration), `go_speed_per_iteration`, `workload.task_by_language`;
+#       per task record `verification.task` (the parameters its cell was checked against).
 """
 
 from __future__ import annotations
