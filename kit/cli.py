@@ -96,7 +96,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     if note:
         err.print(note)
     out.print(f"{header}, runtime {chosen.name}")
-    if chosen.name == "cgroup" and plan.workload == "images":
+    if chosen.name == "cgroup":
         _first_use_builds(plan)
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
         out.print(line, highlight=False, soft_wrap=True)
@@ -141,12 +141,13 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
 
 
 def _first_use_builds(plan: configuration.RunConfig) -> None:
-    """The Go workers the run asks for (every one by default) are compiled on first use, once per
-    Go source digest: go-native always, go-gocv when OpenCV's dev files are here."""
-    from kit.strategies import GO_STRATEGIES
+    """The Go workers the run asks for (every one that runs the workload by default) are compiled on
+    first use, once per Go source digest: go-native always, go-gocv when OpenCV's dev files are here."""
+    from kit.strategies import GO_STRATEGIES, workload_problem
     from kit.strategies.go import ensure_built
 
-    wanted = tuple(name for name in (plan.strategies or GO_STRATEGIES) if name in GO_STRATEGIES)
+    wanted = tuple(name for name in (plan.strategies or GO_STRATEGIES)
+                   if name in GO_STRATEGIES and workload_problem(name, plan.workload) is None)
     built = ensure_built(plan.cache_dir, wanted, log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     if built is None:
         return

@@ -29,10 +29,17 @@ class Batch:
     description: dict[str, Any]  # recorded as `inputs` in results.json
     workload: str = "images"     # a task workload's entries have no input files (kit/protocol.py)
     problems: dict[str, str] = field(default_factory=dict)   # input -> why it fails (the verdicts)
+    # language -> its own entries where its tasks' parameters differ (pi calibrated for Go)
+    by_language: dict[str, list[ManifestEntry]] = field(default_factory=dict)
 
     @property
     def distinct_inputs(self) -> list[str]:
         return list(dict.fromkeys(entry.input for entry in self.entries))
+
+    def for_language(self, language: str) -> Batch:
+        """The batch a strategy of `language` runs and is verified against."""
+        entries = self.by_language.get(language)
+        return self if entries is None else replace(self, entries=entries, by_language={})
 
 
 def pool_directory(config: RunConfig) -> Path:
@@ -63,15 +70,14 @@ def batch_digest(entries: list[ManifestEntry], digests: dict[str, str]) -> str:
     return hasher.hexdigest()
 
 
-def task_parameters(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
-    """Every task's parameters for a task workload (the same for each task of a batch)."""
+def task_parameters(config: RunConfig, iterations: int | None = None) -> dict[str, Any]:
+    """Every task's parameters for a task workload (the same for each task of a batch); pi's
+    `iterations` come from --iterations, else from the calibration of the strategy's language."""
     if config.workload == "pi":
-        if config.iterations is not None:
-            return {"iterations": config.iterations}
-        from kit.workloads.pi import calibrated
-
-        phase("calibrating pi's iterations to ~0.5 s a task (once per machine, cached)")
-        return {"iterations": calibrated(config.cache_dir)["iterations"]}
+        chosen = config.iterations if config.iterations is not None else iterations
+        if chosen is None:
+            raise ValueError("pi needs --iterations or a calibration")
+        return {"iterations": chosen}
     if config.workload == "count":
         return {"count_to": config.count_to}
     if config.workload == "payload":
@@ -81,12 +87,48 @@ def task_parameters(config: RunConfig, phase: Callable[[str], None] = lambda tex
     raise ValueError(f"{config.workload} is not a task workload")
 
 
-def prepare_tasks(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> Batch:
-    """A task workload's batch: `items` tasks with their parameters in the manifest, no input files."""
-    params = task_parameters(config, phase)
-    total = config.items or 1
-    entries = [ManifestEntry(name=f"task-{index:06d}", input="", output=f"task-{index:06d}.txt", task=dict(params))
-               for index in range(total)]
+def pi_calibrations(config: RunConfig, languages: tuple[str, ...],
+                    phase: Callable[[str], None] = lambda text: None) -> dict[str, Any]:
+    """Seed 001 gave each language the iterations that take the same time per task: Python's
+    measured by the controller, Go's by go-native itself; each cached once per machine. Returns
+    results.json's `workload.calibration`: Python's fields at the top (as before Go ran pi), each
+    language's under `languages`, and Go's speed per iteration over Python's."""
+    from kit.workloads.pi import CALIBRATION_TARGET_SECONDS, calibrated
+
+    phase(f"calibrating pi's iterations to ~{CALIBRATION_TARGET_SECONDS} s a task for "
+          f"{' and '.join(languages)} (once per machine, cached)")
+    python = calibrated(config.cache_dir)
+    python.setdefault("seconds_per_iteration", python["probe_seconds"] / python["probe_iterations"])
+    described: dict[str, Any] = {**python, "languages": {"python": python}}
+    if "go" in languages:
+        from kit.strategies.go import pi_calibration
+
+        go = pi_calibration(config.cache_dir, CALIBRATION_TARGET_SECONDS, phase)
+        described["languages"]["go"] = go
+        described["go_speed_per_iteration"] = round(
+            float(python["seconds_per_iteration"]) / float(go["seconds_per_iteration"]), 1)
+    return described
+
+
+def prepare_tasks(config: RunConfig, phase: Callable[[str], None] = lambda text: None,
+                  languages: tuple[str, ...] = ("python",)) -> Batch:
+    """A task workload's batch: `items` tasks with their parameters in the manifest, no input files.
+    The manifest is per sandbox, so a language whose pi tasks were calibrated to other iterations
+    gets its own entries (`by_language`), and its cells are verified against those."""
+    calibration = (pi_calibrations(config, languages, phase)
+                   if config.workload == "pi" and config.iterations is None else None)
+
+    def entries_for(language: str) -> list[ManifestEntry]:
+        own = calibration["languages"][language]["iterations"] if calibration else None
+        params = task_parameters(config, own)
+        return [ManifestEntry(name=f"task-{index:06d}", input="", output=f"task-{index:06d}.txt",
+                              task=dict(params)) for index in range(config.items or 1)]
+
+    entries = entries_for("python")
+    params = dict(entries[0].task or {})
+    by_language = {language: entries_for(language) for language in languages
+                   if language != "python" and calibration and language in calibration["languages"]}
+    total = len(entries)
     root = config.cache_dir / "tasks"   # nothing to read, but every sandbox mounts an input root
     root.mkdir(parents=True, exist_ok=True)
     hasher = hashlib.sha256()
@@ -95,17 +137,20 @@ def prepare_tasks(config: RunConfig, phase: Callable[[str], None] = lambda text:
     described: dict[str, Any] = {"source_dir": None, "generator_version": None, "workload": config.workload,
                                  "task": params, "batch_digest": hasher.hexdigest(), "item_count": total,
                                  "distinct_inputs": 0, "input_bytes_mean": 0}
-    if config.workload == "pi" and config.iterations is None:
-        from kit.workloads.pi import calibrated
+    if by_language:
+        described["task_by_language"] = {"python": params, **{language: dict(own[0].task or {})
+                                                              for language, own in by_language.items()}}
+    if calibration is not None:
+        described["calibration"] = calibration
+    return Batch(input_root=root, entries=entries, digests={}, description=described, workload=config.workload,
+                 by_language=by_language)
 
-        described["calibration"] = calibrated(config.cache_dir)
-    return Batch(input_root=root, entries=entries, digests={}, description=described, workload=config.workload)
 
-
-def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None) -> Batch:
+def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None,
+            languages: tuple[str, ...] = ("python",)) -> Batch:
     """Build the batch and read every input once (the page-cache warm-up)."""
     if config.workload != "images":
-        return prepare_tasks(config, phase)
+        return prepare_tasks(config, phase, languages)
     if config.source is not None:
         names = source_files(config.source)
         if config.items is not None:

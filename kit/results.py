@@ -15,6 +15,9 @@
 #       Contention (issue 15): per record `other_cpu_seconds`, `steal_seconds`, `contended`,
 #       `controller_cpu_seconds`, `contention_threshold`, `attempt` and `superseded`.
 #       Live throttling (issue 17): per sample `cpu_throttled_seconds` and `cpu_throttled_periods`.
+#       Go on the task workloads (issue 16): `workload.calibration.languages` (each language's pi
+#       iterations and seconds per iteration), `go_speed_per_iteration`, `workload.task_by_language`;
+#       per task record `verification.task` (the parameters its cell was checked against).
 """
 
 from __future__ import annotations

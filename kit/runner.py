@@ -34,6 +34,7 @@ from kit.strategies import (
     PROCESS_STRATEGIES,
     PYTHON_STRATEGIES,
     effective_workers,
+    language,
     output_check,
     uses_start_method,
     workload_problem,
@@ -181,7 +182,7 @@ class Runner:
                     raise ConfigError(f"strategy {name} is not available: {reason}")
             skipped = {}
         self.strategies = strategies
-        batch = prepare(self.config, self.observer.phase)
+        batch = prepare(self.config, self.observer.phase, tuple(dict.fromkeys(map(language, strategies))))
         if batch.workload == "images":
             self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
         reference = make_reference(batch, self.config.cache_dir / "reference" / _key(batch))
@@ -198,6 +199,8 @@ class Runner:
         manifest = self.run_dir / "manifest.json"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         write_manifest(manifest, batch.entries)
+        for lang, entries in batch.by_language.items():   # pi calibrated per language: its own tasks
+            write_manifest(_language_manifest(self.run_dir, lang), entries)
         results = RunResults(
             run_id=self.run_id, command=self.argv, config=self.config.to_json(),
             environment=environment.capture(self.runtime.describe()),
@@ -276,6 +279,8 @@ class Runner:
     def _run_cell(self, cell: Cell, batch: Batch, reference: Reference, manifest: Path,
                   results: RunResults) -> StrategyRecord:
         output_dir = self._output_dir(cell)
+        if (lang := language(cell.strategy)) in batch.by_language:   # run and verified on its own tasks
+            batch, manifest = batch.for_language(lang), _language_manifest(self.run_dir, lang)
         skipped: list[ManifestEntry] = []
         if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
             todo, skipped = split_current(batch.entries, batch.input_root, output_dir)
@@ -371,6 +376,10 @@ def _sandbox_name(run_id: str, cell: Cell) -> str:
     return f"{run_id}-{cell.strategy}-x{cell.workers}{cap}-{'w' if cell.warmup else 'r'}{cell.repetition}"
 
 
+def _language_manifest(run_dir: Path, lang: str) -> Path:
+    return run_dir / f"manifest-{lang}.json"
+
+
 def _delta(before: float | None, after: float | None) -> float | None:
     return round(after - before, 3) if before is not None and after is not None else None
 
@@ -386,13 +395,15 @@ def workload_description(batch: Batch) -> dict[str, object]:
     task = batch.description.get("task")
     return {"name": batch.workload, "unit": unit(batch.workload),
             **({"task": task} if task is not None else {}),
+            **({"task_by_language": batch.description["task_by_language"]}
+               if "task_by_language" in batch.description else {}),
             **({"calibration": batch.description["calibration"]} if "calibration" in batch.description else {}),
             "verification": VERIFICATION[batch.workload]}
 
 
 def bytes_moved_per_task(batch: Batch, strategy: str, chunksize: int = 1) -> int | None:
     """payload: the string crosses to another process (pickled) in process strategies, and is
-    passed by reference (0 bytes) in threads and the sequential loop. A Pool pickles a chunk of
+    passed by reference (0 bytes) in threads, the sequential loop and Go's goroutines. A Pool pickles a chunk of
     tasks as one message, and pickle writes the one shared string once per message."""
     if batch.workload != "payload" or not batch.entries:
         return None

@@ -208,5 +208,6 @@ def verify_tasks(batch: Batch, output_dir: Path) -> tuple[bool, dict[str, Any]]:
     detail: dict[str, Any] = {"method": "task-result", "rule": VERIFICATION[batch.workload],
                               "items_checked": len(batch.entries), "mismatched": len(wrong),
                               "missing": len(missing), "examples": (wrong + missing)[:5],
-                              "first_problem": first_problem}
+                              "first_problem": first_problem,
+                              "task": dict(batch.entries[0].task or {}) if batch.entries else {}}
     return not (wrong or missing), detail

@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from kit.errors import ConfigError
-from kit.report import charts, fmt, sweep, workloads
+from kit.report import charts, fmt, seed001, sweep, workloads
 from kit.report.charts import Style
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.summary import (
@@ -257,6 +257,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups),
         "workload": workload,
         "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
+        "seed_claims": seed001.claims(groups, workload.name, data.get("workload") or {}) if workload.is_task else [],
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
         "charts": {
             "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),

@@ -58,7 +58,14 @@ def describe(data: dict[str, Any]) -> WorkloadInfo:
     assert isinstance(task, dict)
     calibration = section.get("calibration")
     calibrated = ""
-    if isinstance(calibration, dict):
+    languages = calibration.get("languages") if isinstance(calibration, dict) else None
+    if isinstance(calibration, dict) and isinstance(languages, dict) and isinstance(languages.get("go"), dict):
+        # seed 001: each language its own iterations for the same task time
+        calibrated = (f"Python {languages.get('python', {}).get('iterations', '?')}, Go "
+                      f"{languages['go'].get('iterations', '?')} iterations for about "
+                      f"{calibration.get('target_seconds', '?')} s per task (Go "
+                      f"{calibration.get('go_speed_per_iteration', '?')}× faster per iteration)")
+    elif isinstance(calibration, dict):
         calibrated = (f"{calibration.get('iterations', '?')} iterations for about "
                       f"{calibration.get('target_seconds', '?')} s per task"
                       + (" (cached)" if calibration.get("cached") else ""))

@@ -24,10 +24,24 @@ def uses_start_method(strategy: str) -> bool:
     return strategy in PROCESS_STRATEGIES
 
 
+# The task workloads go-native runs too (kit/go/internal/tasks), under the same contract and checks.
+GO_TASK_WORKLOADS: tuple[str, ...] = ("pi", "count", "payload")
+
+
+def language(strategy: str) -> str:
+    """"go" or "python": pi's iterations are calibrated per language (seed 001)."""
+    return "go" if strategy in GO_STRATEGIES else "python"
+
+
 def workload_problem(strategy: str, workload: str) -> str | None:
-    """Why `strategy` cannot run `workload` (None when it can): the Go programs do images only."""
-    if strategy in GO_STRATEGIES and workload != "images":
-        return f"the Go workers do the images workload only, not {workload}"
+    """Why `strategy` cannot run `workload` (None when it can). go-gocv is go-native's pool with
+    OpenCV as its image pipeline: on a task workload it would run go-native's very Go code, only
+    with OpenCV's libraries mapped into its memory, so it is left to go-native."""
+    if strategy == "go-gocv" and workload != "images":
+        return (f"go-gocv differs from go-native only in its OpenCV image pipeline; the {workload} "
+                "workload uses none, so it runs on go-native (-s go-native)")
+    if strategy == "go-native" and workload not in ("images", *GO_TASK_WORKLOADS):
+        return f"the Go workers run images, {', '.join(GO_TASK_WORKLOADS)}, not {workload}"
     return None
 
 

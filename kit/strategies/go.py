@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import kit
 from kit.runtimes.base import SandboxPaths
@@ -292,3 +293,51 @@ def toolchain_used(cache_dir: Path) -> dict[str, str] | None:
         return dict(json.loads((directory / "toolchain.json").read_text())) if directory else None
     except (OSError, ValueError):
         return None
+
+
+def pi_calibration_path(cache_dir: Path, target_seconds: float, digest: str) -> Path:
+    """Where go-native's pi calibration for these Go sources on this CPU model is cached."""
+    from kit.workloads.pi import PROBE_SECONDS, cpu_model
+
+    identity = f"{cpu_model()}|{digest}|{target_seconds}|{PROBE_SECONDS}"
+    return cache_dir / "calibration" / f"pi-go-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
+
+
+def pi_calibration(cache_dir: Path, target_seconds: float, log: Callable[[str], None] = lambda line: None
+                   ) -> dict[str, Any]:
+    """go-native's own pi calibration (`go-native --calibrate-pi SECONDS`, run by the controller on
+    the host, outside any sandbox and timing): the iterations of one ~target_seconds Go task and
+    its seconds per iteration. Cached by CPU model and Go source digest, like Python's by CPU
+    model and interpreter; the binary is built first if need be."""
+    from kit.errors import EnvironmentProblem
+    from kit.workloads.pi import cpu_model
+
+    root = source_dir()
+    if root is None:
+        raise EnvironmentProblem("the Go sources (kit/go/) are missing from this install: reinstall the kit")
+    digest = source_digest(root)
+    path = pi_calibration_path(cache_dir, target_seconds, digest)
+    try:
+        return {**json.loads(path.read_text()), "cached": True}
+    except (OSError, ValueError):
+        pass
+    program = cache_dir / "go-bin" / digest / "go-native"
+    if not program.is_file():
+        built = build_host(cache_dir, log, ("go-native",))
+        if "go-native" in built.failed:
+            raise EnvironmentProblem(f"cannot calibrate pi for Go: go-native did not build "
+                                     f"({built.failed['go-native']}); pass --iterations N to fix the iterations")
+    try:
+        done = subprocess.run([str(program), "--calibrate-pi", str(target_seconds)], capture_output=True,
+                              text=True, timeout=300, check=False)
+        measured = dict(json.loads(done.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError) as exc:
+        raise EnvironmentProblem(f"cannot calibrate pi for Go with {program}: {exc}; "
+                                 "pass --iterations N to fix the iterations instead") from exc
+    if done.returncode != 0 or not isinstance(measured.get("iterations"), int):
+        raise EnvironmentProblem(f"{program} --calibrate-pi failed: {done.stderr.strip()[-200:]}")
+    result = {**measured, "cpu": cpu_model(), "source_digest": digest, "measured_at": time.time()}
+    from kit.results import atomic_write
+
+    atomic_write(path, json.dumps(result))
+    return {**result, "cached": False}

@@ -79,7 +79,8 @@ def calibrate(target_seconds: float = CALIBRATION_TARGET_SECONDS) -> dict[str, A
     chosen = max(1000, round(iterations * target_seconds / typical, -3))
     return {"iterations": int(chosen), "target_seconds": target_seconds,
             "probe_iterations": iterations, "probe_seconds": round(typical, 4),
-            "python": sys.version.split()[0], "cpu": _cpu_model(), "measured_at": time.time()}
+            "seconds_per_iteration": typical / iterations,
+            "python": sys.version.split()[0], "cpu": cpu_model(), "measured_at": time.time()}
 
 
 def _timed(iterations: int) -> float:
@@ -88,7 +89,8 @@ def _timed(iterations: int) -> float:
     return time.perf_counter() - started
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (a calibration is valid for one model)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -100,7 +102,7 @@ def _cpu_model() -> str:
 
 def calibrated(cache_dir: Path) -> dict[str, Any]:
     """The cached calibration for this CPU model and Python, measured on first use."""
-    identity = f"{_cpu_model()}|{sys.version}|{CALIBRATION_TARGET_SECONDS}|{PROBE_SECONDS}"
+    identity = f"{cpu_model()}|{sys.version}|{CALIBRATION_TARGET_SECONDS}|{PROBE_SECONDS}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     path = cache_dir / "calibration" / f"pi-{key}.json"
     try:

@@ -49,9 +49,11 @@ def test_each_workload_runs_and_verifies_on_every_python_strategy(workload: str,
     assert "tasks/s" in run.stdout and f"{workload}" in run.stdout
 
 
-def test_go_strategies_are_refused_for_task_workloads(tmp_path: Path, cache_dir: Path) -> None:
-    run = kit(["run", "--workload", "pi", "-s", "go-native"], tmp_path / "out", cache_dir)
-    assert run.returncode == 2 and "images workload only" in run.stderr
+def test_go_strategies_are_refused_for_the_task_workloads_they_do_not_run(tmp_path: Path, cache_dir: Path) -> None:
+    run = kit(["run", "--workload", "pi", "-s", "go-gocv"], tmp_path / "out", cache_dir)
+    assert run.returncode == 2 and "runs on go-native" in run.stderr and "Traceback" not in run.stderr
+    run = kit(["run", "--workload", "io", "-s", "go-native"], tmp_path / "out2", cache_dir)
+    assert run.returncode == 2 and "not io" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_io_server_starts_with_the_worker_and_leaves_no_port_open(tmp_path: Path, cache_dir: Path) -> None:

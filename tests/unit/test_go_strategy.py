@@ -167,4 +167,6 @@ def test_run_lists_what_each_runtime_can_run(tmp_path: Path) -> None:
     assert set(missing) == set(GO_STRATEGIES)
     assert all("kit build --target host" in line for line in missing.values())
     pi = availability_lines("cgroup", tmp_path, "pi")
-    assert any("go-native" in line and "images workload only" in line for line in pi[1:])
+    assert any(line.startswith("  go-gocv") and "runs on go-native" in line for line in pi[1:])
+    io = availability_lines("cgroup", tmp_path, "io")
+    assert any(line.startswith("  go-native") and "not io" in line for line in io[1:])

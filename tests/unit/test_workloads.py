@@ -49,7 +49,9 @@ def test_checks_accept_the_right_result_and_reject_others() -> None:
 
 def test_units_and_applicability() -> None:
     assert unit("images") == "images" and all(unit(name) == "tasks" for name in TASK_WORKLOADS)
-    assert workload_problem("go-native", "pi") and workload_problem("go-native", "images") is None
+    assert all(workload_problem("go-native", name) is None for name in ("images", "pi", "count", "payload"))
+    assert "go-native" in (workload_problem("go-gocv", "pi") or "")   # the same Go code, without OpenCV
+    assert workload_problem("go-native", "io") and workload_problem("go-gocv", "images") is None
     assert all(workload_problem(name, "payload") is None for name in PYTHON_STRATEGIES)
     assert all(uses_start_method(name) for name in PROCESS_STRATEGIES)
     assert not uses_start_method("python-threads") and not uses_start_method("python-sequential")

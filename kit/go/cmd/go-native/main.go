@@ -1,5 +1,6 @@
 // go-native: a pool of goroutines decoding with image/jpeg, resizing with x/image/draw,
-// encoding with image/jpeg. Speaks the worker contract of kit/protocol.py.
+// encoding with image/jpeg; it also runs the task workloads (pi, count, payload) in pure Go.
+// Speaks the worker contract of kit/protocol.py.
 package main
 
 import (
@@ -17,5 +18,6 @@ func main() {
 			return map[string]any{"decoder": "image/jpeg", "resize": "golang.org/x/image/draw area kernel",
 				"encoder": "image/jpeg"}
 		},
+		Tasks: true,
 	}, os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -1,7 +1,8 @@
 // Package contract is the worker contract of kit/protocol.py, in Go: a manifest in, JSON lines out.
 //
-// The controller (Python) writes {"items": [{"name", "input", "output"[, "problem"]}, ...]}, where
-// "problem" is the controller's verdict on a bad input (kit/input_check.py); the worker prints one
+// The controller (Python) writes {"items": [{"name", "input", "output"[, "task"][, "problem"]}, ...]},
+// where "task" is a task workload's parameters (pi, count, payload: input is "") and "problem" is
+// the controller's verdict on a bad input (kit/input_check.py); the worker prints one
 // JSON object per line on stdout: a start event, one item event per item, a done event.
 package contract
 
@@ -21,14 +22,16 @@ type Item struct {
 	InputPath  string
 	OutputPath string
 	Problem    string // the controller's verdict on a bad input; "" for a good one
+	Task       string // a task's parameters as raw JSON (e.g. {"iterations":2500000}); "" for an image
 }
 
 type manifestFile struct {
 	Items []struct {
-		Name    string `json:"name"`
-		Input   string `json:"input"`
-		Output  string `json:"output"`
-		Problem string `json:"problem"`
+		Name    string          `json:"name"`
+		Input   string          `json:"input"`
+		Output  string          `json:"output"`
+		Problem string          `json:"problem"`
+		Task    json.RawMessage `json:"task"`
 	} `json:"items"`
 }
 
@@ -44,8 +47,12 @@ func ReadManifest(path, inputRoot, outputDir string) ([]Item, error) {
 	}
 	items := make([]Item, len(manifest.Items))
 	for i, entry := range manifest.Items {
-		items[i] = Item{Index: i, Name: entry.Name, InputPath: filepath.Join(inputRoot, entry.Input),
-			OutputPath: filepath.Join(outputDir, entry.Output), Problem: entry.Problem}
+		input := "" // a task has no input file, as kit.protocol.read_manifest says
+		if entry.Input != "" {
+			input = filepath.Join(inputRoot, entry.Input)
+		}
+		items[i] = Item{Index: i, Name: entry.Name, InputPath: input,
+			OutputPath: filepath.Join(outputDir, entry.Output), Problem: entry.Problem, Task: string(entry.Task)}
 	}
 	return items, nil
 }

@@ -19,8 +19,24 @@ func TestReadManifestJoinsPathsInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Item{{0, "a", "/in/x.jpg", "/out/a.jpg", ""}, {1, "b", "/in/x.jpg", "/out/b.jpg", "empty file"}}
+	want := []Item{{0, "a", "/in/x.jpg", "/out/a.jpg", "", ""}, {1, "b", "/in/x.jpg", "/out/b.jpg", "empty file", ""}}
 	if len(items) != 2 || items[0] != want[0] || items[1] != want[1] {
+		t.Fatalf("got %+v", items)
+	}
+}
+
+func TestTaskItemsHaveNoInputAndKeepTheirParameters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "manifest.json")
+	body := `{"items": [{"name": "task-000000", "input": "", "output": "task-000000.txt", "task": {"iterations": 2500000}}]}`
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	items, err := ReadManifest(path, "/in", "/out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Item{0, "task-000000", "", "/out/task-000000.txt", "", `{"iterations": 2500000}`}
+	if len(items) != 1 || items[0] != want {
 		t.Fatalf("got %+v", items)
 	}
 }

@@ -1,8 +1,11 @@
 // Package worker is the body both Go worker programs share: the same arguments as `kit worker`,
-// the same JSON-lines progress, the same per-item failure accounting (kit/worker.py).
+// the same JSON-lines progress, the same per-item failure accounting (kit/worker.py). Images go
+// through the program's Pipeline; the task workloads (pi, count, payload: internal/tasks) write
+// each task's result as text to its output file, as the Python workloads do.
 package worker
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,11 +13,14 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"kit/go/internal/cgroupcpu"
 	"kit/go/internal/contract"
 	"kit/go/internal/pool"
+	"kit/go/internal/tasks"
 )
 
 // ItemFailed is a bad input: counted as a failed item with this reason, never a crash.
@@ -35,32 +41,51 @@ type Program struct {
 	// Setup runs once before any item (go-gocv pins OpenCV's threads there); it returns
 	// what to add to the start event's concurrency record.
 	Setup func() map[string]any
+	// Tasks: the program also runs the task workloads (pi, count, payload) and --calibrate-pi.
+	Tasks bool
 }
 
 type options struct {
 	strategy, workload, startMethod, manifest, inputRoot, outputDir string
 	workers                                                         int
+	calibrate                                                       float64
 }
 
-func parse(name string, args []string, stderr io.Writer) (options, error) {
+func (p Program) workloads() []string {
+	if p.Tasks {
+		return append([]string{"images"}, tasks.Names...)
+	}
+	return []string{"images"}
+}
+
+func parse(p Program, args []string, stderr io.Writer) (options, error) {
 	var o options
+	name := p.Strategy
 	flags := flag.NewFlagSet(name, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	flags.StringVar(&o.strategy, "strategy", name, "strategy name (must be this program's)")
-	flags.StringVar(&o.workload, "workload", "images", "workload (only images)")
+	flags.StringVar(&o.workload, "workload", "images", "workload: "+strings.Join(p.workloads(), ", "))
 	flags.IntVar(&o.workers, "workers", 1, "goroutines in the pool")
 	flags.StringVar(&o.startMethod, "start-method", "fork", "ignored (Python process pools only)")
 	flags.StringVar(&o.manifest, "manifest", "", "item list (JSON)")
 	flags.StringVar(&o.inputRoot, "input-root", "", "directory the manifest's inputs are relative to")
 	flags.StringVar(&o.outputDir, "output-dir", "", "directory for the outputs")
+	if p.Tasks {
+		flags.Float64Var(&o.calibrate, "calibrate-pi", 0,
+			"print (JSON) the pi iterations that take this many seconds here, and exit")
+	}
 	if err := flags.Parse(args); err != nil {
 		return o, err
 	}
 	switch {
 	case o.strategy != name:
 		return o, fmt.Errorf("this program is %s, not %q", name, o.strategy)
-	case o.workload != "images":
-		return o, fmt.Errorf("unknown workload %q (the Go workers do images only)", o.workload)
+	case o.calibrate < 0:
+		return o, fmt.Errorf("--calibrate-pi %g: must be positive", o.calibrate)
+	case o.calibrate > 0:
+		return o, nil
+	case !slices.Contains(p.workloads(), o.workload):
+		return o, fmt.Errorf("unknown workload %q (%s runs %s)", o.workload, name, strings.Join(p.workloads(), ", "))
 	case o.workers < 1:
 		return o, fmt.Errorf("--workers %d: must be at least 1", o.workers)
 	case o.manifest == "" || o.inputRoot == "" || o.outputDir == "":
@@ -73,10 +98,16 @@ func parse(name string, args []string, stderr io.Writer) (options, error) {
 // 0 every item attempted, 1 the worker could not run, 2 invalid arguments.
 func Main(p Program, args []string, stdout, stderr io.Writer) int {
 	origin := time.Now()
-	o, err := parse(p.Strategy, args, stderr)
+	o, err := parse(p, args, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", p.Strategy, err)
 		return 2
+	}
+	if o.calibrate > 0 { // the controller's calibration, outside any sandbox and timing
+		if err := json.NewEncoder(stdout).Encode(tasks.Calibrate(o.calibrate)); err != nil {
+			return 1
+		}
+		return 0
 	}
 	items, err := contract.ReadManifest(o.manifest, o.inputRoot, o.outputDir)
 	if err != nil {
@@ -88,10 +119,23 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	concurrency := Concurrency(o.workers)
-	if p.Setup != nil {
+	if p.Setup != nil && o.workload == "images" { // the task workloads never touch the image pipeline
 		for key, value := range p.Setup() {
 			concurrency[key] = value
 		}
+	}
+	run := func(item contract.Item) string { return runItem(p.Pipeline, item) }
+	if o.workload != "images" {
+		// The session (payload's string) is made before the start event, outside the work window.
+		session, taskRun, err := taskSession(o.workload, items)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", p.Strategy, err)
+			return 1
+		}
+		if session.Notes != nil {
+			concurrency["workload_session"] = session.Notes
+		}
+		run = func(item contract.Item) string { return taskRun(item, session.Argument) }
 	}
 	out := contract.NewWriter(stdout)
 	if err := out.Start(os.Getpid(), o.workers, concurrency); err != nil {
@@ -100,7 +144,7 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 	since := func(t time.Time) float64 { return t.Sub(origin).Seconds() }
 	process := func(item contract.Item) contract.ItemEvent {
 		start := time.Now()
-		reason := runItem(p.Pipeline, item)
+		reason := run(item)
 		return contract.ItemEvent{Index: item.Index, Name: item.Name, OK: reason == "",
 			Start: since(start), End: since(time.Now()), Reason: reason}
 	}
@@ -142,6 +186,38 @@ func rejectKnownBad(items []contract.Item, now float64, report func(contract.Ite
 			Reason: item.Problem, Rejected: true})
 	}
 	return good
+}
+
+// taskSession makes the workload's session from the first task's parameters and returns how one
+// task runs: parse its parameters, compute, write the result as one line of text.
+func taskSession(workload string, items []contract.Item) (tasks.Session, func(contract.Item, any) string, error) {
+	w, _ := tasks.Lookup(workload)
+	var first tasks.Params
+	if len(items) > 0 {
+		params, err := tasks.ParseParams(items[0].Task)
+		if err != nil {
+			return tasks.Session{}, nil, fmt.Errorf("%s: %v", items[0].Name, err)
+		}
+		first = params
+	}
+	session, err := w.Session(first)
+	if err != nil {
+		return session, nil, err
+	}
+	return session, func(item contract.Item, argument any) string {
+		params, err := tasks.ParseParams(item.Task)
+		if err != nil {
+			return err.Error()
+		}
+		result, err := w.Run(params, argument)
+		if err != nil {
+			return err.Error()
+		}
+		if err := os.WriteFile(item.OutputPath, []byte(result+"\n"), 0o644); err != nil {
+			return "cannot write output: " + errorText(err)
+		}
+		return ""
+	}, nil
 }
 
 // runItem reads, transforms and writes one item; "" means success, otherwise the reason.

@@ -59,7 +59,8 @@ func TestMainRunsEveryItemAndCountsFailuresByName(t *testing.T) {
 }
 
 func TestInvalidArgumentsExit2(t *testing.T) {
-	for _, args := range [][]string{{"--strategy", "go-other"}, {"--workers", "0"}, {"--workload", "pi"}, {}} {
+	for _, args := range [][]string{{"--strategy", "go-other"}, {"--workers", "0"}, {"--workload", "pi"}, {},
+		{"--calibrate-pi", "0.5"}} { // a program without Tasks takes neither task workloads nor calibration
 		var stdout, stderr bytes.Buffer
 		if code := Main(Program{Strategy: "go-test", Pipeline: upper}, args, &stdout, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
@@ -109,5 +110,92 @@ func TestKnownBadItemsAreRejectedWithTheControllersReasonAndNeverReachThePipelin
 	}
 	if _, err := os.Stat(filepath.Join(out, "bomb.out")); err == nil {
 		t.Fatal("a rejected item wrote an output")
+	}
+}
+
+func events(t *testing.T, stdout string) (map[string]map[string]any, map[string]any) {
+	t.Helper()
+	items := map[string]map[string]any{}
+	var start map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var event map[string]any
+		if err := json.Unmarshal([]byte(line), &event); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		switch event["event"] {
+		case "item":
+			items[event["name"].(string)] = event
+		case "start":
+			start = event
+		}
+	}
+	return items, start
+}
+
+func runTasks(t *testing.T, workload, manifestBody string) (string, map[string]map[string]any, map[string]any) {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	manifest := filepath.Join(dir, "manifest.json")
+	_ = os.WriteFile(manifest, []byte(manifestBody), 0o644)
+	var stdout, stderr bytes.Buffer
+	code := Main(Program{Strategy: "go-test", Pipeline: upper, Tasks: true,
+		Setup: func() map[string]any { return map[string]any{"decoder": "image only"} }},
+		[]string{"--workload", workload, "--workers", "2", "--manifest", manifest, "--input-root", dir,
+			"--output-dir", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	items, start := events(t, stdout.String())
+	return out, items, start
+}
+
+func TestTaskWorkloadsWriteTheirResultAsTextPerTask(t *testing.T) {
+	out, items, start := runTasks(t, "pi", `{"items": [
+		{"name": "task-000000", "input": "", "output": "task-000000.txt", "task": {"iterations": 1000}},
+		{"name": "task-000001", "input": "", "output": "task-000001.txt", "task": {"iterations": 0}},
+		{"name": "task-000002", "input": "", "output": "task-000002.txt"}]}`)
+	if got, _ := os.ReadFile(filepath.Join(out, "task-000000.txt")); string(got) != "3.141592653589794\n" {
+		t.Fatalf("pi output %q", got)
+	}
+	if items["task-000000"]["ok"] != true || items["task-000001"]["ok"] != false || items["task-000002"]["ok"] != false {
+		t.Fatalf("items %v", items)
+	}
+	if _, has := start["concurrency"].(map[string]any)["decoder"]; has {
+		t.Fatal("the image pipeline's setup ran for a task workload")
+	}
+	out, _, _ = runTasks(t, "count", `{"items": [{"name": "c", "input": "", "output": "c.txt", "task": {"count_to": 777}}]}`)
+	if got, _ := os.ReadFile(filepath.Join(out, "c.txt")); string(got) != "777\n" {
+		t.Fatalf("count output %q", got)
+	}
+}
+
+func TestPayloadSessionIsMadeOnceAndRecordedInTheStartEvent(t *testing.T) {
+	out, items, start := runTasks(t, "payload", `{"items": [
+		{"name": "a", "input": "", "output": "a.txt", "task": {"size_bytes": 4096}},
+		{"name": "b", "input": "", "output": "b.txt", "task": {"size_bytes": 4096}}]}`)
+	for _, name := range []string{"a", "b"} {
+		if got, _ := os.ReadFile(filepath.Join(out, name+".txt")); string(got) != "4096\n" || items[name]["ok"] != true {
+			t.Fatalf("%s: %q %v", name, got, items[name])
+		}
+	}
+	session := start["concurrency"].(map[string]any)["workload_session"].(map[string]any)
+	if session["payload_bytes"] != 4096.0 || session["build_seconds"] == nil {
+		t.Fatalf("session %v", session)
+	}
+}
+
+func TestCalibratePiPrintsOneJSONObject(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times the loop for about a second")
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(Program{Strategy: "go-test", Tasks: true}, []string{"--calibrate-pi", "0.05"}, &stdout, &stderr)
+	var got map[string]any
+	if code != 0 || json.Unmarshal(stdout.Bytes(), &got) != nil {
+		t.Fatalf("exit %d: %q %s", code, stdout.String(), stderr.String())
+	}
+	if got["iterations"].(float64) < 1000 || got["target_seconds"] != 0.05 || got["seconds_per_iteration"].(float64) <= 0 {
+		t.Fatalf("calibration %v", got)
 	}
 }

@@ -1,0 +1,86 @@
+package tasks
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestPiConvergesAsVietesProduct(t *testing.T) {
+	if got := Pi(1); math.Abs(got-2*math.Sqrt(2)) > 1e-15 { // one term: 2 / (sqrt(2)/2)
+		t.Fatalf("Pi(1) = %v", got)
+	}
+	if got := Pi(1_000); math.Abs(got-math.Pi) > 1e-12 {
+		t.Fatalf("Pi(1000) = %v", got)
+	}
+	if math.Abs(Pi(5)-math.Pi) < 1e-4 { // too few terms stay visibly short of pi
+		t.Fatal("Pi(5) should not have converged")
+	}
+}
+
+func TestResultsAreTheTextPythonWrites(t *testing.T) {
+	// repr(calc_pi(1000)) in Python is 3.141592653589794; repr(3.0) is 3.0
+	pi, _ := Lookup("pi")
+	if text, err := pi.Run(Params{Iterations: 1000}, nil); err != nil || text != "3.141592653589794" {
+		t.Fatalf("pi: %q %v", text, err)
+	}
+	if FormatFloat(3) != "3.0" || FormatFloat(2.5) != "2.5" {
+		t.Fatalf("FormatFloat: %s %s", FormatFloat(3), FormatFloat(2.5))
+	}
+	count, _ := Lookup("count")
+	if text, _ := count.Run(Params{CountTo: 12345}, nil); text != "12345" {
+		t.Fatalf("count: %q", text)
+	}
+	if _, err := pi.Run(Params{Iterations: 0}, nil); err == nil {
+		t.Fatal("pi with 0 iterations must fail the item")
+	}
+}
+
+func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
+	payload, _ := Lookup("payload")
+	session, err := payload.Session(Params{SizeBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := session.Argument.(*string)
+	if *shared != strings.Repeat("1", 1000) || session.Notes["payload_bytes"] != int64(1000) {
+		t.Fatalf("session %v", session.Notes)
+	}
+	for range 3 {
+		if text, err := payload.Run(Params{SizeBytes: 1000}, session.Argument); err != nil || text != "1000" {
+			t.Fatalf("payload: %q %v", text, err)
+		}
+	}
+	if _, err := payload.Run(Params{}, nil); err == nil {
+		t.Fatal("a payload task without its session must fail")
+	}
+	if _, ok := Lookup("io"); ok {
+		t.Fatal("io is not a Go task workload")
+	}
+}
+
+func TestParseParams(t *testing.T) {
+	if p, err := ParseParams(`{"iterations": 2500000}`); err != nil || p.Iterations != 2_500_000 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	for _, raw := range []string{"", "{", `{"iterations": "many"}`} {
+		if _, err := ParseParams(raw); err == nil {
+			t.Errorf("%q parsed", raw)
+		}
+	}
+}
+
+func TestCalibrationScalesTheProbeToTheTarget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("times the loop for about a second")
+	}
+	c := Calibrate(0.05)
+	if c.Iterations < 1000 || c.Iterations%1000 != 0 || c.ProbeSeconds < ProbeSeconds/2 {
+		t.Fatalf("%+v", c)
+	}
+	// the chosen count is the probe's per-iteration speed times the target (rounding aside)
+	want := 0.05 / c.SecondsPerIteration
+	if math.Abs(float64(c.Iterations)-want) > 1000+want*0.01 {
+		t.Fatalf("iterations %d, want about %.0f", c.Iterations, want)
+	}
+}
