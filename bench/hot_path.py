@@ -140,8 +140,10 @@ def main() -> None:
     print(f"kit/bare CPU seconds per image, items alone:     {spread(items_only)}")
     for side in ("bare", "kit"):
         values = fractions[side]
-        print(f"GIL-free fraction f, {side:4}: {statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
-              f"  -> thread ceiling 1/(1-f) = {1 / max(1e-9, 1 - statistics.median(values)):.1f}x")
+        median = statistics.median(values)
+        ceiling = "unbounded" if median >= 1 else f"{1 / (1 - median):.1f}x"
+        print(f"GIL-free fraction f, {side:4}: {median:.3f} [{min(values):.3f}-{max(values):.3f}]"
+              f"  -> thread ceiling 1/(1-f) = {ceiling}")
 
 
 if __name__ == "__main__":
