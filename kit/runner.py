@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from kit import environment
-from kit.config import RunConfig, allowed_cpus
-from kit.errors import ConfigError, KitError
+from kit import environment, signals
+from kit.config import RunConfig, allowed_cpus, plan_warnings
+from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare
 from kit.observer import Cell, RunObserver
 from kit.protocol import ManifestEntry, write_manifest
-from kit.results import RunResults, StrategyRecord, derived_rates, save
+from kit.results import RunResults, StrategyRecord, derived_rates, make_dirs, save
 from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
 from kit.skip import split_current
 from kit.stats import oversubscribed
@@ -43,7 +43,7 @@ from kit.workloads import unit
 
 
 class Interrupted(KitError):
-    """Ctrl-C: what finished is saved; exit 130."""
+    """Ctrl-C, SIGTERM or SIGHUP: what finished is saved; exit 130, 143 or 129 (kit/signals.py)."""
 
     exit_code = 130
 
@@ -171,8 +171,8 @@ class Runner:
             self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
         reference = make_reference(batch, self.config.cache_dir / "reference" / _key(batch))
         manifest = self.run_dir / "manifest.json"
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_manifest(manifest, batch.entries)
+        _written(self.run_dir, lambda: make_dirs(self.run_dir))
+        _written(manifest, lambda: write_manifest(manifest, batch.entries))
         results = RunResults(
             run_id=self.run_id, command=self.argv, config=self.config.to_json(),
             environment=environment.capture(self.runtime.describe()),
@@ -186,6 +186,7 @@ class Runner:
         cpus = min(allowed_cpus(), self.config.cpus) if self.config.cpus else allowed_cpus()
         if warning := oversubscribed(most, cpus):
             results.warnings.append(warning)
+        results.warnings += plan_warnings(self.config)
         save(results, self.run_dir)
         self.prepared = _Prepared(batch, reference, manifest, results)
         return results
@@ -195,12 +196,18 @@ class Runner:
         if self.prepared is None:
             raise RuntimeError("Runner.run_cell before Runner.start")
         batch, reference, manifest, results = self.prepared
-        record = self._run_cell(cell, batch, reference, manifest, results)
-        results.records.append(record)
-        save(results, self.run_dir)
-        self.observer.cell_finished(cell, record)
-        if record.status == "interrupted":
-            raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
+        record, disk_full = self._run_cell(cell, batch, reference, manifest, results)
+        with signals.deferred():  # a signal now is delivered once the record is saved
+            results.records.append(record)
+            save(results, self.run_dir)
+            self.observer.cell_finished(cell, record)
+        if record.status == "interrupted" or record.verification.get("interrupted"):
+            raise Interrupted(f"{signals.describe()}; finished results are in {self.run_dir}")
+        if disk_full:
+            raise EnvironmentProblem(
+                f"no space left for the outputs in {self._output_dir(cell)} ({disk_full}): free space there or "
+                f"choose another {'--output-dir' if self.config.output_dir else '--out'}; finished results are "
+                f"in {self.run_dir}")
         return record
 
     def _output_dir(self, cell: Cell) -> Path:
@@ -208,16 +215,16 @@ class Runner:
         return base / cell.strategy
 
     def _run_cell(self, cell: Cell, batch: Batch, reference: Reference, manifest: Path,
-                  results: RunResults) -> StrategyRecord:
+                  results: RunResults) -> tuple[StrategyRecord, str | None]:
         output_dir = self._output_dir(cell)
         skipped: list[ManifestEntry] = []
         if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
             todo, skipped = split_current(batch.entries, batch.input_root, output_dir)
             manifest = self.run_dir / f"manifest-{_sandbox_name(self.run_id, cell)}.json"
-            write_manifest(manifest, todo)
+            _written(manifest, lambda: write_manifest(manifest, todo))
         else:
             shutil.rmtree(output_dir, ignore_errors=True)  # each repetition writes every output anew
-        output_dir.mkdir(parents=True, exist_ok=True)
+        _written(output_dir, lambda: output_dir.mkdir(parents=True, exist_ok=True))
         spec = SandboxSpec(
             name=_sandbox_name(self.run_id, cell),
             command=_command(cell, self.config), input_root=batch.input_root,
@@ -235,12 +242,16 @@ class Runner:
                 on_sample=lambda sample: self.observer.sampled(cell, sample))
             notes = dict(sandbox.notes)
         finally:
-            sandbox.close()
+            with signals.hold():  # never a half-removed sandbox; the signal is delivered after saving
+                sandbox.close()
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
-        verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
-                            if outcome.status == "ok"
-                            else (None, {}))
+        try:
+            verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
+                                if outcome.status == "ok"
+                                else (None, {}))
+        except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
+            verified, detail = None, {"interrupted": True}
         return build_record(cell, outcome, len(batch.entries), verified, detail,
                             {"load_average_at_start": load, "sandbox": notes,
                              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -248,7 +259,16 @@ class Runner:
                             self.config.start_method if uses_start_method(cell.strategy) else None,
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
-                                                                      self.config.chunksize))
+                                                                      self.config.chunksize)), outcome.disk_full
+
+
+def _written(path: Path, write: Callable[[], object]) -> None:
+    """A file or directory the run needs; a full or read-only disk is one line naming the path."""
+    try:
+        write()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}; free space there or choose "
+                                 "another --out / --output-dir") from None
 
 
 def _item(observer: RunObserver, cell: Cell, event: object) -> None:

@@ -109,6 +109,30 @@ class Cgroup:
                     if exc.errno != errno.EBUSY:
                         raise
                     time.sleep(0.02)
+        from kit.runtimes.owners import release
+
+        release(self.name)
+
+
+def claim(name: str, directories: list[Path]) -> None:
+    """The owner marker of a group (kit/runtimes/owners.py), written before its directories."""
+    from kit.runtimes.owners import claim as write_marker
+
+    try:
+        write_marker(name, directories)
+    except OSError:
+        pass  # no state directory: the group is judged as unowned later, conservatively
+
+
+def make_group_dir(directory: Path) -> None:
+    """mkdir -p that survives a concurrent run removing the empty `kit/` parent meanwhile."""
+    for _ in range(5):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    directory.mkdir(parents=True, exist_ok=True)
 
 
 class CgroupV1(Cgroup):
@@ -260,12 +284,14 @@ class CgroupHost:
                 for controller in V1_CONTROLLERS:
                     if (self.root / controller).is_dir():
                         dirs[controller] = self._base_v1(controller) / "kit" / name
+                claim(name, list(dirs.values()))
                 for directory in dirs.values():
-                    directory.mkdir(parents=True, exist_ok=True)
+                    make_group_dir(directory)
                 group = CgroupV1(name, dirs)
             else:
                 base = self._prepare_v2()
                 path = base / name
+                claim(name, [path])
                 path.mkdir(exist_ok=True)
                 group = CgroupV2(name, path)
             group.notes = group.limit(memory_bytes, cpus, pids_max)

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager
 import cv2
 import numpy as np
 
-from kit.workloads.base import Item, ItemFailed, Session, no_session
+from kit.workloads.base import Item, ItemFailed, Session, no_session, write_output
 from kit.workloads.jpeg_check import jpeg_problem
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
@@ -61,12 +61,7 @@ class ImagesWorkload:
         cv2.setNumThreads(1)
 
     def process(self, item: Item) -> None:
-        output = transform(read_input(item.input_path))
-        try:
-            with open(item.output_path, "wb") as handle:
-                handle.write(output)
-        except OSError as exc:
-            raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+        write_output(item.output_path, transform(read_input(item.input_path)))
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)

@@ -149,8 +149,8 @@ def test_csv_has_one_row_per_record() -> None:
     first, second = rows
     assert first["strategy"] == "python-processes" and second["strategy"] == "python-threads"
     assert first["peak_memory_bytes"] == str(200 * MIB)
-    assert first["oom_victims"] == "pool_worker;main"
-    assert first["failed_item_names"] == "bad, \"quoted\".jpg"      # commas and quotes survive
+    assert json.loads(first["oom_victims"]) == ["pool_worker", "main"]           # lists are JSON arrays
+    assert json.loads(first["failed_item_names"]) == ["bad, \"quoted\".jpg"]     # commas and quotes survive
     assert second["work_seconds"] == "" and second["throughput_items_per_second"] == ""  # null -> empty
     assert "samples" not in first                                   # nested series stay in the JSON
     assert {"strategy", "status", "throughput_per_mib", "verified"} <= set(first)
