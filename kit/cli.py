@@ -167,6 +167,7 @@ def _write_report(run_dir: Path) -> None:
 
     if not (run_dir / "results.json").is_file():
         return  # stopped before anything was saved: nothing to report
+    signals.hook("report")
     try:
         out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
     except KitError as exc:
@@ -337,7 +338,7 @@ def doctor(
     for name, problem in checks:
         if problem:
             failed = True
-            out.print(f"[red]FAIL[/red] {name}\n     {problem}")
+            out.print(f"[red]FAIL[/red] {name}\n     {problem}", highlight=False, soft_wrap=True)
         else:
             out.print(f"[green] ok [/green] {name}")
     # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
@@ -353,9 +354,11 @@ def doctor(
 def _leftovers_problem(host: object, clean: bool) -> str | None:
     """Cgroups (and containers) whose kit controller is gone; with --clean they are removed."""
     from kit.runtimes.cgroupfs import CgroupHost
-    from kit.runtimes.owners import find, orphan_containers, remove, remove_empty_parents
+    from kit.runtimes.owners import find, orphan_containers, prune_markers, remove, remove_empty_parents
 
     assert isinstance(host, CgroupHost)
+    if clean:
+        prune_markers()
     if host.version == 1 and not (host.root / "memory").is_dir():
         return None  # no cgroups here at all: nothing can be left over
     leftovers = find(host)

@@ -247,6 +247,7 @@ class Runner:
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         try:
+            signals.hook("verify")
             verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
                                 if outcome.status == "ok"
                                 else (None, {}))

@@ -9,6 +9,7 @@ sandbox are never cut in half.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
 
 _received: list[int] = []      # every handled signal, in order of arrival
+_fired: set[str] = set()       # test hooks already fired (KIT_TEST_SIGNALS)
 _state = {"depth": 0, "pending": 0}
 
 
@@ -115,7 +117,22 @@ def deferred() -> Iterator[None]:
     deliver()
 
 
+def hook(moment: str) -> None:
+    """Tests only: with KIT_TEST_SIGNALS="verify:INT,report:TERM" the controller sends itself the
+    named signal the first time it reaches each named moment (item, verify, report), so tests hit
+    a narrow window deterministically instead of by timing."""
+    spec = os.environ.get("KIT_TEST_SIGNALS")
+    if not spec:
+        return
+    for part in spec.split(","):
+        name, _, which = part.partition(":")
+        if name == moment and part not in _fired:
+            _fired.add(part)
+            os.kill(os.getpid(), getattr(signal, f"SIG{which}"))
+
+
 def reset() -> None:
     """Forget received signals (tests running several commands in one process)."""
     _received.clear()
+    _fired.clear()
     _state.update(depth=0, pending=0)

@@ -133,6 +133,7 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
                     progress.apply(event)
                     if isinstance(event, ItemEvent):
                         last_item_at = clock()
+                        signals.hook("item")
                     on_event(event)
             if progress.disk_full:  # every later output would fail the same way: stop now
                 status, message = "failed", f"stopped: the output disk is full ({progress.disk_full})"

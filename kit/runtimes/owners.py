@@ -188,6 +188,21 @@ def remove(host: CgroupHost, leftover: Leftover) -> None:
     release(leftover.name)
 
 
+def prune_markers() -> int:
+    """Delete markers whose owner is gone and whose directories are all gone (a run killed while
+    removing its group); returns how many."""
+    pruned = 0
+    for path in (state_dir() / "sandboxes").glob("*.json"):
+        marker = read_marker(path.stem)
+        if marker is None or alive(int(marker.get("pid", 0)), float(marker.get("start_time", 0))):
+            continue
+        if not any(Path(d).exists() for d in marker.get("directories", [])):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                pruned += 1
+    return pruned
+
+
 def remove_empty_parents(host: CgroupHost) -> None:
     """The `kit/` parent groups, when no run uses them any more (cgroup v1; rmdir refuses a
     parent that still has children, so a concurrent run keeps its own)."""
