@@ -20,7 +20,7 @@ from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare
 from kit.observer import Cell, RunObserver
 from kit.protocol import ManifestEntry, write_manifest
-from kit.results import RunResults, StrategyRecord, derived_rates, make_dirs, save
+from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
 from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
 from kit.skip import split_current
 from kit.stats import oversubscribed
@@ -200,6 +200,8 @@ class Runner:
         with signals.deferred():  # a signal now is delivered once the record is saved
             results.records.append(record)
             save(results, self.run_dir)
+            if self.config.output_dir:  # under sudo, outputs in a stable place are the user's too
+                hand_over_tree(self._output_dir(cell))
             self.observer.cell_finished(cell, record)
         if record.status == "interrupted" or record.verification.get("interrupted"):
             raise Interrupted(f"{signals.describe()}; finished results are in {self.run_dir}")
