@@ -506,8 +506,15 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,
     SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] != "worker":  # a sandboxed worker keeps the interpreter's own handling
-        signals.install()
+    # a sandboxed worker keeps the interpreter's own handling
+    previous = signals.install() if not args or args[0] != "worker" else {}
+    try:
+        _main(argv)
+    finally:
+        signals.uninstall(previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2) from typer's own parser

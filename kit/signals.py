@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import Any
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
@@ -34,12 +35,19 @@ def _note(signum: int, frame: FrameType | None) -> None:
     _state["pending"] = signum
 
 
-def install() -> None:
-    """Handle SIGINT, SIGTERM and SIGHUP like Ctrl-C (main thread of the controller only)."""
+def install() -> dict[int, Any]:
+    """Handle SIGINT, SIGTERM and SIGHUP like Ctrl-C (main thread of the controller only); returns
+    the handlers replaced, for `uninstall`."""
     if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in HANDLED:
-        signal.signal(signum, _handler)
+        return {}
+    return {signum: signal.signal(signum, _handler) for signum in HANDLED}
+
+
+def uninstall(previous: dict[int, Any]) -> None:
+    """Put back what `install` replaced (the kit called in-process, by tests: processes they fork
+    later must not inherit the controller's handling)."""
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def restore_defaults() -> None:
