@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import sys
 from collections.abc import Callable
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from kit import config as configuration
+from kit import signals
 from kit.errors import ConfigError, KitError
 
 if TYPE_CHECKING:
@@ -100,9 +102,14 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         _first_use_builds(plan)
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
         out.print(line, highlight=False, soft_wrap=True)
+    for warning in configuration.plan_warnings(plan):
+        err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    for line in _leftover_lines(chosen):
+        err.print(f"[yellow]warning:[/yellow] {line}", markup=False, highlight=False, soft_wrap=True)
     run_id = new_run_id()
     metrics = MetricsObserver(run_id, plan.workload)
     with contextlib.ExitStack() as stack:  # the endpoint is up before image generation starts
+        stack.callback(_end_of_run, chosen, plan.out_dir / run_id)
         server = (stack.enter_context(serve(metrics.registry(), metrics_host, plan.metrics_port))
                   if plan.metrics_port else None)
         if server:
@@ -121,7 +128,8 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
                 results = execute(runner)
             except BaseException:
                 view.progress.stop()
-                with contextlib.suppress(Exception):  # never hide why the run stopped
+                # never hide why the run stopped; a second Ctrl-C waits for the report
+                with signals.hold(), contextlib.suppress(Exception):
                     _write_report(runner.run_dir)  # what completed is reported
                 raise
             finally:
@@ -132,7 +140,8 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         for warning in results.warnings:
             out.print(f"[yellow]warning:[/yellow] {warning}")
         out.print(f"results: {runner.run_dir / 'results.json'}")
-        _write_report(runner.run_dir)
+        with signals.deferred():  # Ctrl-C now ends the run after the report, never in the middle of it
+            _write_report(runner.run_dir)
         if pusher:
             pusher.close()  # the final outcomes reach the gateway now, not after the linger
         if server and linger > 0:
@@ -158,12 +167,44 @@ def _first_use_builds(plan: configuration.RunConfig) -> None:
         err.print(f"[yellow]warning:[/yellow] {name} could not be built: {why}", highlight=False)
 
 
+def _leftover_lines(runtime: object) -> list[str]:
+    """Sandboxes of killed runs (their controller is gone): said before a run, removed by doctor --clean."""
+    from kit.runtimes.cgroupfs import CgroupHost
+    from kit.runtimes.owners import find, orphan_containers
+
+    host = getattr(runtime, "host", None)
+    lines = []
+    if isinstance(host, CgroupHost):
+        lines += [f"leftover sandbox group {leftover.line()}" for leftover in find(host)]
+    if getattr(runtime, "name", "") == "docker":
+        with contextlib.suppress(Exception):  # the engine answered a moment ago; a hiccup is no reason to stop
+            lines += [f"leftover container {c.name} ({why})" for c, why in orphan_containers(runtime.client)]  # type: ignore[attr-defined]
+    if lines:
+        lines.append("`kit doctor --clean` removes them")
+    return lines
+
+
+def _end_of_run(runtime: object, run_dir: Path) -> None:
+    """Whatever way the run ends: the empty `kit/` parent groups go, and under sudo the run's
+    files (outputs, logs) are handed to the user who asked."""
+    from kit.results import hand_over_tree
+    from kit.runtimes.cgroupfs import CgroupHost
+    from kit.runtimes.owners import remove_empty_parents
+
+    with signals.hold():
+        host = getattr(runtime, "host", None)
+        if isinstance(host, CgroupHost):
+            remove_empty_parents(host)
+        hand_over_tree(run_dir)
+
+
 def _write_report(run_dir: Path) -> None:
     """Render report.html from the run's results.json and print its path."""
     from kit.report import write_report
 
     if not (run_dir / "results.json").is_file():
         return  # stopped before anything was saved: nothing to report
+    signals.hook("report")
     try:
         out.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
     except KitError as exc:
@@ -345,7 +386,7 @@ def data(
 
     if count < 1:
         raise ConfigError(f"--count {count}: must be at least 1")
-    plan = configuration.build(resolution=resolution, items=count)
+    plan = configuration.build(resolution=resolution, items=count, check_paths=False)
     paths = generate(plan, count)
     mean = sum(path.stat().st_size for path in paths) / len(paths)
     out.print(f"{len(paths)} images of {plan.width}x{plan.height} in {paths[0].parent} "
@@ -355,6 +396,7 @@ def data(
 @app.command()
 def doctor(
     metrics_port: Annotated[int, typer.Option(help="Port the metrics endpoint will use.")] = 9464,
+    clean: Annotated[bool, typer.Option("--clean", help="Remove the sandboxes (cgroups, containers) of killed runs.")] = False,  # noqa: E501
 ) -> None:
     """Check what runs need here and say how to fix what is missing."""
     from kit.runtimes.cgroupfs import CgroupHost
@@ -363,11 +405,12 @@ def doctor(
     host = CgroupHost()
     checks.append((f"cgroup v{host.version}: a child group with a memory cap", host.problem()))
     checks.append((f"metrics port 127.0.0.1:{metrics_port} free", _port_problem(metrics_port)))
+    checks.append(("no sandboxes left by killed runs", _leftovers_problem(host, clean)))
     failed = False
     for name, problem in checks:
         if problem:
             failed = True
-            out.print(f"[red]FAIL[/red] {name}\n     {problem}")
+            out.print(f"[red]FAIL[/red] {name}\n     {problem}", highlight=False, soft_wrap=True)
         else:
             out.print(f"[green] ok [/green] {name}")
     # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
@@ -380,6 +423,47 @@ def doctor(
             out.print(f"[green] ok [/green] {name}")
     if failed:
         raise typer.Exit(1)
+
+
+def _leftovers_problem(host: object, clean: bool) -> str | None:
+    """Cgroups (and containers) whose kit controller is gone; with --clean they are removed."""
+    from kit.runtimes.cgroupfs import CgroupHost
+    from kit.runtimes.owners import find, orphan_containers, prune_markers, remove, remove_empty_parents
+
+    assert isinstance(host, CgroupHost)
+    if clean:
+        prune_markers()
+    if host.version == 1 and not (host.root / "memory").is_dir():
+        return None  # no cgroups here at all: nothing can be left over
+    leftovers = find(host)
+    containers = []
+    with contextlib.suppress(Exception):  # no engine: no containers to leave behind
+        from kit.runtimes.engine import connect
+
+        client = connect()
+        with contextlib.closing(client):
+            containers = orphan_containers(client)
+            if clean:
+                for container, _ in containers:
+                    with contextlib.suppress(Exception):
+                        container.remove(force=True)
+    found = ([f"group {leftover.line()}" for leftover in leftovers]
+             + [f"container {container.name} ({why})" for container, why in containers])
+    if not found:
+        return None
+    if clean:
+        failed = []
+        for leftover in leftovers:
+            try:
+                remove(host, leftover)
+            except OSError as exc:
+                failed.append(f"{leftover.name}: {exc.strerror or exc}")
+        remove_empty_parents(host)
+        for line in found:
+            out.print(f"[green]removed[/green] {line}", highlight=False, soft_wrap=True)
+        return "could not remove " + "; ".join(failed) if failed else None
+    return ("left by killed runs (run `kit doctor --clean` to remove them):\n     "
+            + "\n     ".join(found))
 
 
 def _go_checks() -> list[tuple[str, str | None]]:
@@ -548,7 +632,18 @@ def worker(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: every user mistake is one line and exit 2, never a traceback."""
+    """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,
+    SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
+    args = sys.argv[1:] if argv is None else argv
+    # a sandboxed worker keeps the interpreter's own handling
+    previous = signals.install() if not args or args[0] != "worker" else {}
+    try:
+        _main(argv)
+    finally:
+        signals.uninstall(previous)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2) from typer's own parser
@@ -556,10 +651,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KitError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        sys.exit(signals.exit_code() if exc.exit_code == 130 else exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        print(signals.describe(), file=sys.stderr)
+        sys.exit(signals.exit_code())
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise  # a bug: keep its traceback
+        print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}; free space there or choose "
+              "another --out / --output-dir", file=sys.stderr)
+        sys.exit(1)
     if code == 130:  # typer turns a KeyboardInterrupt into Exit(130)
-        print("interrupted", file=sys.stderr)
+        print(signals.describe(), file=sys.stderr)
+        code = signals.exit_code()
     sys.exit(code if isinstance(code, int) else 0)

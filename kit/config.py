@@ -32,6 +32,13 @@ MIN_MEMORY_LIMIT: Bytes = 6 * MIB
 MAX_WORKERS = 1024
 MAX_PIXELS_LIMIT = 65535 * 65535   # the largest frame a JPEG header can declare
 MAX_RETRIES = 10                   # --retry-contended: a machine still busy after 10 re-runs is busy
+# The controller keeps every item's manifest entry, digest and progress in memory, and each 4K
+# output is ~0.3 MB on disk: 100,000 items is ~30 GB of outputs and hours of work per strategy.
+MAX_ITEMS = 100_000
+# The largest memory cap the kernel stores (PAGE_COUNTER_MAX pages: LONG_MAX rounded down to
+# 4 KiB); a larger value is silently clamped to "no cap", and Docker's API refuses it.
+MAX_MEMORY_LIMIT: Bytes = (2**63 - 1) // 4096 * 4096
+MAX_TIMEOUT_SECONDS: Seconds = 7 * 24 * 3600   # a week: longer is a typo (or inf), not a plan
 
 
 def default_cache_dir() -> Path:
@@ -122,11 +129,16 @@ def parse_resolution(text: str) -> tuple[int, int]:
 
 def parse_memory_limit(text: str | None) -> Bytes | None:
     """`--mem-limit`: None, or a size no smaller than MIN_MEMORY_LIMIT."""
-    if text is None or text.strip().lower() in ("", "none"):
+    if text is None or text.strip().lower() == "none":
         return None
+    if not text.strip():
+        raise ConfigError(f"--mem-limit {text!r}: empty size; give a size such as 512m or 1Gi, or none")
     value = parse_size(text)
     if value < MIN_MEMORY_LIMIT:
         raise ConfigError(f"--mem-limit {text}: below the smallest cap allowed ({MIN_MEMORY_LIMIT // MIB}m)")
+    if value > MAX_MEMORY_LIMIT:
+        raise ConfigError(f"--mem-limit {text}: beyond the largest cap the kernel stores "
+                          f"({MAX_MEMORY_LIMIT} bytes, 8 EiB); omit --mem-limit for no cap")
     return value
 
 
@@ -180,6 +192,7 @@ def build(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     retry_contended: int = 0,
     cpuset: str | None = None,
+    check_paths: bool = True,
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
@@ -189,6 +202,9 @@ def build(
         raise ConfigError(f"unknown workload {workload!r}: choose from {', '.join(WORKLOADS)}")
     if items is not None and items < 1:
         raise ConfigError(f"--images {items}: must be at least 1")
+    if items is not None and items > MAX_ITEMS:
+        raise ConfigError(f"--images {items}: at most {MAX_ITEMS:,} (the controller tracks every item in memory "
+                          "and 100,000 4K outputs take ~30 GB of disk); split the batch into several runs")
     width, height = parse_resolution(resolution)
     if source is not None and not source.is_dir():
         raise ConfigError(f"--source {source}: not a directory")
@@ -206,6 +222,13 @@ def build(
         raise ConfigError(f"--warmup {warmup}: must be 0 or more")
     if not (timeout > 0 and stall > 0):
         raise ConfigError("--timeout: must be a positive number of seconds")
+    for option, seconds in (("--timeout", timeout), ("--stall-timeout", stall)):
+        if not seconds <= MAX_TIMEOUT_SECONDS:  # inf too
+            raise ConfigError(f"{option} {seconds:g}: at most {MAX_TIMEOUT_SECONDS} seconds (a week)")
+    if check_paths:  # `kit data` writes no run directory
+        check_directory("--out", out)
+    if check_paths and output_dir is not None:
+        check_directory("--output-dir", output_dir)
     if not 0 <= metrics_port <= 65535:
         raise ConfigError(f"--metrics-port {metrics_port}: must be between 0 and 65535")
     if pool_size < 1:
@@ -256,6 +279,35 @@ def build(
         retry_contended=retry_contended,
         cpuset=cpuset,
     )
+
+
+def check_directory(option: str, path: Path) -> None:
+    """A directory the run will write into: it, or its nearest existing ancestor, must be a
+    writable directory (a file of that name, or a read-only place, is a usage error)."""
+    probe = path
+    while not probe.exists():
+        if probe.is_symlink():  # a dangling link
+            raise ConfigError(f"{option} {path}: {probe} is a broken symbolic link")
+        probe = probe.parent
+    if not probe.is_dir():
+        what = "is a file, not a directory" if probe == path else f"cannot be made: {probe} is a file"
+        raise ConfigError(f"{option} {path}: {what}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path}: {probe} is not writable by this user")
+
+
+def plan_warnings(config: RunConfig) -> list[str]:
+    """What is allowed but probably not meant (printed before the run and kept in results.json)."""
+    import psutil
+
+    from kit.units import format_bytes
+
+    warnings = []
+    total = psutil.virtual_memory().total
+    if config.memory_limit_bytes is not None and config.memory_limit_bytes > total:
+        warnings.append(f"the memory cap {format_bytes(config.memory_limit_bytes)} is more than this machine's "
+                        f"{format_bytes(total)} of memory: it will never be reached")
+    return warnings
 
 
 def default_items(workload: str) -> int:

@@ -156,11 +156,72 @@ class RunResults:
         }
 
 
+def current_umask() -> int:
+    """This process's umask, read without changing it (os.umask would, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def sudo_owner() -> tuple[int, int] | None:
+    """Under sudo, the user who asked: files the kit writes are theirs (SUDO_UID, SUDO_GID)."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return int(os.environ["SUDO_UID"]), int(os.environ["SUDO_GID"])
+    except (KeyError, ValueError):
+        return None
+
+
+def hand_over(path: Path) -> None:
+    """Give one file or directory to the sudo user (nothing without sudo)."""
+    owner = sudo_owner()
+    if owner is not None:
+        try:
+            os.lchown(path, *owner)
+        except OSError:
+            pass
+
+
+def hand_over_tree(path: Path) -> None:
+    """Give a directory and everything in it to the sudo user (outputs and logs root's workers wrote)."""
+    if sudo_owner() is None or not path.exists():
+        return
+    hand_over(path)
+    for directory, names, files in os.walk(path):
+        for name in names + files:
+            hand_over(Path(directory) / name)
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p, each new directory handed over to the sudo user."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    path.mkdir(parents=True, exist_ok=True)
+    for directory in missing:
+        hand_over(directory)
+
+
 def atomic_write(path: Path, text: str) -> None:
-    """Write text to path so that readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write text to path so that readers see the old file or the new one, never half of one.
+
+    The file gets the mode a plain open() would give (0666 minus the umask; mkstemp's is 0600),
+    and under sudo belongs to the user who asked."""
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+        if (owner := sudo_owner()) is not None:
+            os.fchown(fd, *owner)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -175,23 +236,32 @@ CSV_SKIP = ("oom_events", "failed_items", "samples", "verification", "environmen
 
 
 def to_csv(records: list[StrategyRecord]) -> str:
-    """Records flat: one row each; nested lists become counts or short text."""
+    """Records flat: one row each; nested lists become JSON arrays in one cell (a file name may hold
+    any character, so the list is split back with json.loads, never on a separator)."""
     names = [f.name for f in fields(StrategyRecord) if f.name not in CSV_SKIP]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names + ["failed_item_names", "oom_victims"])
     for record in records:
         row = [getattr(record, name) for name in names]
-        row.append(";".join(item.name for item in record.failed_items))
-        row.append(";".join(event.victim for event in record.oom_events))
+        row.append(json.dumps([item.name for item in record.failed_items], ensure_ascii=False))
+        row.append(json.dumps([event.victim for event in record.oom_events]))
         writer.writerow(["" if value is None else value for value in row])
     return out.getvalue()
 
 
 def save(results: RunResults, run_dir: Path) -> None:
-    """Rewrite results.json and results.csv atomically (called after every strategy)."""
-    atomic_write(run_dir / "results.json", json.dumps(results.to_json(), indent=1) + "\n")
-    atomic_write(run_dir / "results.csv", to_csv(results.records))
+    """Rewrite results.json and results.csv atomically (called after every strategy); a disk that
+    cannot take them is one line naming the file (the previous complete version stays)."""
+    for path, text in ((run_dir / "results.json", json.dumps(results.to_json(), indent=1) + "\n"),
+                       (run_dir / "results.csv", to_csv(results.records))):
+        try:
+            atomic_write(path, text)
+        except OSError as exc:
+            from kit.errors import EnvironmentProblem
+
+            raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}; free space there or choose "
+                                     "another --out (the last complete results file is kept)") from None
 
 
 def record_from_json(data: dict[str, Any]) -> StrategyRecord:

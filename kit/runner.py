@@ -14,16 +14,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
-from kit import environment
-from kit.config import RunConfig, allowed_cpus
+from kit import environment, signals
+from kit.config import RunConfig, allowed_cpus, plan_warnings
 from kit.contention import Contention, assess, read_counters
 from kit.cpuset import Pinning, pin_controller
 from kit.cpuset import plan as plan_cpuset
-from kit.errors import ConfigError, KitError
+from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare, with_problems
 from kit.observer import Cell, RunObserver
 from kit.protocol import ManifestEntry, write_manifest
-from kit.results import RunResults, StrategyRecord, derived_rates, save
+from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
 from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
 from kit.skip import split_current
 from kit.stats import oversubscribed
@@ -47,7 +47,7 @@ from kit.workloads import unit
 
 
 class Interrupted(KitError):
-    """Ctrl-C: what finished is saved; exit 130."""
+    """Ctrl-C, SIGTERM or SIGHUP: what finished is saved; exit 130, 143 or 129 (kit/signals.py)."""
 
     exit_code = 130
 
@@ -197,10 +197,11 @@ class Runner:
         if self.pinning.controller:   # after the probe: it measures on the whole machine
             pin_controller(self.pinning.controller)
         manifest = self.run_dir / "manifest.json"
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_manifest(manifest, batch.entries)
+        _written(self.run_dir, lambda: make_dirs(self.run_dir))
+        _written(manifest, lambda: write_manifest(manifest, batch.entries))
         for lang, entries in batch.by_language.items():   # pi calibrated per language: its own tasks
-            write_manifest(_language_manifest(self.run_dir, lang), entries)
+            target = _language_manifest(self.run_dir, lang)
+            _written(target, lambda target=target, entries=entries: write_manifest(target, entries))  # type: ignore[misc]
         results = RunResults(
             run_id=self.run_id, command=self.argv, config=self.config.to_json(),
             environment=environment.capture(self.runtime.describe()),
@@ -225,6 +226,7 @@ class Runner:
         cpus = min(allowed_cpus(), self.config.cpus) if self.config.cpus else allowed_cpus()
         if warning := oversubscribed(most, cpus):
             results.warnings.append(warning)
+        results.warnings += plan_warnings(self.config)
         save(results, self.run_dir)
         self.prepared = _Prepared(batch, reference, manifest, results)
         return results
@@ -249,15 +251,24 @@ class Runner:
         batch, reference, manifest, results = self.prepared
         attempts: list[int] = []   # positions in results.records
         while True:
-            record = replace(self._run_cell(cell, batch, reference, manifest, results), attempt=len(attempts))
-            attempts.append(len(results.records))
-            results.records.append(record)
-            if len(attempts) > 1:
-                self._keep_least_contended(results, attempts)
-            save(results, self.run_dir)
-            self.observer.cell_finished(cell, record)
-            if record.status == "interrupted":
-                raise Interrupted(f"interrupted; finished results are in {self.run_dir}")
+            record, disk_full = self._run_cell(cell, batch, reference, manifest, results)
+            record = replace(record, attempt=len(attempts))
+            with signals.deferred():  # a signal now is delivered once the record is saved
+                attempts.append(len(results.records))
+                results.records.append(record)
+                if len(attempts) > 1:
+                    self._keep_least_contended(results, attempts)
+                save(results, self.run_dir)
+                if self.config.output_dir:  # under sudo, outputs in a stable place are the user's too
+                    hand_over_tree(self._output_dir(cell))
+                self.observer.cell_finished(cell, record)
+            if record.status == "interrupted" or record.verification.get("interrupted"):
+                raise Interrupted(f"{signals.describe()}; finished results are in {self.run_dir}")
+            if disk_full:
+                raise EnvironmentProblem(
+                    f"no space left for the outputs in {self._output_dir(cell)} ({disk_full}): free space there or "
+                    f"choose another {'--output-dir' if self.config.output_dir else '--out'}; finished results are "
+                    f"in {self.run_dir}")
             if not record.contended or len(attempts) > self.config.retry_contended:
                 return results.records[next(i for i in attempts if not results.records[i].superseded)]
 
@@ -277,7 +288,7 @@ class Runner:
         return base / cell.strategy
 
     def _run_cell(self, cell: Cell, batch: Batch, reference: Reference, manifest: Path,
-                  results: RunResults) -> StrategyRecord:
+                  results: RunResults) -> tuple[StrategyRecord, str | None]:
         output_dir = self._output_dir(cell)
         if (lang := language(cell.strategy)) in batch.by_language:   # run and verified on its own tasks
             batch, manifest = batch.for_language(lang), _language_manifest(self.run_dir, lang)
@@ -285,10 +296,10 @@ class Runner:
         if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
             todo, skipped = split_current(batch.entries, batch.input_root, output_dir)
             manifest = self.run_dir / f"manifest-{_sandbox_name(self.run_id, cell)}.json"
-            write_manifest(manifest, todo)
+            _written(manifest, lambda: write_manifest(manifest, todo))
         else:
             shutil.rmtree(output_dir, ignore_errors=True)  # each repetition writes every output anew
-        output_dir.mkdir(parents=True, exist_ok=True)
+        _written(output_dir, lambda: output_dir.mkdir(parents=True, exist_ok=True))
         spec = SandboxSpec(
             name=_sandbox_name(self.run_id, cell),
             command=_command(cell, self.config), input_root=batch.input_root,
@@ -310,15 +321,20 @@ class Runner:
                 on_sample=lambda sample: self.observer.sampled(cell, sample))
             notes = dict(sandbox.notes)
         finally:
-            sandbox.close()
+            with signals.hold():  # never a half-removed sandbox; the signal is delivered after saving
+                sandbox.close()
         contention = assess(counters_before, read_counters(cpus), outcome.stats.cpu_seconds if outcome.stats else 0.0,
                             len(cpus), time.monotonic() - started, self.config.contention_threshold,
                             controller_elsewhere=bool(self.pinning.controller))
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
-        verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
-                            if outcome.status == "ok"
-                            else (None, {}))
+        try:
+            signals.hook("verify")
+            verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
+                                if outcome.status == "ok"
+                                else (None, {}))
+        except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
+            verified, detail = None, {"interrupted": True}
         return build_record(cell, outcome, len(batch.entries), verified, detail,
                             {"load_average_at_start": load, "sandbox": notes,
                              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -328,7 +344,16 @@ class Runner:
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
                                                                       self.config.chunksize),
                             gil_free_fraction=self.gil_free_fraction if cell.strategy in PYTHON_STRATEGIES else None,
-                            contention=contention)
+                            contention=contention), outcome.disk_full
+
+
+def _written(path: Path, write: Callable[[], object]) -> None:
+    """A file or directory the run needs; a full or read-only disk is one line naming the path."""
+    try:
+        write()
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}; free space there or choose "
+                                 "another --out / --output-dir") from None
 
 
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through

@@ -12,9 +12,15 @@ from kit.protocol import ManifestEntry
 
 
 def is_current(source: Path, output: Path) -> bool:
-    """Seed 004's should_process, inverted: the output exists and is newer than the source."""
+    """Seed 004's should_process, inverted: the output exists, is newer than the source, and is a
+    complete JPEG (outputs are written under a temporary name and renamed, but a file truncated by
+    anything else, an older kit on a full disk say, must be made again, not trusted)."""
+    from kit.input_check import jpeg_problem
+
     try:
-        return output.stat().st_mtime > source.stat().st_mtime
+        if output.stat().st_mtime <= source.stat().st_mtime:
+            return False
+        return jpeg_problem(output.read_bytes()) is None
     except OSError:
         return False
 

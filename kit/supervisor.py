@@ -8,6 +8,8 @@ timeout and the stall limit, and turns Ctrl-C into an `interrupted` outcome.
 
 from __future__ import annotations
 
+import errno
+import os
 import queue
 import signal
 import threading
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kit import signals
 from kit.monitor import TICK_SECONDS, Monitor, Peaks
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, parse_event
 from kit.results import FailedItem, OomEvent, Sample
@@ -41,6 +44,7 @@ class Outcome:
     failed_items: list[FailedItem]
     concurrency: dict[str, object] = field(default_factory=dict)
     message: str | None = None
+    disk_full: str | None = None    # "item: reason" when the worker ran out of disk space
 
 
 @dataclass(slots=True)
@@ -58,6 +62,7 @@ class _Progress:
     last_end: float | None = None
     done: bool = False
     concurrency: dict[str, object] = field(default_factory=dict)
+    disk_full: str | None = None     # the first item that could not be written for want of space
 
     def apply(self, event: Event) -> None:
         if isinstance(event, ItemEvent):
@@ -66,6 +71,8 @@ class _Progress:
             else:
                 self.items_failed += 1
                 self.failed.append(FailedItem(name=event.name, reason=event.reason or "failed"))
+                if self.disk_full is None and is_disk_full(event.reason or ""):
+                    self.disk_full = f"{event.name}: {event.reason}"
             if event.rejected:   # failed by the controller's verdict: no work, outside the work window
                 return
             self.first_start = event.start if self.first_start is None else min(self.first_start, event.start)
@@ -80,6 +87,12 @@ class _Progress:
         if self.first_start is None or self.last_end is None:
             return None
         return max(0.0, self.last_end - self.first_start)
+
+
+def is_disk_full(reason: str) -> bool:
+    """An item that failed because its output could not be written for want of space (any worker:
+    Python's strerror and Go's error text are the C library's words)."""
+    return any(os.strerror(code) in reason for code in (errno.ENOSPC, errno.EDQUOT))
 
 
 def _read_lines(sandbox: Sandbox, events: queue.Queue[Event | None]) -> None:
@@ -122,7 +135,11 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
                     progress.apply(event)
                     if isinstance(event, ItemEvent):
                         last_item_at = clock()
+                        signals.hook("item")
                     on_event(event)
+            if progress.disk_full:  # every later output would fail the same way: stop now
+                status, message = "failed", f"stopped: the output disk is full ({progress.disk_full})"
+                break
             now = clock()
             exit_code = sandbox.poll()
             kept = len(monitor.samples)
@@ -148,10 +165,22 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
                 break
             time.sleep(TICK_SECONDS)
     except KeyboardInterrupt:
-        status, message = "interrupted", "interrupted by the user"
+        status, message = "interrupted", signals.reason()
     finally:
-        sandbox.stop()
-    ended = ended or clock()
+        with signals.hold():  # a second Ctrl-C must not cut the stop short nor lose the record
+            sandbox.stop()
+    with signals.hold():
+        return _finish(sandbox, reader, events, progress, on_event, monitor, oom_events, status, message,
+                       exit_code, started, ended or clock(), seen_kills, usage_before)
+
+
+def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Event | None], progress: _Progress,
+            on_event: Callable[[Event], None], monitor: Monitor, oom_events: list[OomEvent], status: str | None,
+            message: str | None, exit_code: int | None, started: float, ended: float, seen_kills: int,
+            usage_before: int) -> Outcome:
+    """The stopped sandbox's last progress lines and figures, and its status."""
+    if status == "interrupted":
+        signals.discard()  # a second signal only repeats the first
     if exit_code is None:
         exit_code = sandbox.poll()
     reader.join(timeout=2.0)
@@ -185,7 +214,8 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
     return Outcome(status=status, exit_code=exit_code, wall_seconds=ended - started,
                    work_seconds=progress.work_seconds, stats=final, peaks=monitor.peaks, samples=samples,
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,
-                   failed_items=progress.failed, concurrency=progress.concurrency, message=message)
+                   failed_items=progress.failed, concurrency=progress.concurrency, message=message,
+                   disk_full=progress.disk_full)
 
 
 def _wait_exit(sandbox: Sandbox, clock: Callable[[], float], exit_code: int | None) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from kit.errors import ConfigError
 
@@ -26,8 +27,8 @@ def parse_size(text: str) -> Bytes:
     match = _SIZE.match(text)
     if not match or match.group(2).lower() not in _SUFFIX:
         raise ConfigError(f"invalid size {text!r}: use a number with b, k, m, g (or Ki, Mi, Gi), e.g. 512m or 1Gi")
-    value = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
-    if value != int(value):
+    value = Fraction(match.group(1)) * _SUFFIX[match.group(2).lower()]  # exact: no float rounding of big sizes
+    if value.denominator != 1:
         raise ConfigError(f"invalid size {text!r}: not a whole number of bytes")
     return int(value)
 

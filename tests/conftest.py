@@ -37,3 +37,12 @@ def cgroups(cgroup_problem: str | None) -> None:
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One image cache for the whole session, so each pool is generated once."""
     return tmp_path_factory.mktemp("kit-cache")
+
+
+@pytest.fixture(autouse=True)
+def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests make groups in fixture trees: their owner markers (kit/runtimes/owners.py) go to a
+    directory of their own, not the machine's /run/kit where real runs look for leftovers."""
+    if "unit" in Path(str(request.node.path)).parts:
+        monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))

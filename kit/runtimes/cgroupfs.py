@@ -110,6 +110,30 @@ class Cgroup:
                     if exc.errno != errno.EBUSY:
                         raise
                     time.sleep(0.02)
+        from kit.runtimes.owners import release
+
+        release(self.name)
+
+
+def claim(name: str, directories: list[Path]) -> None:
+    """The owner marker of a group (kit/runtimes/owners.py), written before its directories."""
+    from kit.runtimes.owners import claim as write_marker
+
+    try:
+        write_marker(name, directories)
+    except OSError:
+        pass  # no state directory: the group is judged as unowned later, conservatively
+
+
+def make_group_dir(directory: Path) -> None:
+    """mkdir -p that survives a concurrent run removing the empty `kit/` parent meanwhile."""
+    for _ in range(5):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return
+        except FileNotFoundError:
+            continue
+    directory.mkdir(parents=True, exist_ok=True)
 
 
 class CgroupV1(Cgroup):
@@ -279,14 +303,16 @@ class CgroupHost:
                         dirs[controller] = self._base_v1(controller) / "kit" / name
                 if cpuset and "cpuset" not in dirs:
                     raise RuntimeUnavailable(f"--cpuset: no cpuset hierarchy under {self.root}")
+                claim(name, list(dirs.values()))
                 for directory in dirs.values():
-                    directory.mkdir(parents=True, exist_ok=True)
+                    make_group_dir(directory)
                 group = CgroupV1(name, dirs)
                 if cpuset:
                     _pin_v1(dirs["cpuset"], cpuset)
             else:
                 base = self._prepare_v2(cpuset=bool(cpuset))
                 path = base / name
+                claim(name, [path])
                 path.mkdir(exist_ok=True)
                 group = CgroupV2(name, path)
                 if cpuset:

@@ -15,16 +15,26 @@ import dataclasses
 import os
 import platform
 import re
-import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from kit import signals
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import SandboxPaths, SandboxSpec
-from kit.runtimes.cgroupfs import V1_CONTROLLERS, CgroupHost, CgroupStats, CgroupV1, CgroupV2, _read_keyed
+from kit.runtimes.cgroupfs import (
+    V1_CONTROLLERS,
+    CgroupHost,
+    CgroupStats,
+    CgroupV1,
+    CgroupV2,
+    _read_keyed,
+    claim,
+    make_group_dir,
+)
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
+from kit.runtimes.owners import OWNER_LABEL, owner_label
 
 # Where the worker sees its files inside the container.
 INPUT_ROOT = Path("/kit/input")
@@ -42,20 +52,10 @@ def container_name(sandbox_name: str) -> str:
     return "kit-" + re.sub(r"[^a-zA-Z0-9_.-]", "-", sandbox_name)
 
 
-@contextlib.contextmanager
-def deferred_interrupt() -> Iterator[None]:
-    """Hold Ctrl-C while a container is being torn down, then deliver it: no half-removed leftovers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            raise KeyboardInterrupt
+def deferred_interrupt() -> contextlib.AbstractContextManager[None]:
+    """Hold Ctrl-C (and SIGTERM, SIGHUP) while a container is being torn down, then deliver it:
+    no half-removed leftovers."""
+    return signals.deferred()
 
 
 class ParentGroup:
@@ -71,11 +71,13 @@ class ParentGroup:
             self.path = f"{own.rstrip('/')}/kit/{name}"
             dirs = {c: host.root / c / self.path.lstrip("/") for c in V1_CONTROLLERS
                     if (host.root / c).is_dir()}
+            claim(name, list(dirs.values()))
             for directory in dirs.values():
-                directory.mkdir(parents=True, exist_ok=True)
+                make_group_dir(directory)
             self.group = CgroupV1(name, dirs)
         else:
             base = host._prepare_v2()
+            claim(name, [base / name])
             (base / name).mkdir(exist_ok=True)
             self.group = CgroupV2(name, base / name)
             self.path = "/" + str((base / name).relative_to(host.root))
@@ -272,7 +274,7 @@ class DockerRuntime:
             memory = spec.memory_limit_bytes
             container = self.client.containers.create(
                 self.image, spec.command(paths), name=container_name(spec.name),
-                labels={SANDBOX_LABEL: spec.name}, environment=dict(spec.env),
+                labels={SANDBOX_LABEL: spec.name, OWNER_LABEL: owner_label()}, environment=dict(spec.env),
                 user=self._user(spec.output_dir),
                 mounts=[Mount(str(INPUT_ROOT), str(spec.input_root.resolve()), type="bind", read_only=True),
                         Mount(str(OUTPUT_DIR), str(spec.output_dir.resolve()), type="bind"),

@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from kit.protocol import ItemEvent
 from kit.strategies.base import Report, StrategyOptions
+from kit.strategies.pool_watch import PoolWatch
 from kit.strategies.processes import _init, _task
 from kit.workloads import Item
 
@@ -20,16 +21,20 @@ from kit.workloads import Item
 async def _main(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context(options.start_method)
-    with ProcessPoolExecutor(max_workers=options.workers, mp_context=context, initializer=_init,
-                             initargs=(workload_name, options.origin)) as executor:
+    with PoolWatch(context) as watch, ProcessPoolExecutor(
+            max_workers=options.workers, mp_context=watch.context,
+            initializer=_init, initargs=(workload_name, options.origin)) as executor:
 
         async def request(item: Item) -> None:
             event: ItemEvent = await loop.run_in_executor(executor, _task, item)
             report(event)   # on the loop, i.e. the worker's main thread
 
-        async with asyncio.TaskGroup() as group:
-            for item in items:
-                group.create_task(request(item))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for item in items:
+                    group.create_task(request(item))
+        finally:  # a dead pool process is named, not an ExceptionGroup of BrokenProcessPool
+            watch.stop()
 
 
 def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:

@@ -3,15 +3,18 @@
 `imap` hands results back in submission order (a slow early task holds back the later ones'
 reports); `imap_unordered` as they finish. `chunksize` tasks travel per pool message.
 A Pool waits forever for a result whose process was killed (an OOM kill, say): the controller
-ends the sandbox when the cgroup's OOM counter moves (kit/supervisor.py), so the run goes on.
+ends the sandbox when the cgroup's OOM counter moves (kit/supervisor.py), and any other death
+ends the worker through its PoolWatch (kit/strategies/pool_watch.py), so the run goes on.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 from collections.abc import Sequence
 
 from kit.strategies.base import Report, StrategyOptions
+from kit.strategies.pool_watch import PoolWatch
 from kit.strategies.processes import _init, _task
 from kit.workloads import Item
 
@@ -19,11 +22,16 @@ from kit.workloads import Item
 def _run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report,
          ordered: bool) -> None:
     context = multiprocessing.get_context(options.start_method)
-    with context.Pool(processes=options.workers, initializer=_init,
-                      initargs=(workload_name, options.origin)) as pool:
-        deliver = pool.imap if ordered else pool.imap_unordered
-        for event in deliver(_task, items, chunksize=options.chunksize):
-            report(event)
+    # A killed pool process would leave Pool waiting forever: the watch ends the strategy instead.
+    with PoolWatch(context) as watch, multiprocessing.pool.Pool(
+            processes=options.workers, initializer=_init, initargs=(workload_name, options.origin),
+            context=watch.context) as pool:
+        try:
+            deliver = pool.imap if ordered else pool.imap_unordered
+            for event in deliver(_task, items, chunksize=options.chunksize):
+                report(event)
+        finally:
+            watch.stop()
 
 
 def run_imap(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:

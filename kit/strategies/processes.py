@@ -8,6 +8,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from kit.protocol import ItemEvent
 from kit.strategies.base import Report, StrategyOptions, run_item
+from kit.strategies.pool_watch import PoolWatch
 from kit.workloads import Item, Workload, workload_for
 
 _workload: Workload | None = None
@@ -29,8 +30,12 @@ def _task(item: Item) -> ItemEvent:
 
 def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
     context = multiprocessing.get_context(options.start_method)
-    with ProcessPoolExecutor(max_workers=options.workers, mp_context=context, initializer=_init,
-                             initargs=(workload_name, options.origin)) as pool:
-        futures = [pool.submit(_task, item) for item in items]
-        for future in as_completed(futures):
-            report(future.result())
+    with PoolWatch(context) as watch, ProcessPoolExecutor(
+            max_workers=options.workers, mp_context=watch.context,
+            initializer=_init, initargs=(workload_name, options.origin)) as pool:
+        try:
+            futures = [pool.submit(_task, item) for item in items]
+            for future in as_completed(futures):
+                report(future.result())
+        finally:  # a dead pool process is named (its signal or exit code), not a bare BrokenProcessPool
+            watch.stop()

@@ -7,8 +7,10 @@ text to its output file, so the controller verifies tasks the way it verifies im
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,10 +58,23 @@ def no_session(items: Sequence[Item]) -> Iterator[Session]:
     yield Session()
 
 
+def write_output(path: str, data: bytes) -> None:
+    """Write one output under a temporary name in the same directory, then rename it: a full disk or
+    a killed worker never leaves a truncated file that looks like a finished output (--skip-current
+    would keep it). The mode is a plain open()'s (0666 minus the umask)."""
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}-{threading.get_ident()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+
+
 def write_result(item: Item, value: object) -> None:
     """A task's result as one line of text in its output file (what verification reads)."""
-    try:
-        with open(item.output_path, "w", encoding="utf-8") as handle:
-            handle.write(f"{value}\n")
-    except OSError as exc:
-        raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+    write_output(item.output_path, f"{value}\n".encode())

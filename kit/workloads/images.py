@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 import cv2
 import numpy as np
 
-from kit.workloads.base import Item, ItemFailed, Session, no_session
+from kit.workloads.base import Item, ItemFailed, Session, no_session, write_output
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
 OUTPUT_QUALITY = 85
@@ -75,12 +75,7 @@ class ImagesWorkload:
     def process(self, item: Item) -> None:
         if item.problem is not None:   # the controller's verdict (the worker skips these before a pool)
             raise ItemFailed(item.problem)
-        output = transform(read_input(item.input_path))
-        try:
-            with open(item.output_path, "wb") as handle:
-                handle.write(output)
-        except OSError as exc:
-            raise ItemFailed(f"cannot write output: {exc.strerror or exc}") from exc
+        write_output(item.output_path, transform(read_input(item.input_path)))
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)

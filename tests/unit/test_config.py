@@ -112,6 +112,17 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"timeout": -5.0}, "--timeout"),
     ({"metrics_port": 70000}, "--metrics-port 70000"),
     ({"pool_size": 0}, "0"),
+    # issue 14: absurd values
+    ({"items": 10**20}, "--images 100000000000000000000"),
+    ({"items": config.MAX_ITEMS + 1}, "--images"),
+    ({"mem_limit": ""}, "empty size"),
+    ({"mem_limit": "   "}, "empty size"),
+    ({"mem_limit": "99999999999g"}, "kernel"),
+    ({"mem_limit": str(config.MAX_MEMORY_LIMIT + 1)}, "kernel"),
+    ({"timeout": float("inf")}, "--timeout inf"),
+    ({"timeout": float("nan")}, "--timeout"),
+    ({"timeout": 1e12}, "--timeout"),
+    ({"stall": float("inf")}, "--stall-timeout"),
 ]
 
 
@@ -138,3 +149,33 @@ def test_a_file_is_not_a_source(tmp_path: Path) -> None:
     single.write_bytes(b"\xff\xd8")
     with pytest.raises(ConfigError, match="not a directory"):
         build(source=single)
+
+
+def test_the_largest_storable_cap_is_accepted_and_one_beyond_the_machine_warns() -> None:
+    import psutil
+
+    assert build(mem_limit=str(config.MAX_MEMORY_LIMIT)).memory_limit_bytes == config.MAX_MEMORY_LIMIT
+    plan = build(mem_limit="99999999g")
+    [warning] = config.plan_warnings(plan)
+    assert "more than this machine's" in warning
+    assert config.plan_warnings(build(mem_limit=str(psutil.virtual_memory().total // 2))) == []
+    assert build(items=config.MAX_ITEMS).items == config.MAX_ITEMS
+
+
+def test_out_and_output_dir_must_be_writable_directories(tmp_path: Path) -> None:
+    """Issue 14: a file (or a path below one) is a usage error naming it; a new directory is fine."""
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for options in ({"out": a_file}, {"out": a_file / "run"}, {"output_dir": a_file},
+                    {"output_dir": a_file / "thumbs"}):
+        with pytest.raises(ConfigError) as info:
+            build(**options)  # type: ignore[arg-type]
+        assert str(a_file) in str(info.value) and "\n" not in str(info.value)
+    reports = tmp_path / "new" / "reports"
+    assert build(out=reports, output_dir=tmp_path / "thumbs").out_dir == reports
+    assert not (tmp_path / "new").exists()            # checked, not made
+    read_only = tmp_path / "read-only"
+    read_only.mkdir(mode=0o555)
+    if os.geteuid() != 0:  # root writes anywhere the filesystem allows
+        with pytest.raises(ConfigError, match="not writable"):
+            build(out=read_only / "reports")

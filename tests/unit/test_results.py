@@ -150,8 +150,8 @@ def test_csv_has_one_row_per_record() -> None:
     first, second = rows
     assert first["strategy"] == "python-processes" and second["strategy"] == "python-threads"
     assert first["peak_memory_bytes"] == str(200 * MIB)
-    assert first["oom_victims"] == "pool_worker;main"
-    assert first["failed_item_names"] == "bad, \"quoted\".jpg"      # commas and quotes survive
+    assert json.loads(first["oom_victims"]) == ["pool_worker", "main"]           # lists are JSON arrays
+    assert json.loads(first["failed_item_names"]) == ["bad, \"quoted\".jpg"]     # commas and quotes survive
     assert second["work_seconds"] == "" and second["throughput_items_per_second"] == ""  # null -> empty
     assert "samples" not in first                                   # nested series stay in the JSON
     assert {"strategy", "status", "throughput_per_mib", "verified"} <= set(first)
@@ -159,3 +159,38 @@ def test_csv_has_one_row_per_record() -> None:
 
 def test_csv_of_no_records_is_a_header() -> None:
     assert to_csv([]).count("\n") == 1
+
+
+def test_csv_lists_round_trip_whatever_the_names_hold() -> None:
+    """Issue 14: a file name may hold ';' (or ',' or quotes), so lists are JSON arrays in the cell."""
+    names = ["a;b.jpg", "c,d.jpg", 'e"f.jpg', "plain.jpg", "ünï;cødé.jpg"]
+    rec = record(failed_items=[FailedItem(name=n, reason="truncated JPEG") for n in names])
+    [row] = list(csv.DictReader(io.StringIO(to_csv([rec]))))
+    assert json.loads(row["failed_item_names"]) == names
+    assert json.loads(row["oom_victims"]) == ["pool_worker", "main"]
+
+
+def test_results_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> None:
+    """Issue 14: a plain open() would give 0666 minus the umask; so does atomic_write."""
+    previous = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "report.html", "<html></html>")
+        os.umask(0o077)
+        atomic_write(tmp_path / "private.json", "{}")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.html").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "private.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_results_file_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Issue 14: a full (here: missing) disk is an EnvironmentProblem naming the path, not a traceback."""
+    from kit.errors import EnvironmentProblem
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    results = RunResults(run_id="r", command=["kit"], config={}, environment={}, concurrency={}, inputs={})
+    with pytest.raises(EnvironmentProblem) as info:
+        save(results, blocker / "run")
+    assert str(blocker / "run") in str(info.value) and "\n" not in str(info.value)
+    assert info.value.exit_code == 1

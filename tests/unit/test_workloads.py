@@ -26,6 +26,7 @@ from kit.workloads.base import Item
 from kit.workloads.count import count
 from kit.workloads.io import delayed_server, expected_body, fetch
 from kit.workloads.pi import calc_pi, calibrated, error_bound
+from tests.unit.jpeg_samples import encode, picture
 
 
 def test_viete_converges_to_pi_within_its_bound() -> None:
@@ -156,10 +157,29 @@ def test_skip_current_keeps_only_outputs_newer_than_their_source(tmp_path: Path)
     entries = [ManifestEntry(n, n, n) for n in ("a.jpg", "b.jpg", "c.jpg")]
     for entry in entries:
         (src / entry.input).write_bytes(b"x")
-    (out / "a.jpg").write_bytes(b"y")            # current
-    (out / "b.jpg").write_bytes(b"y")            # stale: its source changed afterwards
+    output = encode(picture())                   # outputs are complete JPEGs (kit/skip.py checks)
+    (out / "a.jpg").write_bytes(output)          # current
+    (out / "b.jpg").write_bytes(output)          # stale: its source changed afterwards
     old = time.time() - 100
     os.utime(out / "b.jpg", (old, old))
+    todo, skipped = split_current(entries, src, out)
+    assert [e.name for e in skipped] == ["a.jpg"] and [e.name for e in todo] == ["b.jpg", "c.jpg"]
+
+
+def test_skip_current_makes_a_truncated_or_empty_output_again(tmp_path: Path) -> None:
+    """Issue 14: a newer but incomplete output (a full disk, a killed writer) is not current."""
+    src, out = tmp_path / "src", tmp_path / "out"
+    src.mkdir(), out.mkdir()
+    entries = [ManifestEntry(n, n, n) for n in ("a.jpg", "b.jpg", "c.jpg")]
+    for entry in entries:
+        (src / entry.input).write_bytes(b"x")
+    old = time.time() - 100
+    for entry in entries:
+        os.utime(src / entry.input, (old, old))
+    output = encode(picture())
+    (out / "a.jpg").write_bytes(output)
+    (out / "b.jpg").write_bytes(output[: len(output) // 2])     # truncated
+    (out / "c.jpg").write_bytes(b"")                             # empty
     todo, skipped = split_current(entries, src, out)
     assert [e.name for e in skipped] == ["a.jpg"] and [e.name for e in todo] == ["b.jpg", "c.jpg"]
 

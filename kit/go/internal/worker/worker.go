@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"kit/go/internal/cgroupcpu"
@@ -234,10 +236,29 @@ func runItem(pipeline Pipeline, item contract.Item) string {
 		}
 		return err.Error()
 	}
-	if err := os.WriteFile(item.OutputPath, output, 0o644); err != nil {
+	if err := writeOutput(item.OutputPath, output); err != nil {
 		return "cannot write output: " + errorText(err)
 	}
 	return ""
+}
+
+var tempCounter atomic.Int64
+
+// writeOutput writes under a temporary name in the same directory, then renames: a full disk or a
+// killed worker never leaves a truncated output that looks finished (kit/workloads/base.py does
+// the same). The mode is WriteFile's 0644 minus the umask.
+func writeOutput(path string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(path),
+		fmt.Sprintf(".%s.%d-%d.tmp", filepath.Base(path), os.Getpid(), tempCounter.Add(1)))
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 // errorText is the OS's words for err (as Python's strerror), without the path.

@@ -199,3 +199,22 @@ func TestCalibratePiPrintsOneJSONObject(t *testing.T) {
 		t.Fatalf("calibration %v", got)
 	}
 }
+
+// Issue 14: an output appears whole under its name or not at all, and no temporary file stays.
+func TestWriteOutputRenamesACompleteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.jpg")
+	if err := writeOutput(path, []byte("complete")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if data, _ := os.ReadFile(path); string(data) != "complete" || len(entries) != 1 {
+		t.Fatalf("got %q and %d entries", data, len(entries))
+	}
+	if err := writeOutput(filepath.Join(dir, "missing", "b.jpg"), []byte("x")); err == nil {
+		t.Fatal("writing into a missing directory succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%d entries after a failed write", len(entries))
+	}
+}
