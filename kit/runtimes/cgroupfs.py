@@ -77,8 +77,9 @@ class Cgroup:
         raise NotImplementedError
 
     def pids(self) -> list[int]:
+        files = self.procs_files()
         try:
-            return [int(p) for p in self.procs_files()[0].read_text().split()]
+            return [int(p) for p in files[0].read_text().split()] if files else []
         except (OSError, ValueError):
             return []
 
@@ -143,7 +144,7 @@ class CgroupV1(Cgroup):
         self.name, self.dirs, self.notes = name, dirs, {}
 
     def procs_files(self) -> list[Path]:
-        return [self.dirs[c] / "cgroup.procs" for c in (*V1_CONTROLLERS, "cpuset") if c in self.dirs]
+        return [directory / "cgroup.procs" for directory in self.dirs.values()]   # memory's first
 
     def limit(self, memory_bytes: int | None, cpus: float | None, pids_max: int | None) -> dict[str, str]:
         memory = self.dirs["memory"]

@@ -113,6 +113,16 @@ class ParentGroup:
 
     def remove(self) -> None:
         self.group.remove()
+        if isinstance(self.group, CgroupV1):
+            # The engine makes the parent path in every v1 hierarchy (cpuset, devices, freezer,
+            # blkio, ...), not only in the kit's; once the container is gone they are empty: remove them.
+            for hierarchy in sorted(self.host.root.iterdir()):
+                if hierarchy.name in V1_CONTROLLERS or not hierarchy.is_dir():
+                    continue
+                leftover = hierarchy / self.path.lstrip("/")
+                for directory in (*sorted(leftover.glob("*/"), reverse=True), leftover):
+                    with contextlib.suppress(OSError):   # absent, or not a cgroup directory
+                        directory.rmdir()
 
 
 class DockerSandbox:

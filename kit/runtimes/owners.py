@@ -108,7 +108,10 @@ def _parents(host: CgroupHost) -> list[Path]:
         return [host._base_v2()]
     parents: list[Path] = []
     memory_own = host.parent or host.own_paths().get("memory", "/")
-    for controller in (*V1_CONTROLLERS, "cpuset"):   # cpuset: --cpuset's groups
+    # every v1 hierarchy: the kit's own, cpuset (--cpuset), and those the engine adds a container's
+    # parent path to (devices, freezer, blkio, the systemd name hierarchy, ...)
+    mounted = sorted(p.name for p in host.root.iterdir() if p.is_dir() and p.name != "unified")
+    for controller in dict.fromkeys((*V1_CONTROLLERS, *mounted)):
         if not (host.root / controller).is_dir():
             continue
         # the cgroup runtime: this process's own path per controller; docker's --cgroup-parent: the

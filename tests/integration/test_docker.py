@@ -51,11 +51,12 @@ def client(engine: Any) -> Any:
 
 
 def parent_groups(record: dict[str, Any]) -> list[Path]:
-    """The run's --cgroup-parent directories still on the machine (must be none)."""
+    """The run's --cgroup-parent directories still on the machine (must be none), in every v1
+    hierarchy: the engine makes the path in cpuset, devices, freezer, blkio, ... too."""
     parent = record["environment"]["sandbox"]["cgroup_parent"].lstrip("/")
     root = Path("/sys/fs/cgroup")
     candidates = [root / parent] if (root / "cgroup.controllers").exists() else \
-        [root / c / parent for c in ("memory", "cpu", "cpuacct", "pids")]
+        [hierarchy / parent for hierarchy in root.iterdir() if hierarchy.is_dir()]
     return [path for path in candidates if path.exists()]
 
 
