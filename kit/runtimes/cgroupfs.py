@@ -111,14 +111,14 @@ class Cgroup:
                     if exc.errno != errno.EBUSY:
                         raise
                     time.sleep(0.02)
-        from kit.runtimes.owners import release
+        from kit.runtimes.markers import release
 
         release(self.name)
 
 
 def claim(name: str, directories: list[Path]) -> None:
     """The owner marker of a group (kit/runtimes/owners.py), written before its directories."""
-    from kit.runtimes.owners import claim as write_marker
+    from kit.runtimes.markers import claim as write_marker
 
     try:
         write_marker(name, directories)

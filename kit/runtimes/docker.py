@@ -34,7 +34,7 @@ from kit.runtimes.cgroupfs import (
     make_group_dir,
 )
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
-from kit.runtimes.owners import OWNER_LABEL, owner_label
+from kit.runtimes.markers import OWNER_LABEL, owner_label
 
 # Where the worker sees its files inside the container.
 INPUT_ROOT = Path("/kit/input")

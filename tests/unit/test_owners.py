@@ -53,10 +53,10 @@ def test_groups_are_judged_by_their_owner_and_unowned_ones_conservatively(host: 
     owners.claim(orphan, make_group(host, orphan))
     marker = owners.read_marker(orphan)
     assert marker is not None and marker["pid"] == os.getpid()
-    owners._marker(orphan).write_text(owners._marker(orphan).read_text().replace(
+    owners.marker_path(orphan).write_text(owners.marker_path(orphan).read_text().replace(
         f'"pid": {os.getpid()}', f'"pid": {dead_pid()}'))         # its controller was killed
     owners.claim(reused, make_group(host, reused))
-    owners._marker(reused).write_text(owners._marker(reused).read_text().replace(
+    owners.marker_path(reused).write_text(owners.marker_path(reused).read_text().replace(
         '"start_time": ', '"start_time": 1'))                     # our PID, but another process's start
     make_group(host, "20261202-110000-dddd-python-sequential-x1-r0", age_seconds=3600)   # old kit, empty, old
     make_group(host, "20261202-110000-eeee-python-sequential-x1-r0", age_seconds=60)     # old kit, recent
@@ -86,7 +86,7 @@ def test_empty_parents_go_and_busy_ones_stay(host: CgroupHost) -> None:
 
 def test_stale_markers_are_pruned(host: CgroupHost) -> None:
     owners.claim("gone", [host.root / "memory" / "kit" / "gone"])
-    owners._marker("gone").write_text(owners._marker("gone").read_text().replace(
+    owners.marker_path("gone").write_text(owners.marker_path("gone").read_text().replace(
         f'"pid": {os.getpid()}', f'"pid": {dead_pid()}'))
     owners.claim("alive", [host.root / "memory" / "kit" / "alive"])
     assert owners.prune_markers() == 1
