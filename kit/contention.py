@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# 10% of the run's CPU capacity: on this 2-core machine a quiet default run measured 0.4-3% (kit
-# processes outside the sandbox, the kernel's own threads), and one busy loop beside it ~45%.
+# 10% of the run's CPU capacity: on the 2-core CI machine a quiet default run (`kit run --mem-limit
+# 1g`, 8 sandboxes) measured 0.5-1.5% (the kernel's threads, the engine, the hypervisor), and a run
+# beside two busy loops 55-57%: the threshold sits far from both.
 CONTENTION_THRESHOLD = 0.10
 PROC_STAT = Path("/proc/stat")
 
