@@ -75,6 +75,15 @@ class Runtime(Protocol):
         ...
 
 
+def last_line(path: Path) -> str:
+    """The last non-empty line of a worker's stderr log: why it failed, in one line."""
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
     """Only the environment we mean to pass (pyperf's create_environ idea): no user tweaks leak in."""
     import os

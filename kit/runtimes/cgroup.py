@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from kit.runtimes.base import SandboxPaths, SandboxSpec, worker_env
+from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
 from kit.runtimes.cgroupfs import CgroupHost, CgroupStats, CgroupV1, CgroupV2
 
 # The child joins its cgroup before exec, so every byte the worker allocates is charged to it
@@ -52,11 +52,7 @@ class CgroupSandbox:
         self.group.remove()
 
     def stderr_tail(self) -> str:
-        try:
-            lines = [line for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
-            return ""
-        return lines[-1] if lines else ""
+        return last_line(self.stderr_path)
 
 
 class CgroupRuntime:

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from kit import signals
 from kit.errors import RuntimeUnavailable
-from kit.runtimes.base import SandboxPaths, SandboxSpec
+from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line
 from kit.runtimes.cgroupfs import (
     V1_CONTROLLERS,
     CgroupHost,
@@ -220,12 +220,7 @@ class DockerSandbox:
             self.parent.remove()
 
     def stderr_tail(self) -> str:
-        try:
-            text = self.stderr_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+        return last_line(self.stderr_path)
 
 
 class DockerRuntime:

@@ -19,7 +19,7 @@ from typing import IO, Any
 import psutil
 
 from kit.errors import RuntimeUnavailable
-from kit.runtimes.base import SandboxPaths, SandboxSpec, worker_env
+from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
 from kit.runtimes.cgroupfs import CgroupStats
 
 
@@ -73,11 +73,7 @@ class ProcessSandbox:
             self.stdout.close()
 
     def stderr_tail(self) -> str:
-        try:
-            lines = [line for line in self.stderr_path.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
-            return ""
-        return lines[-1] if lines else ""
+        return last_line(self.stderr_path)
 
 
 class ProcessRuntime:
