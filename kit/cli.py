@@ -20,6 +20,7 @@ from kit.errors import ConfigError, KitError
 if TYPE_CHECKING:
     from kit.results import RunResults
     from kit.runner import Runner
+    from kit.strategies.go import HostBuild
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
@@ -160,9 +161,7 @@ def _first_use_builds(plan: configuration.RunConfig) -> None:
     built = ensure_built(plan.cache_dir, wanted, log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     if built is None:
         return
-    for name, seconds in built.built.items():
-        out.print(f"built {name} with {built.go_version} ({built.origin}) in {seconds:.1f} s (once per Go source)",
-                  highlight=False)
+    _print_built(built, note=" (once per Go source)")
     for name, why in built.failed.items():
         err.print(f"[yellow]warning:[/yellow] {name} could not be built: {why}", highlight=False)
 
@@ -541,7 +540,6 @@ def setup(
 
     from kit import setup as system
     from kit.config import default_cache_dir
-    from kit.errors import EnvironmentProblem
     from kit.strategies.go import build_host
 
     started = time.monotonic()
@@ -550,13 +548,11 @@ def setup(
         system.install_packages(plan, log=lambda line: out.print(line, highlight=False))
         out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
     built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
-    for name, seconds in built.built.items():
-        out.print(f"built {name} with {built.go_version} ({built.origin}) in {seconds:.1f} s", highlight=False)
+    _print_built(built)
     if not no_image:
         _setup_image(python_image, go_image)
     out.print(f"setup took {time.monotonic() - started:.0f} s", highlight=False)
-    if built.failed:
-        raise EnvironmentProblem("; ".join(f"{name} not built: {why}" for name, why in built.failed.items()))
+    _raise_unbuilt(built)
 
 
 def _setup_image(python_image: str | None, go_image: str | None) -> None:
@@ -589,15 +585,27 @@ def _build_host(quiet: bool) -> None:
     import time
 
     from kit.config import default_cache_dir
-    from kit.errors import EnvironmentProblem
     from kit.strategies.go import build_host
 
     started = time.monotonic()
     built = build_host(default_cache_dir(), log=(lambda line: None) if quiet else out.print)
-    for name, seconds in built.built.items():
-        out.print(f"built {name} with {built.go_version} in {seconds:.1f} s: {built.directory / name}",
-                  soft_wrap=True, highlight=False)
+    _print_built(built, where=True)
     out.print(f"host build took {time.monotonic() - started:.1f} s", highlight=False)
+    _raise_unbuilt(built)
+
+
+def _print_built(built: HostBuild, note: str = "", where: bool = False) -> None:
+    """One line per Go worker built: toolchain, where it came from, seconds (and the binary's path)."""
+    for name, seconds in built.built.items():
+        place = f": {built.directory / name}" if where else ""
+        out.print(f"built {name} with {built.go_version} ({built.origin}) in {seconds:.1f} s{note}{place}",
+                  soft_wrap=True, highlight=False)
+
+
+def _raise_unbuilt(built: HostBuild) -> None:
+    """`kit setup` and `kit build --target host` fail (exit 1) when a Go worker could not be built."""
+    from kit.errors import EnvironmentProblem
+
     if built.failed:
         raise EnvironmentProblem("; ".join(f"{name} not built: {why}" for name, why in built.failed.items()))
 

@@ -54,11 +54,10 @@ def cpu_steal_seconds(proc_stat: Path = Path("/proc/stat")) -> float | None:
     """CPU time (all CPUs) a hypervisor gave to other guests since boot; None when unknown.
 
     Read before and after each sandbox: the difference says whether a noisy neighbour slowed it."""
-    try:
-        fields = proc_stat.read_text().splitlines()[0].split()
-        return int(fields[8]) / os.sysconf("SC_CLK_TCK") if fields[0] == "cpu" and len(fields) > 8 else None
-    except (OSError, ValueError, IndexError):
-        return None
+    from kit.contention import read_counters
+
+    counters = read_counters(None, proc_stat)
+    return counters.steal_seconds if counters else None
 
 
 def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:

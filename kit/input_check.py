@@ -54,6 +54,11 @@ def _next_marker(data: bytes, start: int) -> int:
 
 def jpeg_problem(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> str | None:
     """Why `data` is not a complete JPEG within `max_pixels`, or None when it is."""
+    return _walk(data, max_pixels, [])
+
+
+def _walk(data: bytes, max_pixels: int | None, sizes: list[tuple[int, int]]) -> str | None:
+    """The marker walk behind jpeg_problem; the first frame header's (width, height) goes into `sizes`."""
     if not data:
         return "empty file"
     if not data.startswith(b"\xff\xd8"):
@@ -82,6 +87,7 @@ def jpeg_problem(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> st
             if length < 8:
                 return "corrupt JPEG (frame header too short)"
             height, width = int.from_bytes(data[pos + 5:pos + 7], "big"), int.from_bytes(data[pos + 7:pos + 9], "big")
+            sizes.append((width, height))
             if problem := size_problem(width, height, max_pixels):
                 return problem
             framed = True
@@ -108,22 +114,9 @@ def size_problem(width: int, height: int, max_pixels: int | None) -> str | None:
 
 def frame_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the first frame header, without decoding; None when there is none."""
-    pos, size = 2, len(data)
-    while pos + 4 <= size and data[pos] == 0xFF:
-        marker = data[pos + 1]
-        if marker == 0xFF:
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2:pos + 4], "big")
-        if marker in _START_OF_FRAME and length >= 8 and pos + 9 <= size:
-            return int.from_bytes(data[pos + 7:pos + 9], "big"), int.from_bytes(data[pos + 5:pos + 7], "big")
-        if marker == 0xDA or length < 2:
-            return None
-        pos += 2 + length
-    return None
+    sizes: list[tuple[int, int]] = []
+    _walk(data, None, sizes)
+    return sizes[0] if sizes else None
 
 
 def judge_file(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Verdict:
@@ -133,7 +126,7 @@ def judge_file(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Verdi
     except OSError as exc:
         reason = f"unreadable: {exc.strerror or exc}"
         return Verdict(digest=reason, problem=reason)
-    problem = jpeg_problem(data, max_pixels)
-    dimensions = frame_size(data) if data.startswith(b"\xff\xd8") else None
-    width, height = dimensions if dimensions else (None, None)
+    sizes: list[tuple[int, int]] = []   # one walk gives the verdict and the declared size
+    problem = _walk(data, max_pixels, sizes)
+    width, height = sizes[0] if sizes else (None, None)
     return Verdict(digest=hashlib.sha256(data).hexdigest(), problem=problem, width=width, height=height)

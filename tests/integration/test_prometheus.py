@@ -220,8 +220,9 @@ def substitute(text: str, run_id: str) -> str:
             .replace("$strategy", "(" + "|".join(STRATEGIES) + ")"))
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_every_dashboard_query_returns_data(stack: Stack, path: Path) -> None:
+def queries_without_data(stack: Stack, path: Path) -> list[str]:
+    """The dashboard's queries, with its variables filled for the run, that Prometheus answers
+    with no finite value over the run (scraped or pushed alike)."""
     assert "$" not in substitute(" ".join(dashboard_exprs(path)), stack.run_id)
     empty = []
     for expr in dashboard_exprs(path):
@@ -229,11 +230,11 @@ def test_every_dashboard_query_returns_data(stack: Stack, path: Path) -> None:
         finite = [float(v) for series in result for _, v in series["values"] if math.isfinite(float(v))]
         if not finite:
             empty.append(expr)
-    assert not empty, "queries without data:\n" + "\n".join(empty)
+    return empty
 
 
-@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
-def test_the_dashboard_variables_find_the_run_and_strategies(stack: Stack, path: Path) -> None:
+def variable_values(stack: Stack, path: Path) -> dict[str, set[str]]:
+    """What each of the dashboard's `label_values(...)` variables offers for the run."""
     found = {}
     for variable in json.loads(path.read_text())["templating"]["list"]:
         match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
@@ -241,6 +242,18 @@ def test_the_dashboard_variables_find_the_run_and_strategies(stack: Stack, path:
         params = urllib.parse.urlencode({"match[]": substitute(match.group(1), stack.run_id),
                                          "start": f"{stack.started:.0f}", "end": f"{stack.ended:.0f}"})
         found[variable["name"]] = set(get_json(f"{stack.api}/label/{match.group(2)}/values?{params}")["data"])
+    return found
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_every_dashboard_query_returns_data(stack: Stack, path: Path) -> None:
+    empty = queries_without_data(stack, path)
+    assert not empty, "queries without data:\n" + "\n".join(empty)
+
+
+@pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
+def test_the_dashboard_variables_find_the_run_and_strategies(stack: Stack, path: Path) -> None:
+    found = variable_values(stack, path)
     assert stack.run_id in found["run"]
     assert found["strategy"] == set(STRATEGIES)
 

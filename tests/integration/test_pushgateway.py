@@ -12,7 +12,6 @@ pushed (the dashboard counts it once), and a push to a gateway that is not there
 from __future__ import annotations
 
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -29,8 +28,16 @@ import pytest
 from kit.metrics import series_names
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
-from tests.integration.test_prometheus import STRATEGIES, Stack, free_port, get_json, substitute
-from tests.unit.test_metrics import DASHBOARDS, dashboard_exprs
+from tests.integration.test_prometheus import (
+    STRATEGIES,
+    Stack,
+    free_port,
+    get_json,
+    queries_without_data,
+    substitute,
+    variable_values,
+)
+from tests.unit.test_metrics import DASHBOARDS
 
 ROOT = Path(__file__).resolve().parents[2]
 KIT_JSON = ROOT / "grafana" / "dashboards" / "kit.json"
@@ -218,28 +225,14 @@ def test_pushes_came_while_the_run_ran_with_live_throttling(pushed: Pushed) -> N
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_every_dashboard_query_returns_data_for_the_pushed_run(pushed: Pushed, path: Path) -> None:
-    stack = pushed.stack
-    assert "$" not in substitute(" ".join(dashboard_exprs(path)), stack.run_id)
-    empty = []
-    for expr in dashboard_exprs(path):
-        result = stack.query_range(substitute(expr, stack.run_id))
-        finite = [float(v) for series in result for _, v in series["values"] if math.isfinite(float(v))]
-        if not finite:
-            empty.append(expr)
+    empty = queries_without_data(pushed.stack, path)
     assert not empty, "queries without data:\n" + "\n".join(empty)
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
 def test_the_dashboard_variables_find_the_pushed_run(pushed: Pushed, path: Path) -> None:
-    stack = pushed.stack
-    found = {}
-    for variable in json.loads(path.read_text())["templating"]["list"]:
-        match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]["query"])
-        assert match, variable
-        params = urllib.parse.urlencode({"match[]": substitute(match.group(1), stack.run_id),
-                                         "start": f"{stack.started:.0f}", "end": f"{stack.ended:.0f}"})
-        found[variable["name"]] = set(get_json(f"{stack.api}/label/{match.group(2)}/values?{params}")["data"])
-    assert stack.run_id in found["run"]
+    found = variable_values(pushed.stack, path)
+    assert pushed.stack.run_id in found["run"]
     assert found["strategy"] == set(STRATEGIES)
 
 

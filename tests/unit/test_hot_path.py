@@ -48,7 +48,7 @@ def test_a_validated_item_never_reaches_a_byte_scan(strategy: str, tmp_path: Pat
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("the worker's hot path scanned bytes")
 
-    for name in ("jpeg_problem", "frame_size", "judge_file", "_next_marker", "size_problem"):
+    for name in ("jpeg_problem", "frame_size", "judge_file", "_walk", "_next_marker", "size_problem"):
         monkeypatch.setattr(kit.input_check, name, forbidden)
     assert run_worker(strategy, "images", manifest, root, out, workers=2, start_method="fork") == 0
     events = _events(capsys.readouterr().out)
