@@ -25,11 +25,11 @@ from pathlib import Path
 
 from kit import config as configuration
 from kit.observer import Cell, RunObserver
+from kit.programs import program
 from kit.protocol import ItemEvent
 from kit.results import StrategyRecord
 from kit.runner import Runner
 from kit.runner import select_runtime as select
-from kit.strategies import effective_workers
 
 
 class FirstItem(RunObserver):
@@ -76,7 +76,7 @@ def main() -> int:
         runtime, _ = select(name)
         watchers[name] = FirstItem()
         runners[name] = Runner(plan, runtime, watchers[name], argv=[sys.argv[0], name])
-        runners[name].start([Cell(args.strategy, 0, effective_workers(args.strategy, plan.workers),
+        runners[name].start([Cell(args.strategy, 0, program(args.strategy).effective_workers(plan.workers),
                                   plan.memory_limit_bytes, plan.cpus)])
     records: dict[str, list[StrategyRecord]] = {"cgroup": [], "docker": []}
     firsts: dict[str, list[float]] = {"cgroup": [], "docker": []}
@@ -86,7 +86,7 @@ def main() -> int:
           "first item s (cgroup/docker)")
     for pair in range(args.pairs):
         order = ("cgroup", "docker") if pair % 2 == 0 else ("docker", "cgroup")
-        cell = Cell(args.strategy, pair, effective_workers(args.strategy, plan.workers),
+        cell = Cell(args.strategy, pair, program(args.strategy).effective_workers(plan.workers),
                     plan.memory_limit_bytes, plan.cpus)
         for name in order:
             record = runners[name].run_cell(cell)

@@ -18,9 +18,9 @@ from kit import signals
 from kit.errors import ConfigError, KitError
 
 if TYPE_CHECKING:
+    from kit.build.go import HostBuild
     from kit.results import RunResults
     from kit.runner import Runner
-    from kit.strategies.go import HostBuild
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
@@ -153,11 +153,11 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
 def _first_use_builds(plan: configuration.RunConfig) -> None:
     """The Go workers the run asks for (every one that runs the workload by default) are compiled on
     first use, once per Go source digest: go-native always, go-gocv when OpenCV's dev files are here."""
-    from kit.strategies import GO_STRATEGIES, workload_problem
-    from kit.strategies.go import ensure_built
+    from kit.build.go import ensure_built
+    from kit.programs import names, program
 
-    wanted = tuple(name for name in (plan.strategies or GO_STRATEGIES)
-                   if name in GO_STRATEGIES and workload_problem(name, plan.workload) is None)
+    wanted = tuple(name for name in (plan.strategies or names("go"))
+                   if program(name).language == "go" and program(name).workload_problem(plan.workload) is None)
     built = ensure_built(plan.cache_dir, wanted, log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     if built is None:
         return
@@ -467,20 +467,21 @@ def _leftovers_problem(host: object, clean: bool) -> str | None:
 
 def _go_checks() -> list[tuple[str, str | None]]:
     """Optional too: the Go strategies on the cgroup runtime need a host build."""
+    from kit.build.availability import unavailable_reason
+    from kit.build.go import go_tool
     from kit.config import default_cache_dir
-    from kit.strategies import GO_STRATEGIES
-    from kit.strategies.go import go_tool, unavailable_reason
+    from kit.programs import names
 
     tool, version = go_tool()
     label = f"Go toolchain{' ' + version if tool else ''} (optional: Go strategies on the cgroup runtime)"
     checks = [(label, None if tool else version)]
     return checks + [(f"{name} built for the cgroup runtime (optional)",
-                      unavailable_reason(name, "cgroup", default_cache_dir())) for name in GO_STRATEGIES]
+                      unavailable_reason(name, "cgroup", default_cache_dir())) for name in names("go")]
 
 
 def _docker_checks() -> list[tuple[str, str | None]]:
     """The Docker engine, then the worker image's freshness (what `--runtime auto` decides on)."""
-    from kit.build import image_problem, image_tag
+    from kit.build.image import image_problem, image_tag
     from kit.errors import RuntimeUnavailable
     from kit.runtimes.engine import connect, engine_address
 
@@ -511,8 +512,8 @@ def build(
     if target == "host":
         _build_host(quiet)
         return
-    from kit.build import VERSION_LABELS, BuildOptions, default_ca_bundle
-    from kit.build import build as build_image
+    from kit.build.image import VERSION_LABELS, BuildOptions, default_ca_bundle
+    from kit.build.image import build as build_image
     from kit.units import format_bytes
 
     if ca_bundle is not None and not ca_bundle.is_file():
@@ -539,8 +540,8 @@ def setup(
     import time
 
     from kit import setup as system
+    from kit.build.go import build_host
     from kit.config import default_cache_dir
-    from kit.strategies.go import build_host
 
     started = time.monotonic()
     if with_deps:
@@ -557,8 +558,8 @@ def setup(
 
 def _setup_image(python_image: str | None, go_image: str | None) -> None:
     """The worker image when an engine answers; a failure is one warning line, never the exit code."""
-    from kit.build import BuildOptions, default_ca_bundle
-    from kit.build import build as build_image
+    from kit.build.image import BuildOptions, default_ca_bundle
+    from kit.build.image import build as build_image
     from kit.errors import RuntimeUnavailable
     from kit.runtimes.engine import connect
 
@@ -584,8 +585,8 @@ def _build_host(quiet: bool) -> None:
     build is reported with how to fix it (exit 1), the other is still built."""
     import time
 
+    from kit.build.go import build_host
     from kit.config import default_cache_dir
-    from kit.strategies.go import build_host
 
     started = time.monotonic()
     built = build_host(default_cache_dir(), log=(lambda line: None) if quiet else out.print)

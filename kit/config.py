@@ -16,7 +16,7 @@ from pathlib import Path
 from kit.contention import CONTENTION_THRESHOLD
 from kit.errors import ConfigError
 from kit.input_check import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
-from kit.strategies import ALL_STRATEGIES, START_METHODS
+from kit.programs import NAMES, START_METHODS
 from kit.units import MIB, Bytes, Seconds, parse_size
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720)}
@@ -196,8 +196,8 @@ def build(
 ) -> RunConfig:
     """Validate the options of `kit run` and resolve their defaults."""
     for name in strategies or ():
-        if name not in ALL_STRATEGIES:
-            raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(ALL_STRATEGIES)}")
+        if name not in NAMES:
+            raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(NAMES)}")
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}: choose from {', '.join(WORKLOADS)}")
     if items is not None and items < 1:

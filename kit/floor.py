@@ -192,8 +192,8 @@ def run_floors(runner: Runner, low: Bytes, high: Bytes, step: Bytes = DEFAULT_ST
     """Every chosen strategy's floor at the config's workers; each run is a record in the run's
     results.json, each floor an entry of its `floors` section (saved as soon as it is known)."""
     from kit.observer import Cell
+    from kit.programs import program
     from kit.results import save
-    from kit.strategies import effective_workers
 
     if cold and (problem := cold_problem()):
         raise EnvironmentProblem(problem)
@@ -201,7 +201,7 @@ def run_floors(runner: Runner, low: Bytes, high: Bytes, step: Bytes = DEFAULT_ST
     libraries = opencv_libraries()
     floors: list[Floor] = []
     for strategy in runner.strategies:
-        workers = effective_workers(strategy, runner.config.workers)
+        workers = program(strategy).effective_workers(runner.config.workers)
 
         def run_once(cap: Bytes, attempt: int, strategy: str = strategy, workers: int = workers) -> Attempt:
             if cold:

@@ -101,7 +101,7 @@ def pi_calibrations(config: RunConfig, languages: tuple[str, ...],
     python.setdefault("seconds_per_iteration", python["probe_seconds"] / python["probe_iterations"])
     described: dict[str, Any] = {**python, "languages": {"python": python}}
     if "go" in languages:
-        from kit.strategies.go import pi_calibration
+        from kit.build.go import pi_calibration
 
         go = pi_calibration(config.cache_dir, CALIBRATION_TARGET_SECONDS, phase)
         described["languages"]["go"] = go

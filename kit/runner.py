@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,23 +22,12 @@ from kit.cpuset import plan as plan_cpuset
 from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare, with_problems
 from kit.observer import Cell, RunObserver
+from kit.programs import NAMES, program
 from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
 from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
 from kit.skip import split_current
 from kit.stats import oversubscribed
-from kit.strategies import (
-    ALL_STRATEGIES,
-    GO_STRATEGIES,
-    POOL_STRATEGIES,
-    PROCESS_STRATEGIES,
-    PYTHON_STRATEGIES,
-    effective_workers,
-    language,
-    output_check,
-    uses_start_method,
-    workload_problem,
-)
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, supervise
 from kit.sweep import grid_description
@@ -56,9 +45,9 @@ def select_runtime(name: str) -> tuple[Runtime, str | None]:
     """`--runtime NAME` -> the runtime, with the worker image of this kit and its freshness check
     (the runtimes themselves know nothing of builds)."""
     from kit import runtimes
-    from kit.build import image_problem, image_tag
+    from kit.build.image import BIN_DIR, image_problem, image_tag
 
-    return runtimes.select(name, image_tag(), image_problem)
+    return runtimes.select(name, image_tag(), image_problem, BIN_DIR)
 
 
 def new_run_id() -> str:
@@ -67,32 +56,30 @@ def new_run_id() -> str:
 
 def unavailable_reason(strategy: str, runtime: str = "cgroup", cache_dir: Path | None = None) -> str | None:
     """Why a contract strategy cannot run on `runtime` here, and how to get it (None when it can)."""
-    if strategy in PYTHON_STRATEGIES:
-        return None
+    from kit.build.availability import unavailable_reason as reason
     from kit.config import default_cache_dir
-    from kit.strategies import go
 
-    return go.unavailable_reason(strategy, runtime, cache_dir or default_cache_dir())
+    return reason(strategy, runtime, cache_dir or default_cache_dir())
 
 
 def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[str], dict[str, str]]:
     """The strategies to run (asked for, or every available one) and why the others are skipped."""
-    skipped = {name: reason for name in ALL_STRATEGIES
-               if (reason := workload_problem(name, config.workload)
+    skipped = {name: reason for name in NAMES
+               if (reason := program(name).workload_problem(config.workload)
                    or unavailable_reason(name, runtime, config.cache_dir))}
     if config.strategies:
         for name in config.strategies:
             if name in skipped:
                 raise ConfigError(f"strategy {name} is not available: {skipped[name]}")
         return list(config.strategies), {}
-    return [name for name in ALL_STRATEGIES if name not in skipped], skipped
+    return [name for name in NAMES if name not in skipped], skipped
 
 
 def availability_lines(runtime: str, cache_dir: Path, workload: str = "images") -> list[str]:
     """What `kit run` says first: the strategies this runtime can run; for the others why, and how
     to get them."""
-    reasons = {name: workload_problem(name, workload) or unavailable_reason(name, runtime, cache_dir)
-               for name in ALL_STRATEGIES}
+    reasons = {name: program(name).workload_problem(workload) or unavailable_reason(name, runtime, cache_dir)
+               for name in NAMES}
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
     return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
@@ -107,28 +94,9 @@ def plan_cells(config: RunConfig, strategies: list[str]) -> list[Cell]:
         shift = position % len(strategies)
         for strategy in strategies[shift:] + strategies[:shift]:
             cells.append(Cell(strategy=strategy, repetition=repetition,
-                              workers=effective_workers(strategy, config.workers),
+                              workers=program(strategy).effective_workers(config.workers),
                               memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus, warmup=warmup))
     return cells
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerCommand:
-    """The Python worker's command line (`python -m kit.worker`, which loads nothing of the
-    controller), built from the paths as the sandbox sees them."""
-
-    strategy: str
-    workload: str
-    workers: int
-    start_method: str
-    chunksize: int = 1
-
-    def __call__(self, paths: SandboxPaths) -> list[str]:
-        return [paths.python, "-m", "kit.worker", "--strategy", self.strategy,
-                "--workload", self.workload, "--workers", str(self.workers),
-                "--start-method", self.start_method, "--manifest", str(paths.manifest),
-                "--input-root", str(paths.input_root), "--output-dir", str(paths.output_dir),
-                *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else [])]
 
 
 class _Prepared(NamedTuple):
@@ -177,12 +145,13 @@ class Runner:
         if cells is not None:  # a given grid: every strategy in it must be available
             strategies = list(dict.fromkeys(cell.strategy for cell in cells))
             for name in strategies:
-                if reason := (workload_problem(name, self.config.workload)
+                if reason := (program(name).workload_problem(self.config.workload)
                               or unavailable_reason(name, self.runtime.name, self.config.cache_dir)):
                     raise ConfigError(f"strategy {name} is not available: {reason}")
             skipped = {}
         self.strategies = strategies
-        batch = prepare(self.config, self.observer.phase, tuple(dict.fromkeys(map(language, strategies))))
+        languages = tuple(dict.fromkeys(program(name).language for name in strategies))
+        batch = prepare(self.config, self.observer.phase, languages)
         if batch.workload == "images":
             self.observer.phase("making reference outputs (sequential pipeline, outside timing)")
         reference = make_reference(batch, self.config.cache_dir / "reference" / _key(batch))
@@ -211,8 +180,8 @@ class Runner:
         results.workload = workload_description(batch)
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
-        if self.runtime.name != "docker" and any(name in GO_STRATEGIES for name in strategies):
-            from kit.strategies.go import toolchain_used
+        if self.runtime.name != "docker" and any(program(name).language == "go" for name in strategies):
+            from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
         if probe is not None:
@@ -233,7 +202,7 @@ class Runner:
 
     def _probe_gil(self, batch: Batch, strategies: list[str]) -> dict[str, object] | None:
         """The worker pipeline's GIL-free fraction, in its own untimed pass (kit/gil_probe.py)."""
-        if batch.workload != "images" or not any(name in PYTHON_STRATEGIES for name in strategies):
+        if batch.workload != "images" or not any(program(name).language == "python" for name in strategies):
             return None
         good = [name for name in batch.distinct_inputs if name not in batch.problems][:GIL_PROBE_INPUTS]
         if not good:
@@ -290,7 +259,7 @@ class Runner:
     def _run_cell(self, cell: Cell, batch: Batch, reference: Reference, manifest: Path,
                   results: RunResults) -> tuple[StrategyRecord, str | None]:
         output_dir = self._output_dir(cell)
-        if (lang := language(cell.strategy)) in batch.by_language:   # run and verified on its own tasks
+        if (lang := program(cell.strategy).language) in batch.by_language:   # run and verified on its own tasks
             batch, manifest = batch.for_language(lang), _language_manifest(self.run_dir, lang)
         skipped: list[ManifestEntry] = []
         if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
@@ -330,7 +299,7 @@ class Runner:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         try:
             signals.hook("verify")
-            verified, detail = (verify_outputs(batch, reference, output_dir, output_check(cell.strategy))
+            verified, detail = (verify_outputs(batch, reference, output_dir, program(cell.strategy).output_check)
                                 if outcome.status == "ok"
                                 else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
@@ -339,11 +308,12 @@ class Runner:
                             {"load_average_at_start": load, "sandbox": notes,
                              "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
                              "cpu_steal_seconds": _delta(steal_before, environment.cpu_steal_seconds())},
-                            self.config.start_method if uses_start_method(cell.strategy) else None,
+                            self.config.start_method if program(cell.strategy).process_workers else None,
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
                                                                       self.config.chunksize),
-                            gil_free_fraction=self.gil_free_fraction if cell.strategy in PYTHON_STRATEGIES else None,
+                            gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
+                                               else None),
                             contention=contention), outcome.disk_full
 
 
@@ -386,13 +356,12 @@ def _item(observer: RunObserver, cell: Cell, event: object) -> None:
 
 
 def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str]]:
-    """The worker's command line, from the strategy layer: `kit worker` or a Go binary."""
-    if cell.strategy in GO_STRATEGIES:
-        from kit.strategies import go
+    """The worker's command line, from the registry: `python -m kit.worker` or a Go binary."""
+    from kit.build.availability import host_bin_dir
 
-        return go.command(cell.strategy, config.workload, cell.workers, config.start_method, config.cache_dir)
-    return WorkerCommand(cell.strategy, config.workload, cell.workers, config.start_method,
-                         config.chunksize if cell.strategy in POOL_STRATEGIES else 1)
+    entry = program(cell.strategy)
+    return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
+                         host_bin_dir(config.cache_dir) if entry.language == "go" else None)
 
 
 def _sandbox_name(run_id: str, cell: Cell) -> str:
@@ -433,9 +402,10 @@ def bytes_moved_per_task(batch: Batch, strategy: str, chunksize: int = 1) -> int
     if batch.workload != "payload" or not batch.entries:
         return None
     size = int((batch.entries[0].task or {}).get("size_bytes", 0))
-    if strategy in POOL_STRATEGIES:
+    entry = program(strategy)
+    if entry.chunks:
         return size // chunksize
-    return size if strategy in PROCESS_STRATEGIES else 0
+    return size if entry.process_workers else 0
 
 
 def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool | None,

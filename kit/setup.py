@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.build.go import OPENCV_DEV_PACKAGES, SETUP_HINT
 from kit.errors import EnvironmentProblem
-from kit.strategies.go import OPENCV_DEV_PACKAGES, SETUP_HINT
 
 OS_RELEASE = Path("/etc/os-release")
 APT_FAMILY = ("debian", "ubuntu")

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.errors import ConfigError
+from kit.programs import NAMES
 from kit.results import StrategyRecord, record_from_json
 from kit.stats import Spread, run_warnings, spread
-from kit.strategies import ALL_STRATEGIES
 from kit.units import format_bytes
 
 GroupKey = tuple[str, int, int | None]   # strategy, workers, memory_limit_bytes
@@ -100,7 +100,7 @@ class Summary:
 
 def strategy_rank(strategy: str) -> tuple[int, str]:
     """Contract order first (product.md section 4); later strategies after, by name."""
-    return (ALL_STRATEGIES.index(strategy) if strategy in ALL_STRATEGIES else len(ALL_STRATEGIES), strategy)
+    return (NAMES.index(strategy) if strategy in NAMES else len(NAMES), strategy)
 
 
 def _steal(record: StrategyRecord) -> float | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from kit.config import MAX_WORKERS, parse_memory_limit
 from kit.errors import ConfigError
 from kit.observer import Cell
-from kit.strategies import effective_workers
+from kit.programs import program
 from kit.units import Bytes
 
 Setting = tuple[int, Bytes | None]   # workers, memory_limit_bytes
@@ -57,7 +57,7 @@ def plan_grid(strategies: Sequence[str], workers: Sequence[int], caps: Sequence[
         seen: set[tuple[str, int, Bytes | None]] = set()
         for w, cap in settings[shift:] + settings[:shift]:
             for strategy in list(strategies[turn:]) + list(strategies[:turn]):
-                key = (strategy, effective_workers(strategy, w), cap)
+                key = (strategy, program(strategy).effective_workers(w), cap)
                 if key in seen:
                     continue
                 seen.add(key)

@@ -18,15 +18,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event, read_manifest
-from kit.strategies.base import StrategyOptions
+from kit.strategies.base import Strategy, StrategyOptions
 from kit.workloads.base import Item
 
 
 def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = "images",
                      chunksize: int = 1) -> dict[str, object]:
     """What decides parallelism inside this worker, recorded in results.json."""
-    from kit.strategies import POOL_STRATEGIES, uses_start_method
+    from kit.programs import program
 
+    entry = program(strategy)
     threads: int | None = None
     if workload == "images":  # the task workloads never load OpenCV (nor pay for its memory)
         import cv2
@@ -39,8 +40,8 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
         "python": sys.version.split()[0],
         "gil_enabled": bool(gil),
         "opencv_threads_per_worker": threads,
-        "start_method": start_method if uses_start_method(strategy) else None,
-        "chunksize": chunksize if strategy in POOL_STRATEGIES else None,
+        "start_method": start_method if entry.process_workers else None,
+        "chunksize": chunksize if entry.chunks else None,
         "workers": workers,
         "cpus_allowed": cpus_allowed(),
     }
@@ -70,17 +71,28 @@ def reject_known_bad(items: list[Item], origin: float, report: Callable[[ItemEve
     return [item for item in items if item.problem is None]
 
 
+def strategy_runner(strategy: str) -> Strategy | None:
+    """The registry's Python entry point of `strategy` (kit/programs.py), imported only when run."""
+    import importlib
+
+    from kit.programs import BY_NAME
+
+    entry = BY_NAME.get(strategy)
+    if entry is None or entry.language != "python" or not entry.entry:
+        return None
+    module, function = entry.entry.split(":")
+    run: Strategy = getattr(importlib.import_module(f"kit.strategies.{module}"), function)
+    return run
+
+
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
                workers: int, start_method: str, chunksize: int = 1) -> int:
     """The body of `kit worker`; returns the process exit code."""
     origin = time.monotonic()
-    from kit.strategies import asyncio_pool, pool_imap, processes, sequential, threads
     from kit.workloads import workload_for
 
-    runners = {"python-sequential": sequential.run, "python-threads": threads.run,
-               "python-processes": processes.run, "python-pool-imap": pool_imap.run_imap,
-               "python-pool-imap-unordered": pool_imap.run_imap_unordered, "python-asyncio": asyncio_pool.run}
-    if strategy not in runners:
+    run = strategy_runner(strategy)
+    if run is None:
         print(f"kit worker: unknown Python strategy {strategy!r}", file=sys.stderr)
         return 2
     items = read_manifest(manifest, input_root, output_dir)
@@ -108,7 +120,7 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
                 info["workload_session"] = session.notes
             emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))
             good = reject_known_bad(items, origin, report)
-            runners[strategy](good, workload, options, report)
+            run(good, workload, options, report)
     except Exception as exc:  # a broken pool (a killed process) ends the worker, not the kit
         print(f"kit worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ A runtime knows nothing of workloads, strategies or how the worker image is buil
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from kit.errors import RuntimeUnavailable
@@ -16,8 +17,10 @@ from kit.runtimes.cgroup import CgroupRuntime
 ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> why it cannot be used, or None
 
 
-def select(name: str, image: str, image_problem: ImageCheck) -> tuple[Runtime, str | None]:
-    """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen."""
+def select(name: str, image: str, image_problem: ImageCheck,
+           image_bin_dir: Path | None = None) -> tuple[Runtime, str | None]:
+    """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen;
+    `image_bin_dir` is where the image keeps its compiled (Go) workers."""
     match name:
         case "cgroup":
             runtime: Runtime = CgroupRuntime()
@@ -25,12 +28,12 @@ def select(name: str, image: str, image_problem: ImageCheck) -> tuple[Runtime, s
         case "docker":
             from kit.runtimes.docker import DockerRuntime
 
-            runtime, note = DockerRuntime(image, image_problem), None
+            runtime, note = DockerRuntime(image, image_problem, bin_dir=image_bin_dir), None
         case _:
             from kit.runtimes.docker import DockerRuntime
 
             # product.md section 4: docker when the engine answers and the image is current.
-            docker = DockerRuntime(image, image_problem)
+            docker = DockerRuntime(image, image_problem, bin_dir=image_bin_dir)
             why = docker.available()
             if why is None:
                 return docker, f"runtime: docker (image {docker.image})"

@@ -41,7 +41,6 @@ INPUT_ROOT = Path("/kit/input")
 OUTPUT_DIR = Path("/kit/output")
 MANIFEST = Path("/kit/manifest.json")
 PYTHON = "/opt/venv/bin/python"
-BIN_DIR = Path("/opt/kit/bin")   # the Dockerfile's compiled workers (Go)
 SANDBOX_LABEL = "kit.sandbox"
 UNPRIVILEGED = (65532, 65532)      # the image's numeric user, used when the kit itself runs as root
 SCRATCH = "rw,nosuid,nodev,size=256m"  # tmpfs pages count against the memory cap, like emptyDir medium Memory
@@ -227,8 +226,9 @@ class DockerRuntime:
     name = "docker"
 
     def __init__(self, image: str, image_problem: Callable[[Any, str], str | None] | None = None,
-                 host: CgroupHost | None = None) -> None:
+                 host: CgroupHost | None = None, bin_dir: Path | None = None) -> None:
         self.image = image
+        self.bin_dir = bin_dir                 # the image's compiled workers (the caller knows its layout)
         self.image_problem = image_problem   # the caller's check of the image (its freshness)
         self.host = host or CgroupHost()
         self._client: Any = None
@@ -272,7 +272,7 @@ class DockerRuntime:
 
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         paths = SandboxPaths(python=PYTHON, input_root=INPUT_ROOT, output_dir=OUTPUT_DIR, manifest=MANIFEST,
-                             bin_dir=BIN_DIR)
+                             bin_dir=self.bin_dir)
         parent = ParentGroup(self.host, spec.name)
         container: Any = None
         try:

@@ -39,7 +39,7 @@ def engine() -> Iterator[Any]:
 def client(engine: Any) -> Any:
     """The engine, with a worker image built from the kit's current sources (rebuilt per test:
     in a shared working tree the sources may change between tests; cached layers make it quick)."""
-    from kit.build import BuildOptions, build, default_ca_bundle, image_problem
+    from kit.build.image import BuildOptions, build, default_ca_bundle, image_problem
 
     if image_problem(engine):
         tags = {tag for image in engine.images.list(name="kit-base/*") for tag in image.tags}
@@ -166,7 +166,7 @@ def test_a_running_container_is_hardened_and_ctrl_c_leaves_none(
 
 def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
         client: Any, tmp_path: Path) -> None:
-    from kit.build import image_tag
+    from kit.build.image import image_tag
     from kit.runtimes.base import SandboxSpec
     from kit.runtimes.docker import DockerRuntime
     from kit.supervisor import Limits, supervise
@@ -194,7 +194,7 @@ def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
 def test_a_missing_or_stale_image_says_to_run_kit_build(client: Any) -> None:
     import io
 
-    from kit.build import image_problem, image_tag
+    from kit.build.image import image_problem, image_tag
 
     for _ in client.api.build(fileobj=io.BytesIO(f"FROM {image_tag()}\nLABEL kit.source-digest=sha256:old\n"
                                                  .encode()), tag="kit-worker:stale-test", rm=True, pull=False,

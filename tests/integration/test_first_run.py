@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.strategies import ALL_STRATEGIES
+from kit.programs import NAMES as ALL_STRATEGIES
 from tests.conftest import need
 
 pytestmark = pytest.mark.usefixtures("cgroups")
@@ -83,12 +83,12 @@ def test_kit_build_from_the_wheel_made_the_image_the_checkout_would(tmp_path: Pa
     """.ci/run builds the worker image with the wheel venv's `kit build`; the image it left is
     current for this (editable) kit too: the same sources, Go workers included."""
     venv = wheel_venv()
-    from kit.build import SOURCE_LABEL, image_problem, image_tag, source_digest
+    from kit.build.image import SOURCE_LABEL, image_problem, image_tag, source_digest
     from kit.errors import RuntimeUnavailable
     from kit.runtimes.engine import connect
 
     wheel_digest = subprocess.run([str(venv / "bin" / "python"), "-c",
-                                   "from kit.build import source_digest; print(source_digest())"],
+                                   "from kit.build.image import source_digest; print(source_digest())"],
                                   capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
     assert wheel_digest == source_digest()
     try:

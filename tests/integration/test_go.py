@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
+from kit.build import go as go_strategy
 from kit.input_check import jpeg_problem
-from kit.strategies import GO_STRATEGIES
-from kit.strategies import go as go_strategy
+from kit.programs import names
 from kit.verify import PSNR_THRESHOLD_DB
 from tests.conftest import need
 from tests.integration.kitrun import kit
@@ -25,6 +25,7 @@ from tests.integration.test_cgroup_runtime import leftover_groups
 from tests.integration.test_docker import client, engine  # noqa: F401 (fixtures: a current image)
 from tests.unit.jpeg_samples import bad_batch, encode, exif_segment, picture, with_segment
 
+GO_STRATEGIES = names("go")
 pytestmark = pytest.mark.usefixtures("cgroups")
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from kit.build import go as go_strategy
 from kit.inputs import Batch
 from kit.protocol import ManifestEntry, write_manifest
-from kit.strategies import go as go_strategy
 from kit.verify import verify_tasks
 from tests.conftest import need
 from tests.integration.kitrun import kit

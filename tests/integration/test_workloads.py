@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from kit.strategies import POOL_STRATEGIES, PROCESS_STRATEGIES, PYTHON_STRATEGIES
+from kit.programs import names
 from tests.integration.kitrun import kit
 
+POOL_STRATEGIES, PROCESS_STRATEGIES = names(chunks=True), names(process_workers=True)
+PYTHON_STRATEGIES = names("python")
 pytestmark = pytest.mark.usefixtures("cgroups")
 
 SMALL = {

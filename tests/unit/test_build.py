@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import kit
-from kit.build import assemble_context, image_tag, package_root, source_digest, source_files
+from kit.build.image import assemble_context, image_tag, package_root, source_digest, source_files
 from kit.runner import select_runtime as select
 from kit.runtimes.docker import container_name
 

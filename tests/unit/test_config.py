@@ -13,7 +13,7 @@ import pytest
 from kit import config
 from kit.config import MIN_MEMORY_LIMIT, RunConfig, build
 from kit.errors import ConfigError
-from kit.strategies import START_METHODS
+from kit.programs import START_METHODS
 
 
 def test_defaults_are_resolved(tmp_path: Path) -> None:

@@ -10,20 +10,23 @@ import cv2
 import numpy as np
 import pytest
 
+from kit.build import go
+from kit.build.availability import unavailable_reason
+from kit.build.image import BIN_DIR
 from kit.inputs import Batch
+from kit.programs import names, program
 from kit.protocol import ManifestEntry
-from kit.runner import WorkerCommand
 from kit.runtimes.base import SandboxPaths
-from kit.strategies import GO_STRATEGIES, PYTHON_STRATEGIES, go, output_check
 from kit.verify import PSNR_IDENTICAL_DB, PSNR_THRESHOLD_DB, Reference, psnr_db, verify_outputs
 
+GO_STRATEGIES, PYTHON_STRATEGIES = names("go"), names("python")
 PATHS = SandboxPaths(python="/venv/bin/python", input_root=Path("/in"), output_dir=Path("/out"),
                      manifest=Path("/run/manifest.json"))
 
 
 def test_go_command_has_the_python_workers_arguments() -> None:
-    argv = go.GoWorkerCommand("go-gocv", "images", 4, "fork", Path("/cache/go-bin/abc"))(PATHS)
-    python = WorkerCommand("python-threads", "images", 4, "fork")(PATHS)
+    argv = program("go-gocv").command("images", 4, "fork", host_bin_dir=Path("/cache/go-bin/abc"))(PATHS)
+    python = program("python-threads").command("images", 4, "fork")(PATHS)
     assert argv[0] == "/cache/go-bin/abc/go-gocv"
     assert argv[1::2] == python[3::2]                     # the same options, in the same order
     assert dict(zip(argv[1::2], argv[2::2], strict=True))["--workers"] == "4"
@@ -31,8 +34,8 @@ def test_go_command_has_the_python_workers_arguments() -> None:
 
 def test_go_command_in_a_container_uses_the_images_bin_dir() -> None:
     paths = SandboxPaths(python="python", input_root=Path("/in"), output_dir=Path("/out"),
-                         manifest=Path("/m.json"), bin_dir=go.IMAGE_BIN_DIR)
-    argv = go.GoWorkerCommand("go-native", "images", 2, "fork", Path("/host/bin"))(paths)
+                         manifest=Path("/m.json"), bin_dir=BIN_DIR)
+    argv = program("go-native").command("images", 2, "fork", host_bin_dir=Path("/host/bin"))(paths)
     assert argv[0] == "/opt/kit/bin/go-native"
 
 
@@ -51,13 +54,13 @@ def test_binaries_are_keyed_by_the_go_sources(tmp_path: Path) -> None:
 
 def test_unbuilt_go_strategies_say_the_exact_command_that_gets_them(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    native = go.unavailable_reason("go-native", "cgroup", tmp_path)
+    native = unavailable_reason("go-native", "cgroup", tmp_path)
     assert native and "kit setup" in native and "kit build --target host" in native
     monkeypatch.setattr(go, "opencv_dev_files", lambda: False)
-    gocv = go.unavailable_reason("go-gocv", "cgroup", tmp_path)
+    gocv = unavailable_reason("go-gocv", "cgroup", tmp_path)
     assert gocv and "sudo .venv/bin/kit setup --with-deps" in gocv and "OpenCV" in gocv
     monkeypatch.setattr(go, "opencv_dev_files", lambda: True)
-    assert "kit setup" in (go.unavailable_reason("go-gocv", "cgroup", tmp_path) or "")
+    assert "kit setup" in (unavailable_reason("go-gocv", "cgroup", tmp_path) or "")
 
 
 def test_a_failed_host_build_is_the_reason(tmp_path: Path) -> None:
@@ -66,13 +69,13 @@ def test_a_failed_host_build_is_the_reason(tmp_path: Path) -> None:
     directory.mkdir(parents=True)
     (directory / "go-native").write_bytes(b"binary")
     (directory / "go-gocv.unavailable").write_text("opencv2/core.hpp: No such file\n")
-    assert go.unavailable_reason("go-native", "cgroup", tmp_path) is None
-    assert "opencv2/core.hpp" in (go.unavailable_reason("go-gocv", "cgroup", tmp_path) or "")
+    assert unavailable_reason("go-native", "cgroup", tmp_path) is None
+    assert "opencv2/core.hpp" in (unavailable_reason("go-gocv", "cgroup", tmp_path) or "")
 
 
 def test_go_outputs_are_checked_by_psnr_python_outputs_by_bytes() -> None:
-    assert {output_check(s) for s in GO_STRATEGIES} == {"psnr"}
-    assert {output_check(s) for s in PYTHON_STRATEGIES} == {"sha256"}
+    assert {program(s).output_check for s in GO_STRATEGIES} == {"psnr"}
+    assert {program(s).output_check for s in PYTHON_STRATEGIES} == {"sha256"}
 
 
 def test_gocv_build_links_only_opencv_modules_gocv_binds() -> None:

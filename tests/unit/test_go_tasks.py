@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 from kit import config as configuration
+from kit.build import go as go_strategy
 from kit.inputs import prepare
+from kit.programs import program
 from kit.runner import bytes_moved_per_task, workload_description
-from kit.strategies import go as go_strategy
-from kit.strategies import language
 from kit.verify import verify_tasks
 from kit.workloads.pi import calc_pi, calibrated
 
@@ -70,7 +70,7 @@ def test_go_passes_the_payload_by_reference(tmp_path: Path) -> None:
     batch = prepare(_plan(tmp_path, workload="payload", items=2, payload_size="1m"), languages=("python", "go"))
     assert bytes_moved_per_task(batch, "go-native") == 0
     assert bytes_moved_per_task(batch, "python-processes") == 2**20
-    assert language("go-native") == "go" and language("python-processes") == "python"
+    assert program("go-native").language == "go" and program("python-processes").language == "python"
 
 
 def test_a_tampered_iteration_count_or_an_edited_output_fails_verification(tmp_path: Path) -> None:

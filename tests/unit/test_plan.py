@@ -8,10 +8,12 @@ import pytest
 
 from kit.config import RunConfig
 from kit.errors import ConfigError
-from kit.runner import WorkerCommand, choose_strategies, pids_limit, plan_cells
+from kit.programs import NAMES as ALL_STRATEGIES
+from kit.programs import names, program
+from kit.runner import choose_strategies, pids_limit, plan_cells
 from kit.runtimes.base import SandboxPaths
-from kit.strategies import ALL_STRATEGIES, PYTHON_STRATEGIES
 
+PYTHON_STRATEGIES = names("python")
 A, B, C = "python-sequential", "python-threads", "python-processes"
 
 
@@ -77,7 +79,7 @@ def test_asking_for_an_unavailable_strategy_is_refused(tmp_path: Path) -> None:
 def test_worker_command_line() -> None:
     paths = SandboxPaths(python="/venv/bin/python", input_root=Path("/in"), output_dir=Path("/out"),
                          manifest=Path("/run/manifest.json"))
-    argv = WorkerCommand(B, "images", 4, "spawn")(paths)
+    argv = program(B).command("images", 4, "spawn")(paths)
     assert argv[:3] == ["/venv/bin/python", "-m", "kit.worker"]
     options = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert options == {"--strategy": B, "--workload": "images", "--workers": "4", "--start-method": "spawn",

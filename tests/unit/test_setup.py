@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kit import setup
+from kit.build.go import OPENCV_DEV_PACKAGES
 from kit.errors import EnvironmentProblem
-from kit.strategies.go import OPENCV_DEV_PACKAGES
 
 OS_RELEASES = Path(__file__).resolve().parent.parent / "data" / "os-release"
 

@@ -16,9 +16,9 @@ import pytest
 from kit import config as configuration
 from kit.errors import ConfigError
 from kit.inputs import prepare
+from kit.programs import names, program
 from kit.protocol import ItemEvent, ManifestEntry, read_manifest, write_manifest
 from kit.skip import split_current
-from kit.strategies import PROCESS_STRATEGIES, PYTHON_STRATEGIES, uses_start_method, workload_problem
 from kit.strategies.base import StrategyOptions
 from kit.verify import verify_tasks
 from kit.workloads import TASK_WORKLOADS, task_check, unit, workload_for
@@ -27,6 +27,16 @@ from kit.workloads.count import count
 from kit.workloads.io import delayed_server, expected_body, fetch
 from kit.workloads.pi import calc_pi, calibrated, error_bound
 from tests.unit.jpeg_samples import encode, picture
+
+PROCESS_STRATEGIES, PYTHON_STRATEGIES = names(process_workers=True), names("python")
+
+
+def workload_problem(strategy: str, workload: str) -> str | None:
+    return program(strategy).workload_problem(workload)
+
+
+def uses_start_method(strategy: str) -> bool:
+    return program(strategy).process_workers
 
 
 def test_viete_converges_to_pi_within_its_bound() -> None:

