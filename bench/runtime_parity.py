@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from kit import config as configuration
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.programs import program
 from kit.protocol import ItemEvent
 from kit.results import StrategyRecord

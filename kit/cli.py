@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from kit import config as configuration
+from kit import options as o
 from kit import signals
 from kit.errors import ConfigError, KitError
 
@@ -31,56 +32,62 @@ out = Console()
 
 @app.command()
 def run(
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to run (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
-    workload: Annotated[str, typer.Option(help="What each item is: images, pi, count, payload, io (seeds 001-004).")] = "images",  # noqa: E501
-    images: Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200 images, 50 tasks; with --source, every file].")] = None,  # noqa: UP045,E501
-    resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
-    source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
-    workers: Annotated[Optional[int], typer.Option(help="Workers per strategy [default: CPUs the run may use].")] = None,  # noqa: UP045,E501
-    iterations: Annotated[Optional[int], typer.Option(help="pi: Viete terms per task [default: calibrated to ~0.5 s a task here].")] = None,  # noqa: UP045,E501
-    count_to: Annotated[int, typer.Option(help="count: each task counts to this.")] = configuration.DEFAULT_COUNT_TO,
-    payload_size: Annotated[Optional[str], typer.Option(help="payload: the string every task receives, e.g. 100m or 100000000 [default: 10^8 characters].")] = None,  # noqa: UP045,E501
-    io_delay: Annotated[float, typer.Option(help="io: seconds the loopback server waits before answering.")] = configuration.DEFAULT_IO_DELAY_SECONDS,  # noqa: E501
-    chunksize: Annotated[int, typer.Option(help="python-pool-imap(-unordered): tasks per pool message.")] = 1,
-    skip_current: Annotated[bool, typer.Option(help="images: skip items whose output in --output-dir is newer than the source (seed 004).")] = False,  # noqa: E501
-    mem_limit: Annotated[Optional[str], typer.Option(help="Memory cap per sandbox, e.g. 512m, 1g, 1Gi [default: none].")] = None,  # noqa: UP045,E501
-    cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045
-    runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
-    start_method: Annotated[str, typer.Option(help="Process strategies' start method (python-processes, pools, asyncio): fork, spawn, forkserver.")] = "fork",  # noqa: E501
-    repeat: Annotated[int, typer.Option(help="Measured repetitions per strategy.")] = 1,
-    warmup: Annotated[int, typer.Option(help="Unrecorded-in-summary warmup rounds before measuring.")] = 0,
-    timeout: Annotated[float, typer.Option(help="Seconds per strategy before it is stopped.")] = 900.0,
-    stall_timeout: Annotated[float, typer.Option(hidden=True, help="Seconds without a finished item before a strategy counts as stalled.")] = 120.0,  # noqa: E501
-    out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),
-    output_dir: Annotated[Optional[Path], typer.Option(help="Stable place for outputs [default: inside the run directory].")] = None,  # noqa: UP045,E501
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
-    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds (0.0.0.0 for Docker Desktop).")] = "127.0.0.1",  # noqa: E501
-    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run, for a last scrape.")] = 10.0,  # noqa: E501
-    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
-    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,
-    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
-    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
-    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
+    strategy: o.Strategies = None,
+    workload: o.Workload = "images",
+    images: o.Items = None,
+    resolution: o.Resolution = o.RESOLUTION,
+    source: o.Source = None,
+    workers: o.Workers = None,
+    iterations: o.Iterations = None,
+    count_to: o.CountTo = o.COUNT_TO,
+    payload_size: o.PayloadSize = None,
+    io_delay: o.IoDelay = o.IO_DELAY,
+    chunksize: o.Chunksize = 1,
+    skip_current: o.SkipCurrent = False,
+    mem_limit: o.MemLimit = None,
+    cpus: o.Cpus = None,
+    runtime: o.Runtime = o.RUNTIME,
+    start_method: o.StartMethod = o.START_METHOD,
+    repeat: o.Repeat = 1,
+    warmup: o.Warmup = 0,
+    timeout: o.Timeout = o.TIMEOUT,
+    stall_timeout: o.StallTimeout = o.STALL,
+    out_dir: o.OutDir = o.OUT_DIR,
+    output_dir: o.OutputDir = None,
+    metrics_port: o.MetricsPort = o.METRICS_PORT,
+    metrics_host: o.MetricsHost = o.METRICS_HOST,
+    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
+    pushgateway: o.Pushgateway = None,
+    distinct_images: o.DistinctImages = o.POOL_SIZE,
+    max_pixels: o.MaxPixels = o.MAX_PIXELS,
+    retry_contended: o.RetryContended = 0,
+    cpuset: o.Cpuset = None,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
+    options = dict(locals())
     from kit.metrics import check_linger
     from kit.units import format_bytes
 
     linger = check_linger(metrics_linger)
-    plan = configuration.build(
-        strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
-        workers=workers, mem_limit=mem_limit, cpus=cpus, runtime=runtime, start_method=start_method,
-        repeat=repeat, warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir,
-        output_dir=output_dir, metrics_port=metrics_port, pool_size=distinct_images, iterations=iterations,
-        count_to=count_to, payload_size=payload_size, io_delay=io_delay, chunksize=chunksize,
-        skip_current=skip_current, max_pixels=max_pixels, retry_contended=retry_contended, cpuset=cpuset,
-        pushgateway=pushgateway)
+    plan = _plan(options)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
     noun = "items" if plan.workload == "images" else f"{plan.workload} tasks"
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
     _race(plan, header, metrics_host, linger, lambda runner: runner.run())
+
+
+# CLI parameter -> kit.config.build() argument, where the names differ
+_RENAMED = {"strategy": "strategies", "images": "items", "stall_timeout": "stall", "out_dir": "out",
+            "distinct_images": "pool_size"}
+_CLI_ONLY = {"metrics_host", "metrics_linger", "low", "high", "step", "confirmations", "cold"}
+
+
+def _plan(options: dict[str, object], **extra: object) -> configuration.RunConfig:
+    """The one way from a command's options to a validated plan (run, sweep and floor alike)."""
+    arguments = {_RENAMED.get(name, name): value for name, value in options.items() if name not in _CLI_ONLY}
+    return configuration.build(**{**arguments, **extra})  # type: ignore[arg-type]
 
 
 def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger: float,
@@ -231,82 +238,77 @@ def report(
 
 @app.command()
 def sweep(
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to run (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
-    workers: Annotated[str, typer.Option(help="Worker counts, comma-separated, e.g. 1,2,4,8,12.")] = "1,2,4",
-    mem_limit: Annotated[Optional[str], typer.Option(help="Memory caps, comma-separated, e.g. 256m,512m,1g; 'none' for no cap [default: none].")] = None,  # noqa: UP045,E501
-    workload: Annotated[str, typer.Option(help="What each item is.")] = "images",
-    images: Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200; with --source, every file].")] = None,  # noqa: UP045,E501
-    resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
-    source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
-    cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045,E501
-    runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
-    start_method: Annotated[str, typer.Option(help="python-processes start method: fork, spawn, forkserver.")] = "fork",  # noqa: E501
-    repeat: Annotated[int, typer.Option(help="Measured repetitions of every cell.")] = 1,
-    warmup: Annotated[int, typer.Option(help="Warmup rounds over the grid before measuring (left out of summaries).")] = 0,  # noqa: E501
-    timeout: Annotated[float, typer.Option(help="Seconds per cell before it is stopped.")] = 900.0,
-    stall_timeout: Annotated[float, typer.Option(hidden=True, help="Seconds without a finished item before a cell counts as stalled.")] = 120.0,  # noqa: E501
-    out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),  # noqa: E501
-    output_dir: Annotated[Optional[Path], typer.Option(help="Stable place for outputs [default: inside the run directory].")] = None,  # noqa: UP045,E501
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
-    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
-    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
-    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
-    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
-    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
-    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
-    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
+    strategy: o.Strategies = None,
+    workers: o.WorkersList = o.SWEEP_WORKERS,
+    mem_limit: o.MemLimitList = None,
+    workload: o.Workload = "images",
+    images: o.Items = None,
+    resolution: o.Resolution = o.RESOLUTION,
+    source: o.Source = None,
+    iterations: o.Iterations = None,
+    count_to: o.CountTo = o.COUNT_TO,
+    payload_size: o.PayloadSize = None,
+    io_delay: o.IoDelay = o.IO_DELAY,
+    chunksize: o.Chunksize = 1,
+    cpus: o.Cpus = None,
+    runtime: o.Runtime = o.RUNTIME,
+    start_method: o.StartMethod = o.START_METHOD,
+    repeat: o.Repeat = 1,
+    warmup: o.Warmup = 0,
+    timeout: o.Timeout = o.TIMEOUT,
+    stall_timeout: o.StallTimeout = o.STALL,
+    out_dir: o.OutDir = o.OUT_DIR,
+    output_dir: o.OutputDir = None,
+    metrics_port: o.MetricsPort = o.METRICS_PORT,
+    metrics_host: o.MetricsHost = o.METRICS_HOST,
+    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
+    pushgateway: o.Pushgateway = None,
+    distinct_images: o.DistinctImages = o.POOL_SIZE,
+    max_pixels: o.MaxPixels = o.MAX_PIXELS,
+    retry_contended: o.RetryContended = 0,
+    cpuset: o.Cpuset = None,
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
+    options = dict(locals())
     from kit.metrics import check_linger
-    from kit.runner import choose_strategies
-    from kit.sweep import parse_caps_list, parse_workers_list, plan_grid
     from kit.units import format_bytes
 
     linger = check_linger(metrics_linger)
-    counts, caps = parse_workers_list(workers), parse_caps_list(mem_limit)
-    plan = configuration.build(
-        strategies=strategy, workload=workload, items=images, resolution=resolution, source=source,
-        workers=max(counts), cpus=cpus, runtime=runtime, start_method=start_method, repeat=repeat,
-        warmup=warmup, timeout=timeout, stall=stall_timeout, out=out_dir, output_dir=output_dir,
-        metrics_port=metrics_port, pool_size=distinct_images, max_pixels=max_pixels,
-        retry_contended=retry_contended, cpuset=cpuset, pushgateway=pushgateway)
-    chosen_strategies, skipped = choose_strategies(plan)
-    for name, reason in skipped.items():
-        err.print(f"{name} skipped: {reason}")
-    cells = plan_grid(chosen_strategies, counts, caps, plan.repeat, plan.warmup, plan.cpus)
-    cap_text = ", ".join(format_bytes(c) if c else "none" for c in caps)
-    header = (f"[bold]kit sweep[/bold]: {plan.items or 'all'} items, workers {', '.join(map(str, counts))}, "
-              f"memory caps {cap_text}, {len(cells)} cells")
-    _race(plan, header, metrics_host, linger, lambda runner: runner.run(cells))
+    plan = _plan({**options, "workers": None, "mem_limit": None}, workers_list=workers, mem_limit_list=mem_limit)
+    cap_text = ", ".join(format_bytes(c) if c else "none" for c in plan.grid_memory_limits_bytes)
+    header = (f"[bold]kit sweep[/bold]: {plan.items or 'all'} items, workers "
+              f"{', '.join(map(str, plan.grid_workers))}, memory caps {cap_text}")
+    _race(plan, header, metrics_host, linger, lambda runner: runner.run())
 
 
 @app.command()
 def floor(
-    strategy: Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to probe (repeatable); default: every available one.")] = None,  # noqa: UP045,E501
-    workers: Annotated[Optional[int], typer.Option(help="Workers per strategy [default: CPUs the run may use].")] = None,  # noqa: UP045,E501
+    strategy: o.Strategies = None,
+    workers: o.Workers = None,
     images: Annotated[int, typer.Option("--images", "--items", help="Items in the batch; peak memory is reached once every worker holds an image, so a short batch finds the same floor faster.")] = 48,  # noqa: E501
-    resolution: Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")] = "4k",
-    source: Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")] = None,  # noqa: UP045,E501
+    resolution: o.Resolution = o.RESOLUTION,
+    source: o.Source = None,
     low: Annotated[str, typer.Option(help="Smallest cap to try, e.g. 64m (expected to fail).")] = "32m",
     high: Annotated[str, typer.Option(help="Largest cap to try, e.g. 4g (expected to pass).")] = "4g",
     step: Annotated[str, typer.Option(help="Resolution of the answer.")] = "8m",
     confirmations: Annotated[int, typer.Option(help="Runs that must all complete for a cap to pass.")] = 3,
     cold: Annotated[bool, typer.Option(help="Drop the page cache before every run (root): libraries are then charged to the sandbox.")] = False,  # noqa: E501
-    cpus: Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")] = None,  # noqa: UP045,E501
-    runtime: Annotated[str, typer.Option(help="auto, cgroup or docker.")] = "auto",
-    start_method: Annotated[str, typer.Option(help="python-processes start method: fork, spawn, forkserver.")] = "fork",  # noqa: E501
-    timeout: Annotated[float, typer.Option(help="Seconds per run before it is stopped (and the cap fails).")] = 900.0,  # noqa: E501
-    out_dir: Annotated[Path, typer.Option("--out", help="Where run directories are written.")] = Path("reports"),  # noqa: E501
-    metrics_port: Annotated[int, typer.Option(help="Prometheus metrics port; 0 disables.")] = 9464,
-    metrics_host: Annotated[str, typer.Option(help="Address the metrics endpoint binds.")] = "127.0.0.1",
-    metrics_linger: Annotated[float, typer.Option(help="Seconds the metrics endpoint stays up after the run.")] = 10.0,  # noqa: E501
-    pushgateway: Annotated[Optional[str], typer.Option(envvar="KIT_PUSHGATEWAY", help="Push the run's metrics to this Pushgateway while it runs and at its end, e.g. http://127.0.0.1:9091 [default: none].")] = None,  # noqa: UP045,E501
-    distinct_images: Annotated[int, typer.Option(help="Distinct generated images, reused to reach --images.")] = 16,  # noqa: E501
-    max_pixels: Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")] = configuration.DEFAULT_MAX_PIXELS,  # noqa: E501
-    retry_contended: Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")] = 0,  # noqa: E501
-    cpuset: Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")] = None,  # noqa: UP045,E501
+    cpus: o.Cpus = None,
+    runtime: o.Runtime = o.RUNTIME,
+    start_method: o.StartMethod = o.START_METHOD,
+    timeout: o.Timeout = o.TIMEOUT,
+    out_dir: o.OutDir = o.OUT_DIR,
+    metrics_port: o.MetricsPort = o.METRICS_PORT,
+    metrics_host: o.MetricsHost = o.METRICS_HOST,
+    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
+    pushgateway: o.Pushgateway = None,
+    distinct_images: o.DistinctImages = o.POOL_SIZE,
+    max_pixels: o.MaxPixels = o.MAX_PIXELS,
+    retry_contended: o.RetryContended = 0,
+    cpuset: o.Cpuset = None,
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
+    options = dict(locals())
     from kit.floor import align_caps
     from kit.metrics import check_linger
     from kit.units import format_bytes, parse_size
@@ -314,16 +316,13 @@ def floor(
     linger = check_linger(metrics_linger)
     if confirmations < 1:
         raise ConfigError(f"--confirmations {confirmations}: must be at least 1")
-    plan = configuration.build(
-        strategies=strategy, items=images, resolution=resolution, source=source, workers=workers, cpus=cpus,
-        runtime=runtime, start_method=start_method, timeout=timeout, out=out_dir, metrics_port=metrics_port,
-        pool_size=distinct_images, max_pixels=max_pixels, retry_contended=retry_contended, cpuset=cpuset,
-        pushgateway=pushgateway)
     low_bytes = configuration.parse_memory_limit(low)
     high_bytes = configuration.parse_memory_limit(high)
     assert low_bytes is not None and high_bytes is not None
     step_bytes = parse_size(step)
     low_bytes, high_bytes = align_caps(low_bytes, high_bytes, step_bytes)
+    search = configuration.FloorSearch(low_bytes, high_bytes, step_bytes, confirmations, cold)
+    plan = _plan(options, floor=search)
 
     def footer(results: RunResults) -> list[str]:
         return [f"[bold]floor[/bold] {f['strategy']} x{f['workers']}: {f['note']} "
@@ -333,15 +332,13 @@ def floor(
     _race(plan, f"[bold]kit floor[/bold]: {plan.items} items, {plan.workers} workers, caps "
                 f"{format_bytes(low_bytes)} to {format_bytes(high_bytes)} by {format_bytes(step_bytes)}, "
                 f"{confirmations} runs per cap", metrics_host, linger,
-          lambda runner: _floors(runner, low_bytes, high_bytes, step_bytes, confirmations, cold), footer)
+          lambda runner: _floors(runner, search))
 
 
-def _floors(runner: Runner, low: int, high: int, step: int, confirmations: int, cold: bool) -> RunResults:
+def _floors(runner: Runner, search: configuration.FloorSearch) -> RunResults:
     from kit.floor import run_floors
 
-    run_floors(runner, low, high, step, confirmations, cold)
-    assert runner.prepared is not None
-    return runner.prepared.results
+    return run_floors(runner, search)
 
 
 @app.command()
@@ -394,7 +391,7 @@ def data(
 
 @app.command()
 def doctor(
-    metrics_port: Annotated[int, typer.Option(help="Port the metrics endpoint will use.")] = 9464,
+    metrics_port: Annotated[int, typer.Option(help="Port the metrics endpoint will use.")] = o.METRICS_PORT,
     clean: Annotated[bool, typer.Option("--clean", help="Remove the sandboxes (cgroups, containers) of killed runs.")] = False,  # noqa: E501
 ) -> None:
     """Check what runs need here and say how to fix what is missing."""

@@ -1,7 +1,8 @@
 """The run plan: options parsed and validated once, into a frozen dataclass.
 
-Defaults live here (the dataclass), not in the CLI; `build()` refuses bad values with a ConfigError
-before anything runs.
+Every default lives here, once (the DEFAULT_* names): the dataclass, `build()` and the CLI's
+options (kit/options.py) all read them. `build()` refuses bad values with a ConfigError before
+anything runs, for run, sweep and floor alike.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ DEFAULT_TASKS = 50                  # seed 001's 50 tasks, for every task worklo
 DEFAULT_COUNT_TO = 1_000_000        # x 50 tasks = seed 002's count to 50 million
 DEFAULT_PAYLOAD_BYTES = 10**8       # seed 001's string of 100 million characters
 DEFAULT_IO_DELAY_SECONDS = 0.05
+DEFAULT_RESOLUTION = "4k"
+DEFAULT_RUNTIME = "auto"
+DEFAULT_START_METHOD = "fork"
+DEFAULT_TIMEOUT_SECONDS: Seconds = 900.0
+DEFAULT_STALL_SECONDS: Seconds = 120.0       # no item completed for this long: stalled
+DEFAULT_OUT_DIR = Path("reports")
+DEFAULT_METRICS_PORT = 9464
+DEFAULT_POOL_SIZE = 16                      # distinct generated images reused to reach the item count
+DEFAULT_SWEEP_WORKERS = "1,2,4"
 RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
 # Docker refuses caps under 6 MB, and so do we on every runtime, so caps mean the same everywhere.
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
@@ -71,29 +81,40 @@ def _cgroup_cpu_quota() -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class FloorSearch:
+    """`kit floor`'s bisection: the caps it searches between, its step and how it confirms."""
+
+    low_bytes: Bytes
+    high_bytes: Bytes
+    step_bytes: Bytes
+    confirmations: int
+    cold: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RunConfig:
     """Everything a run needs to know, validated; recorded as `config` in results.json."""
 
     strategies: tuple[str, ...] = ()            # empty: every available strategy
     workload: str = "images"
     items: int | None = DEFAULT_IMAGES         # None with --source: every file
-    width: int = 3840
-    height: int = 2160
+    width: int = RESOLUTIONS[DEFAULT_RESOLUTION][0]
+    height: int = RESOLUTIONS[DEFAULT_RESOLUTION][1]
     source: Path | None = None
     workers: int = 0                            # 0 until build(): the CPUs the run may use
     memory_limit_bytes: Bytes | None = None     # None: no cap
     cpus: float | None = None                   # CPU cap in cores; None: none
-    runtime: str = "auto"
-    start_method: str = "fork"
+    runtime: str = DEFAULT_RUNTIME
+    start_method: str = DEFAULT_START_METHOD
     repeat: int = 1
     warmup: int = 0
-    timeout_seconds: Seconds = 900.0
-    stall_seconds: Seconds = 120.0              # no item completed for this long: stalled
-    out_dir: Path = Path("reports")
+    timeout_seconds: Seconds = DEFAULT_TIMEOUT_SECONDS
+    stall_seconds: Seconds = DEFAULT_STALL_SECONDS
+    out_dir: Path = DEFAULT_OUT_DIR
     output_dir: Path | None = None              # stable outputs directory; default under the run dir
-    metrics_port: int = 9464
+    metrics_port: int = DEFAULT_METRICS_PORT
     pushgateway: str | None = None              # Pushgateway URL the run's metrics are pushed to; None: no push
-    pool_size: int = 16                         # distinct generated images reused to reach `items`
+    pool_size: int = DEFAULT_POOL_SIZE
     quality: int = 90                           # JPEG quality of generated inputs
     cache_dir: Path = field(default_factory=default_cache_dir)
     iterations: int | None = None               # pi: Viete terms per task; None: calibrated to ~0.5 s
@@ -106,11 +127,34 @@ class RunConfig:
     retry_contended: int = 0                    # re-run a contended sandbox up to this many times
     cpuset: str | None = None                   # "auto" or a CPU list: sandboxes pinned there (kit/cpuset.py)
     contention_threshold: float = CONTENTION_THRESHOLD
+    # kit sweep: the grid's worker counts and memory caps (empty: the single `workers` and cap above)
+    grid_workers: tuple[int, ...] = ()
+    grid_memory_limits_bytes: tuple[Bytes | None, ...] = ()
+    floor: FloorSearch | None = None            # kit floor: the caps it bisects between
+
+    @property
+    def is_grid(self) -> bool:
+        return bool(self.grid_workers or self.grid_memory_limits_bytes)
+
+    @property
+    def caps(self) -> tuple[Bytes | None, ...]:
+        """Every memory cap a sandbox of this plan may get (a sweep's grid, a floor's bounds)."""
+        if self.floor is not None:
+            return (self.floor.low_bytes, self.floor.high_bytes)
+        return self.grid_memory_limits_bytes or (self.memory_limit_bytes,)
 
     def to_json(self) -> dict[str, object]:
         """The config as recorded in results.json (paths as strings)."""
-        return {name: (str(value) if isinstance(value, Path) else value)
-                for name in self.__dataclass_fields__ for value in [getattr(self, name)]}
+        from dataclasses import asdict
+
+        def plain(value: object) -> object:
+            if isinstance(value, Path):
+                return str(value)
+            if isinstance(value, FloorSearch):
+                return asdict(value)
+            return list(value) if isinstance(value, tuple) else value
+
+        return {name: plain(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
 def parse_resolution(text: str) -> tuple[int, int]:
@@ -166,22 +210,22 @@ def build(
     strategies: list[str] | None = None,
     workload: str = "images",
     items: int | None = None,
-    resolution: str = "4k",
+    resolution: str = DEFAULT_RESOLUTION,
     source: Path | None = None,
     workers: int | None = None,
     mem_limit: str | None = None,
     cpus: float | None = None,
-    runtime: str = "auto",
-    start_method: str = "fork",
+    runtime: str = DEFAULT_RUNTIME,
+    start_method: str = DEFAULT_START_METHOD,
     repeat: int = 1,
     warmup: int = 0,
-    timeout: float = 900.0,
-    stall: float = 120.0,
-    out: Path = Path("reports"),
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    stall: float = DEFAULT_STALL_SECONDS,
+    out: Path = DEFAULT_OUT_DIR,
     output_dir: Path | None = None,
-    metrics_port: int = 9464,
+    metrics_port: int = DEFAULT_METRICS_PORT,
     pushgateway: str | None = None,
-    pool_size: int = 16,
+    pool_size: int = DEFAULT_POOL_SIZE,
     cache_dir: Path | None = None,
     iterations: int | None = None,
     count_to: int = DEFAULT_COUNT_TO,
@@ -193,8 +237,12 @@ def build(
     retry_contended: int = 0,
     cpuset: str | None = None,
     check_paths: bool = True,
+    workers_list: str | None = None,
+    mem_limit_list: str | None = None,
+    floor: FloorSearch | None = None,
 ) -> RunConfig:
-    """Validate the options of `kit run` and resolve their defaults."""
+    """Validate the options of `kit run`, `kit sweep` (`workers_list`, `mem_limit_list`: its grid)
+    and `kit floor` (`floor`: its bisection) and resolve their defaults."""
     for name in strategies or ():
         if name not in NAMES:
             raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(NAMES)}")
@@ -243,8 +291,14 @@ def build(
         raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
                           "(JPEG allows at most 65535 x 65535)")
     memory_limit = parse_memory_limit(mem_limit)
+    grid_workers = parse_workers_list(workers_list) if workers_list is not None else ()
+    grid_caps = parse_caps_list(mem_limit_list) if workers_list is not None or mem_limit_list is not None else ()
+    if grid_workers:
+        workers = max(grid_workers)
+    caps = (floor.low_bytes, floor.high_bytes) if floor else grid_caps or (memory_limit,)
+    smallest_cap = min((cap for cap in caps if cap is not None), default=None)
     pushgateway_url = parse_pushgateway(pushgateway)
-    payload_bytes = _check_workload_options(workload, source, memory_limit, iterations, count_to, payload_size,
+    payload_bytes = _check_workload_options(workload, source, smallest_cap, iterations, count_to, payload_size,
                                             io_delay, chunksize, skip_current, output_dir)
     default_workers = max(1, math.floor(cpus if cpus else allowed_cpus()))
     return RunConfig(
@@ -278,7 +332,32 @@ def build(
         max_pixels=max_pixels,
         retry_contended=retry_contended,
         cpuset=cpuset,
+        grid_workers=grid_workers,
+        grid_memory_limits_bytes=grid_caps,
+        floor=floor,
     )
+
+
+def parse_workers_list(text: str) -> tuple[int, ...]:
+    """'1,2,4,8' -> (1, 2, 4, 8): distinct, in the order given."""
+    values: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or not 1 <= int(part) <= MAX_WORKERS:
+            raise ConfigError(f"--workers {text!r}: give a comma-separated list of counts from 1 to "
+                              f"{MAX_WORKERS}, e.g. 1,2,4,8")
+        values.append(int(part))
+    return tuple(dict.fromkeys(values))
+
+
+def parse_caps_list(text: str | None) -> tuple[Bytes | None, ...]:
+    """'256m,512m,none' -> sizes in bytes (None: no cap); no option at all means one uncapped setting."""
+    if text is None:
+        return (None,)
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise ConfigError(f"--mem-limit {text!r}: give a comma-separated list of sizes, e.g. 256m,512m,1g")
+    return tuple(dict.fromkeys(parse_memory_limit(part) for part in parts))
 
 
 def check_directory(option: str, path: Path) -> None:

@@ -14,7 +14,8 @@ from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.protocol import ItemEvent
 from kit.results import Sample, StrategyRecord
 from kit.stats import Spread

@@ -25,6 +25,8 @@ from kit.errors import ConfigError, EnvironmentProblem
 from kit.units import MIB, Bytes
 
 if TYPE_CHECKING:
+    from kit.config import FloorSearch
+    from kit.results import RunResults
     from kit.runner import Runner
 
 DEFAULT_STEP: Bytes = 8 * MIB
@@ -187,35 +189,32 @@ def library_residency(files: list[Path] | None = None) -> float | None:
     return round(min(resident / size, 1.0), 3) if size else None
 
 
-def run_floors(runner: Runner, low: Bytes, high: Bytes, step: Bytes = DEFAULT_STEP,
-               confirmations: int = DEFAULT_CONFIRMATIONS, cold: bool = False) -> list[Floor]:
+def run_floors(runner: Runner, search: FloorSearch) -> RunResults:
     """Every chosen strategy's floor at the config's workers; each run is a record in the run's
     results.json, each floor an entry of its `floors` section (saved as soon as it is known)."""
-    from kit.observer import Cell
-    from kit.programs import program
+    from kit.plan import cell
     from kit.results import save
 
-    if cold and (problem := cold_problem()):
+    if search.cold and (problem := cold_problem()):
         raise EnvironmentProblem(problem)
     results = runner.start()
     libraries = opencv_libraries()
-    floors: list[Floor] = []
+    confirmations = search.confirmations
     for strategy in runner.strategies:
-        workers = program(strategy).effective_workers(runner.config.workers)
+        workers = cell(strategy, 0, runner.config.workers, None, None).workers
 
         def run_once(cap: Bytes, attempt: int, strategy: str = strategy, workers: int = workers) -> Attempt:
-            if cold:
+            if search.cold:
                 drop_page_cache()
             resident = library_residency(libraries)
             runner.observer.phase(f"{strategy} x{workers}: cap {cap // MIB} MiB, "
                                   f"run {attempt + 1}/{confirmations}")
-            record = runner.run_cell(Cell(strategy=strategy, repetition=attempt, workers=workers,
-                                          memory_limit_bytes=cap, cpus=runner.config.cpus))
+            record = runner.run_cell(cell(strategy, attempt, workers, cap, runner.config.cpus))
             return Attempt(record.status, record.peak_memory_bytes, resident)
 
-        floor = find_floor(strategy, workers, run_once, low, high, step, confirmations, cold)
-        floors.append(floor)
+        floor = find_floor(strategy, workers, run_once, search.low_bytes, search.high_bytes, search.step_bytes,
+                           confirmations, search.cold)
         results.floors.append(floor.to_json())
         save(results, runner.run_dir)
         runner.observer.phase(floor.text)
-    return floors
+    return results

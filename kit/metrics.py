@@ -30,7 +30,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from kit import __version__
 from kit.errors import ConfigError, EnvironmentProblem
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.protocol import ItemEvent
 from kit.results import STATUSES, Sample, StrategyRecord, derived_rates
 from kit.workloads import unit

@@ -5,27 +5,9 @@ Data flows one way: the runner calls these; observers never call back into the r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from kit.plan import Cell
 from kit.protocol import ItemEvent
 from kit.results import Sample, StrategyRecord
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One sandbox run: a strategy at a worker count and cap, one repetition."""
-
-    strategy: str
-    repetition: int
-    workers: int
-    memory_limit_bytes: int | None
-    cpus: float | None
-    warmup: bool = False
-
-    @property
-    def label(self) -> str:
-        kind = "warmup" if self.warmup else "rep"
-        return f"{self.strategy} x{self.workers} ({kind} {self.repetition + 1})"
 
 
 class RunObserver:

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 
 from prometheus_client import CollectorRegistry, push_to_gateway
 
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.results import StrategyRecord
 
 JOB = "kit"

@@ -21,7 +21,8 @@ from kit.cpuset import Pinning, pin_controller
 from kit.cpuset import plan as plan_cpuset
 from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare, with_problems
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell, grid_description, plan_cells
 from kit.programs import NAMES, program
 from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
@@ -30,7 +31,6 @@ from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, supervise
-from kit.sweep import grid_description
 from kit.verify import Reference, make_reference, verify_outputs
 from kit.workloads import unit
 
@@ -85,20 +85,6 @@ def availability_lines(runtime: str, cache_dir: Path, workload: str = "images") 
     return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
 
 
-def plan_cells(config: RunConfig, strategies: list[str]) -> list[Cell]:
-    """Warmups first, then repetitions, the strategy order rotated each round (A B C, B C A, ...)
-    so that drift over the run does not favour one strategy."""
-    cells = []
-    rounds = [(True, r) for r in range(config.warmup)] + [(False, r) for r in range(config.repeat)]
-    for position, (warmup, repetition) in enumerate(rounds):
-        shift = position % len(strategies)
-        for strategy in strategies[shift:] + strategies[:shift]:
-            cells.append(Cell(strategy=strategy, repetition=repetition,
-                              workers=program(strategy).effective_workers(config.workers),
-                              memory_limit_bytes=config.memory_limit_bytes, cpus=config.cpus, warmup=warmup))
-    return cells
-
-
 class _Prepared(NamedTuple):
     """What every cell of a run shares, made once by `Runner.start`."""
 
@@ -128,7 +114,8 @@ class Runner:
         self.pinning: Pinning = Pinning(None, None)
 
     def run(self, cells: list[Cell] | None = None) -> RunResults:
-        """Run the config's plan, or the given cells (a sweep's grid); results saved after each cell."""
+        """Run the config's plan (a run's or a sweep's, kit/plan.py), or the given cells; results are
+        saved after each cell."""
         results = self.start(cells)
         planned = cells if cells is not None else plan_cells(self.config, self.strategies)
         self.observer.planned(planned)
@@ -190,8 +177,9 @@ class Runner:
             self.gil_free_fraction = float(fraction) if isinstance(fraction, (int, float)) else None
             if "error" in probe:
                 results.warnings.append(f"GIL probe failed: {probe['error']}")
-        if cells is not None:
-            results.config["grid"] = grid_description(cells)
+        if cells is not None or self.config.is_grid:
+            results.config["grid"] = grid_description(cells if cells is not None
+                                                      else plan_cells(self.config, strategies))
         cpus = min(allowed_cpus(), self.config.cpus) if self.config.cpus else allowed_cpus()
         if warning := oversubscribed(most, cpus):
             results.warnings.append(warning)

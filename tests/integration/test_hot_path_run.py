@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from kit import config
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.runner import Runner
 from kit.runtimes.cgroup import CgroupRuntime
 from tests.unit.jpeg_samples import encode, header_only, picture

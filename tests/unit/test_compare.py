@@ -134,7 +134,7 @@ def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 def test_overall_bar_and_eta_for_sweeps() -> None:
     from kit.console import ProgressView, eta_text
-    from kit.sweep import plan_grid
+    from kit.plan import plan_grid
 
     assert eta_text(2, 10, 20.0) == "ETA 1m 20s"      # 10 s a cell so far, 8 cells left
     assert eta_text(1, 400, 30.0) == "ETA 3h 19m"

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from kit.console import MEMORY_COLUMNS, TIME_COLUMNS, LineProgress, results_table
-from kit.observer import Cell
+from kit.plan import Cell
 from kit.results import StrategyRecord, load, record_from_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"

@@ -16,7 +16,7 @@ from kit import metrics
 from kit.cli import main
 from kit.errors import ConfigError, EnvironmentProblem
 from kit.metrics import FAMILIES, LABELS, MetricsObserver, memory_limit_label, series_names, serve
-from kit.observer import Cell
+from kit.plan import Cell
 from kit.protocol import ItemEvent
 from kit.results import OomEvent, Sample, StrategyRecord
 

@@ -8,9 +8,10 @@ import pytest
 
 from kit.config import RunConfig
 from kit.errors import ConfigError
+from kit.plan import plan_cells
 from kit.programs import NAMES as ALL_STRATEGIES
 from kit.programs import names, program
-from kit.runner import choose_strategies, pids_limit, plan_cells
+from kit.runner import choose_strategies, pids_limit
 from kit.runtimes.base import SandboxPaths
 
 PYTHON_STRATEGIES = names("python")

@@ -11,7 +11,8 @@ import pytest
 
 from kit import config
 from kit.errors import RuntimeUnavailable
-from kit.observer import Cell, RunObserver
+from kit.observer import RunObserver
+from kit.plan import Cell
 from kit.results import StrategyRecord
 from kit.runner import Runner
 from kit.runtimes.process import ProcessRuntime

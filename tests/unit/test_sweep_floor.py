@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kit.config import parse_caps_list, parse_workers_list
 from kit.errors import ConfigError, EnvironmentProblem
 from kit.floor import Attempt, align_caps, bisect, cold_problem, confirm, drop_page_cache, find_floor, library_residency
-from kit.sweep import grid_description, parse_caps_list, parse_workers_list, plan_grid
+from kit.plan import grid_description, plan_grid
 from tests.conftest import need
 
 MIB = 2**20
