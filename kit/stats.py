@@ -78,12 +78,12 @@ def bootstrap_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tup
     return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-def spread(values: Iterable[float | int | None]) -> Spread | None:
-    """Median, min-max, CV and (N >= 5) CI of the values present; None when there are none."""
+def spread(values: Iterable[float | int | None], with_ci: bool = True) -> Spread | None:
+    """Median, min-max, CV and (N >= 5, `with_ci`) CI of the values present; None when there are none."""
     present = [float(v) for v in values if v is not None]
     if not present:
         return None
-    ci = bootstrap_ci(present)
+    ci = bootstrap_ci(present) if with_ci else None
     return Spread(median=statistics.median(present), low=min(present), high=max(present), n=len(present),
                   cv=coefficient_of_variation(present), ci_low=ci[0] if ci else None,
                   ci_high=ci[1] if ci else None)

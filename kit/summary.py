@@ -1,7 +1,7 @@
 """Records grouped into summaries: one per (strategy, workers, memory cap), warmups left out.
 
-The console table, `kit compare` and the HTML report read these, so a figure means the same
-everywhere: throughput from the repetitions that completed (an OOM-killed attempt must not pass
+The one summary layer: the console table, `kit compare` and the HTML report all read these, so a
+figure means the same everywhere: throughput from the repetitions that completed (an OOM-killed attempt must not pass
 for a fast one), time from completed repetitions when there are any, memory from every attempt.
 
     >>> [s.label for s in summarize(records)]          # doctest: +SKIP
@@ -90,6 +90,36 @@ class Summary:
             parts.append(f"cap {format_bytes(self.memory_limit_bytes)}" if self.memory_limit_bytes
                          else "no cap")
         return " ".join(parts)
+
+    @property
+    def ok(self) -> tuple[StrategyRecord, ...]:
+        return tuple(r for r in self.records if r.status == "ok")
+
+    @property
+    def timed(self) -> tuple[StrategyRecord, ...]:
+        """The records that time and throughput come from: completed ones, else every attempt."""
+        return self.ok or self.records
+
+    @property
+    def partial(self) -> bool:
+        """No repetition completed: figures describe attempts that ended early."""
+        return not self.ok
+
+    @property
+    def oom_killed(self) -> tuple[StrategyRecord, ...]:
+        return tuple(r for r in self.records if r.status == "oom_killed" or r.oom_kills)
+
+    @property
+    def per_mib(self) -> Spread | None:
+        return self.throughput_per_mib
+
+    def timed_stat(self, get: Callable[[StrategyRecord], float | int | None]) -> Spread | None:
+        """Any figure over the timed records (median and min-max; no interval)."""
+        return spread((get(r) for r in self.timed), with_ci=False)
+
+    def all_stat(self, get: Callable[[StrategyRecord], float | int | None]) -> Spread | None:
+        """Any figure over every attempt (memory: an OOM-killed attempt peaked at the cap)."""
+        return spread((get(r) for r in self.records), with_ci=False)
 
     def values(self, get: Callable[[StrategyRecord], float | int | None],
                ok_only: bool = True) -> list[float]:

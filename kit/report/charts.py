@@ -9,8 +9,9 @@ from typing import Any
 from markupsafe import Markup
 
 from kit.report import fmt
-from kit.report.summary import Axes, Group, GroupKey
+from kit.report.layout import Axes
 from kit.report.svg import Bar, Level, LineChart, Marker, Series, bar_chart, color, decimate, line_chart, tint
+from kit.summary import GroupKey, Summary
 
 MAX_TIMELINE_GROUPS = 8
 VICTIM_TEXT = {"main": "the main worker", "pool_worker": "a pool process"}
@@ -22,7 +23,7 @@ class Style:
     dashed: bool
 
 
-def styles(groups: Sequence[Group]) -> dict[GroupKey, Style]:
+def styles(groups: Sequence[Summary]) -> dict[GroupKey, Style]:
     """A colour per group: its strategy's, lighter and dashed for the smaller settings of a sweep."""
     keys: dict[str, list[GroupKey]] = {}
     for g in groups:  # sorted by workers, then cap: the last is the largest setting
@@ -35,7 +36,7 @@ def styles(groups: Sequence[Group]) -> dict[GroupKey, Style]:
     return out
 
 
-def time_chart(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
+def time_chart(groups: Sequence[Summary], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
     """Work time per group (median, min-max whisker), whole sandbox life as a lighter bar behind."""
     bars = []
     for g in groups:
@@ -55,7 +56,7 @@ def time_chart(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Style]
                              ("#cbd5e1", "whole sandbox life")])
 
 
-def memory_chart(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
+def memory_chart(groups: Sequence[Summary], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
     """Peak working set per group with the memory cap drawn (when the run has one cap)."""
     bars = []
     for g in groups:
@@ -71,12 +72,12 @@ def memory_chart(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Styl
                      cap=cap / 2**20 if cap else None, cap_text=f"cap {fmt.cap(cap)}")
 
 
-def timeline_groups(groups: Sequence[Group], primary: Sequence[Group]) -> list[Group]:
+def timeline_groups(groups: Sequence[Summary], primary: Sequence[Summary]) -> list[Summary]:
     """Every group while the chart stays readable; in a large sweep, the primary setting's."""
     return list(groups) if len(groups) <= MAX_TIMELINE_GROUPS else list(primary)
 
 
-def memory_timeline(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
+def memory_timeline(groups: Sequence[Summary], axes: Axes, style: dict[GroupKey, Style]) -> Markup:
     """Working set over time per record, each cap as a dashed line, each OOM kill marked."""
     series, markers = [], []
     for g in groups:
@@ -105,7 +106,7 @@ def cpu_points(r: Any) -> list[tuple[float, float]]:
     return points
 
 
-def cpu_timeline(groups: Sequence[Group], axes: Axes, style: dict[GroupKey, Style], cores: int | None,
+def cpu_timeline(groups: Sequence[Summary], axes: Axes, style: dict[GroupKey, Style], cores: int | None,
                  cpus: float | None) -> Markup:
     """CPU cores in use over time per record, with the machine's cores (and any CPU cap) drawn."""
     series = []

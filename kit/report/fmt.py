@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from kit.units import format_bytes
 
-if TYPE_CHECKING:   # a type only: summary.py imports this module for its labels
-    from kit.report.summary import Stat
+if TYPE_CHECKING:
+    from kit.stats import Spread
 
 
 def seconds(value: float | None) -> str:
@@ -53,7 +53,7 @@ def ratio(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}×"
 
 
-def stat_text(value: Stat | None, show: Callable[[float | None], str] = rate) -> str:
+def stat_text(value: Spread | None, show: Callable[[float | None], str] = rate) -> str:
     """'12.3' or '12.3 (11.9–13.0)' when repetitions differ."""
     if value is None:
         return "–"

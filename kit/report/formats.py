@@ -10,9 +10,9 @@ from typing import Any
 from kit.errors import ConfigError
 from kit.report import fmt
 from kit.report.render import read_results
-from kit.report.summary import group_records
 from kit.report.verdicts import claims
 from kit.results import StrategyRecord, record_from_json, to_csv
+from kit.summary import summarize
 
 MARKDOWN_COLUMNS = ("strategy", "workers", "cap", "n", "work s", "rate", "peak working set", "CPU (cores)",
                     "verified", "outcome")
@@ -32,7 +32,7 @@ def _cell(text: str) -> str:
 def markdown(data: dict[str, Any]) -> str:
     """The study table (medians, min-max over repetitions) and the claims' verdicts, in Markdown."""
     records = [r for r in _records(data) if not r.warmup]
-    groups = group_records(records)
+    groups = summarize(records)
     unit = records[0].unit if records else "images"
     header = [f"{unit}/s" if name == "rate" else name for name in MARKDOWN_COLUMNS]
     lines = [f"**Concurrency Wars** run `{data.get('run_id', '?')}`: workload "

@@ -19,19 +19,11 @@ from kit.errors import ConfigError
 from kit.report import charts, fmt, seed001, sweep, workloads
 from kit.report.charts import Style
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
-from kit.report.summary import (
-    Axes,
-    Group,
-    GroupKey,
-    Stat,
-    at_setting,
-    axes,
-    group_records,
-    parse_records,
-    primary_setting,
-)
+from kit.report.layout import Axes, at_setting, axes, primary_setting
 from kit.report.verdicts import claims, headlines
 from kit.results import StrategyRecord, atomic_write, load
+from kit.stats import Spread
+from kit.summary import GroupKey, Summary, parse_records, summarize
 
 REPORT_NAME = "report.html"
 Styles = dict[GroupKey, Style]
@@ -47,7 +39,7 @@ class Figure:
     spread: str = ""
 
 
-def figure(value: Stat | None, show: Callable[[float | None], str] = fmt.rate) -> Figure:
+def figure(value: Spread | None, show: Callable[[float | None], str] = fmt.rate) -> Figure:
     if value is None:
         return Figure("–")
     if not value.spread:
@@ -84,7 +76,7 @@ class Row:
 STATUS_TONE = {"ok": "ok", "oom_killed": "bad", "failed": "bad"}
 
 
-def outcomes(group: Group) -> tuple[tuple[str, str], ...]:
+def outcomes(group: Summary) -> tuple[tuple[str, str], ...]:
     """'oom killed', or with mixed repetitions '1× ok' and '1× oom killed', each with its tone."""
     counts: dict[str, int] = {}
     for r in group.records:
@@ -94,7 +86,7 @@ def outcomes(group: Group) -> tuple[tuple[str, str], ...]:
                   STATUS_TONE.get(status, "warn")) for status, count in counts.items())
 
 
-def table_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[Row]:
+def table_rows(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[Row]:
     rows = []
     for g in groups:
         items = [r.items_ok for r in g.records]
@@ -112,13 +104,13 @@ def table_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[Row]:
     return rows
 
 
-def skipped_note(group: Group) -> str:
+def skipped_note(group: Summary) -> str:
     """' (+3 skipped)' when --skip-current left items alone, so 'done' is not read as a failure."""
     skipped = max((r.items_skipped for r in group.records), default=0)
     return f" (+{skipped} skipped)" if skipped else ""
 
 
-def oom_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[str, Any]]:
+def oom_rows(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[dict[str, Any]]:
     rows = []
     for g in groups:
         for r in g.records:
@@ -132,10 +124,10 @@ def oom_rows(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[str,
     return rows
 
 
-def memory_truth(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[str, Any]]:
+def memory_truth(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[dict[str, Any]]:
     rows = []
     for g in groups:
-        def med(get: Any, group: Group = g) -> float | None:
+        def med(get: Any, group: Summary = g) -> float | None:
             value = group.all_stat(get)
             return value.median if value else None
         working = med(lambda r: r.peak_memory_bytes)
@@ -149,7 +141,7 @@ def memory_truth(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[
     return rows
 
 
-def failed_items(groups: Sequence[Group], ax: Axes, style: Styles) -> dict[str, Any]:
+def failed_items(groups: Sequence[Summary], ax: Axes, style: Styles) -> dict[str, Any]:
     """Each failed item once (name and reason), with the strategies that failed it and in how many runs:
     a bad input usually fails everywhere, and one table says so without repeating it."""
     items: dict[tuple[str, str], list[dict[str, str]]] = {}
@@ -177,7 +169,7 @@ def _verification_state(r: StrategyRecord) -> tuple[str, str]:
     return ("verified" if r.verified else "MISMATCH"), text
 
 
-def _runs(records: Sequence[StrategyRecord], group: Group) -> str:
+def _runs(records: Sequence[StrategyRecord], group: Summary) -> str:
     if len(group.records) <= 1:
         return ""
     if len(records) == len(group.records):
@@ -185,7 +177,7 @@ def _runs(records: Sequence[StrategyRecord], group: Group) -> str:
     return ", ".join(str(r.repetition + 1) for r in records) + f" of {len(group.records)}"
 
 
-def verification(groups: Sequence[Group], ax: Axes, style: Styles) -> list[dict[str, Any]]:
+def verification(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[dict[str, Any]]:
     """One row per group and state: 'verified in runs 1, 2, 3' rather than one row per run."""
     rows = []
     for g in groups:
@@ -227,7 +219,7 @@ def machine(env: dict[str, Any]) -> list[tuple[str, str]]:
 def context(data: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from one results.json dict."""
     records = parse_records(data)
-    groups = group_records(records)
+    groups = summarize(records)
     ax = axes(groups)
     style = charts.styles(groups)
     config = data.get("config") or {}
@@ -280,7 +272,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def contended_lines(groups: Sequence[Group]) -> list[str]:
+def contended_lines(groups: Sequence[Summary]) -> list[str]:
     """One line per shown record whose sandbox shared the machine beyond the recorded threshold."""
     lines = []
     for g in groups:

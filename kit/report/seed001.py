@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kit.report import fmt
-from kit.report.summary import Group
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED, Claim
+from kit.summary import Summary
 
 PYTHON, GO = "python-processes", "go-native"
 SCALING_LIKE = 0.9
@@ -41,14 +41,14 @@ SEED_PAYLOAD_MIB = 50 * 10**8 / MIB
 SEED_MS_PER_MIB = {PYTHON: 85.1837 * 1000 / SEED_PAYLOAD_MIB, GO: 0.104074 * 1000 / SEED_PAYLOAD_MIB}
 
 
-def _find(groups: Sequence[Group], strategy: str, workers: int, cap: int | None) -> Group | None:
+def _find(groups: Sequence[Summary], strategy: str, workers: int, cap: int | None) -> Summary | None:
     for g in groups:
         if g.key == (strategy, workers, cap) and g.throughput:
             return g
     return None
 
 
-def _cores(group: Group) -> str:
+def _cores(group: Summary) -> str:
     busy = group.timed_stat(lambda r: r.cpu_utilization)
     return "–" if busy is None else f"{busy.median:.2f}"
 
@@ -59,7 +59,7 @@ def _seed_speedup(workers: int, which: int) -> float | None:
     return SEED_PI_SECONDS[1][which] / SEED_PI_SECONDS[workers][which]
 
 
-def claim_scaling(groups: Sequence[Group], calibration: Mapping[str, Any] | None = None) -> Claim:
+def claim_scaling(groups: Sequence[Summary], calibration: Mapping[str, Any] | None = None) -> Claim:
     """Seed 001 claim 1: python-processes' speedup over its one worker against go-native's."""
     title = "Python multiprocessing scales like Go on CPU-bound work"
     study = ("seed 001, pi: 100.77 s → 51.44 s at 2 processes for Python, 102.75 s → 51.85 s at 2 "
@@ -124,14 +124,14 @@ def _per_iteration(calibration: Mapping[str, Any] | None) -> list[str]:
             "compiler drop the arithmetic: see the README)"]
 
 
-def _ms_per_mib(group: Group, payload_bytes: int) -> float | None:
+def _ms_per_mib(group: Summary, payload_bytes: int) -> float | None:
     """Work time per MiB of payload handed to the tasks, in ms (median over repetitions)."""
     values = [r.work_seconds * 1000 / (r.items_ok * payload_bytes / MIB) for r in group.ok
               if r.work_seconds and r.items_ok]
     return statistics.median(values) if values and payload_bytes else None
 
 
-def claim_serialization(groups: Sequence[Group], task: Mapping[str, Any] | None = None) -> Claim:
+def claim_serialization(groups: Sequence[Summary], task: Mapping[str, Any] | None = None) -> Claim:
     """Seed 001 claim 2: python-processes' time per MiB of payload against go-native's."""
     title = "Serialization cost grows with payload"
     study = ("seed 001, payload: 50 tasks of a 10^8-character string took 85.18 s in Python processes "
@@ -174,7 +174,7 @@ def claim_serialization(groups: Sequence[Group], task: Mapping[str, Any] | None 
                  f"(below {COPY_BAR:g}×).", tuple(figures), rule)
 
 
-def claims(groups: Sequence[Group], workload: str, section: Mapping[str, Any]) -> list[Claim]:
+def claims(groups: Sequence[Summary], workload: str, section: Mapping[str, Any]) -> list[Claim]:
     """The seed 001 cards of a run: pi gets the scaling claim, payload the serialization claim."""
     if workload == "pi":
         calibration = section.get("calibration")

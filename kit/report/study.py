@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.report import fmt
-from kit.report.summary import Group, strategy_rank
+from kit.summary import Summary, strategy_rank
 
 STUDY_ITEMS = 1000
 STUDY_MACHINE = "AMD Ryzen 5 5500, 6 cores / 12 threads, 32 GB; 1,000 4K images"
@@ -41,13 +41,13 @@ def _study_fastest() -> str:
     return min(STUDY_TABLE, key=lambda s: STUDY_TABLE[s][0])
 
 
-def side_by_side(groups: Sequence[Group]) -> tuple[list[StudyRow], str | None, str]:
+def side_by_side(groups: Sequence[Summary]) -> tuple[list[StudyRow], str | None, str]:
     """Rows for every strategy of the study or of this run (groups at one setting), this run's
     fastest strategy, and the study's."""
     mine = {g.strategy: g for g in groups}
     done = {s: g for s, g in mine.items() if g.ok}
 
-    def work(g: Group) -> float:
+    def work(g: Summary) -> float:
         value = g.timed_stat(lambda r: r.work_seconds)
         return value.median if value else float("inf")
 

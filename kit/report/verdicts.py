@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from kit.report import fmt
-from kit.report.summary import Axes, Group
+from kit.report.layout import Axes
+from kit.summary import Summary
 
 CONFIRMED, REFUTED, NOT_MEASURED = "confirmed", "refuted", "not measured"
 STUDY_RATIO = 3.7
@@ -51,18 +52,18 @@ class Finding:
     tone: str = "neutral"   # neutral, good, bad
 
 
-def _by(groups: Sequence[Group], strategy: str) -> list[Group]:
+def _by(groups: Sequence[Summary], strategy: str) -> list[Summary]:
     return [g for g in groups if g.strategy == strategy]
 
 
-def _find(groups: Sequence[Group], strategy: str, workers: int, cap: int | None) -> Group | None:
+def _find(groups: Sequence[Summary], strategy: str, workers: int, cap: int | None) -> Summary | None:
     for g in groups:
         if g.key == (strategy, workers, cap):
             return g
     return None
 
 
-def headlines(groups: Sequence[Group], axes: Axes, unit: str) -> list[Finding]:
+def headlines(groups: Sequence[Summary], axes: Axes, unit: str) -> list[Finding]:
     """Fastest, most memory-efficient, and who the cap killed."""
     found: list[Finding] = []
     measured = [g for g in groups if g.throughput]
@@ -96,7 +97,7 @@ def headlines(groups: Sequence[Group], axes: Axes, unit: str) -> list[Finding]:
     return found
 
 
-def claim_threads(groups: Sequence[Group]) -> Claim:
+def claim_threads(groups: Sequence[Summary]) -> Claim:
     """Claim 1, with the GIL probe's figure: the ceiling the pipeline's GIL-held share puts on
     threads on any machine, beside the speedup measured on this one."""
     claim = _claim_threads(groups)
@@ -111,7 +112,7 @@ def claim_threads(groups: Sequence[Group]) -> Claim:
     return replace(claim, figures=(*claim.figures, figure))
 
 
-def _claim_threads(groups: Sequence[Group]) -> Claim:
+def _claim_threads(groups: Sequence[Summary]) -> Claim:
     """Claim 1: python-threads scaling against its own one-worker throughput."""
     title = "Python threads are GIL-bound"
     study = "threads 49.56 s vs 11.76 s for Go+GoCV on 6C/12T: 'the GIL bottleneck'"
@@ -155,7 +156,7 @@ def _claim_threads(groups: Sequence[Group]) -> Claim:
                  f"(below {SCALING_BAR * many.workers:.1f}×).", tuple(figures), rule)
 
 
-def claim_processes(groups: Sequence[Group]) -> Claim:
+def claim_processes(groups: Sequence[Summary]) -> Claim:
     """Claim 2: python-processes OOM-killed at a cap its rival survives."""
     title = "Python multiprocessing dies in a pod"
     study = "processes 'consumed over 2 GB' and 'would likely crash (OOM)' in a Kubernetes pod"
@@ -201,7 +202,7 @@ def claim_processes(groups: Sequence[Group]) -> Claim:
                  "beside it (`kit floor` finds each strategy's cap).", tuple(figures), rule)
 
 
-def _paired_ratios(gocv: Group, python: Group) -> list[float]:
+def _paired_ratios(gocv: Summary, python: Summary) -> list[float]:
     """go-gocv / Python throughput per repetition (interleaved rounds), else the ratio of medians."""
     mine = {r.repetition: r.throughput_items_per_second for r in gocv.ok if r.throughput_items_per_second}
     theirs = {r.repetition: r.throughput_items_per_second for r in python.ok
@@ -213,7 +214,7 @@ def _paired_ratios(gocv: Group, python: Group) -> list[float]:
     return [gocv.throughput.median / python.throughput.median]
 
 
-def claim_gocv(groups: Sequence[Group]) -> Claim:
+def claim_gocv(groups: Sequence[Summary]) -> Claim:
     """Claim 3: go-gocv's throughput over the best Python strategy's, same workers and cap."""
     title = "Go + GoCV is 3.7× faster than the best Python"
     study = "11.76 s vs 43.54 s for the best Python (processes): 3.7×"
@@ -250,5 +251,5 @@ def claim_gocv(groups: Sequence[Group]) -> Claim:
                  f"against the study's {STUDY_RATIO}×.", tuple(figures), rule)
 
 
-def claims(groups: Sequence[Group]) -> list[Claim]:
+def claims(groups: Sequence[Summary]) -> list[Claim]:
     return [claim_threads(groups), claim_processes(groups), claim_gocv(groups)]

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kit.report import fmt
-from kit.report.summary import Axes, Group
+from kit.report.layout import Axes
+from kit.summary import Summary
 
 SEQUENTIAL = "python-sequential"
 MIB = 2 ** 20
@@ -73,7 +74,7 @@ def describe(data: dict[str, Any]) -> WorkloadInfo:
                         calibrated, str(section.get("verification") or ""))
 
 
-def _sequential(groups: Sequence[Group], cap: int | None) -> Group | None:
+def _sequential(groups: Sequence[Summary], cap: int | None) -> Summary | None:
     """python-sequential at the same cap (it runs one worker whatever --workers says)."""
     for g in groups:
         if g.strategy == SEQUENTIAL and g.memory_limit_bytes == cap and g.ok:
@@ -81,7 +82,7 @@ def _sequential(groups: Sequence[Group], cap: int | None) -> Group | None:
     return None
 
 
-def _work(group: Group) -> float | None:
+def _work(group: Summary) -> float | None:
     value = group.timed_stat(lambda r: r.work_seconds)
     return value.median if value and group.ok else None
 
@@ -97,7 +98,7 @@ def _session_start(concurrency: dict[str, Any], strategy: str) -> str:
     return fmt.seconds(float(notes["start_seconds"]) + (float(first) if first is not None else 0.0))
 
 
-def verdicts(groups: Sequence[Group], ax: Axes, info: WorkloadInfo,
+def verdicts(groups: Sequence[Summary], ax: Axes, info: WorkloadInfo,
              concurrency: dict[str, Any]) -> dict[str, Any]:
     """The rows of the workload verdict table, its columns and rule; empty for images."""
     if not info.is_task:

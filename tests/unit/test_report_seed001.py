@@ -13,9 +13,9 @@ from kit.report.seed001 import (
     claim_serialization,
     claims,
 )
-from kit.report.summary import group_records
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED
 from kit.results import StrategyRecord, load
+from kit.summary import summarize as group_records
 from tests.unit.test_report_verdicts import rec
 from tests.unit.test_report_workloads import DATA, as_workload, text
 

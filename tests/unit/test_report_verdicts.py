@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.report.summary import at_setting, axes, group_records, primary_setting, stat
+from kit.report.layout import at_setting, axes, primary_setting
 from kit.report.verdicts import (
     CONFIRMED,
     NOT_MEASURED,
@@ -18,6 +18,8 @@ from kit.report.verdicts import (
     headlines,
 )
 from kit.results import OomEvent, StrategyRecord, load, record_from_json
+from kit.stats import spread as stat
+from kit.summary import summarize as group_records
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 MiB = 2**20
