@@ -18,8 +18,8 @@ import jinja2
 from kit.errors import ConfigError
 from kit.report import charts, fmt, seed001, sweep, workloads
 from kit.report.charts import Style
-from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.layout import Axes, at_setting, axes, primary_setting
+from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.verdicts import claims, headlines
 from kit.results import StrategyRecord, atomic_write, load
 from kit.stats import Spread
