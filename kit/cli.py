@@ -34,6 +34,7 @@ out = Console()
 def run(
     strategy: o.Strategies = None,
     workload: o.Workload = "images",
+    library: o.Library = o.LIBRARY,
     images: o.Items = None,
     resolution: o.Resolution = o.RESOLUTION,
     source: o.Source = None,
@@ -242,6 +243,7 @@ def sweep(
     workers: o.WorkersList = o.SWEEP_WORKERS,
     mem_limit: o.MemLimitList = None,
     workload: o.Workload = "images",
+    library: o.Library = o.LIBRARY,
     images: o.Items = None,
     resolution: o.Resolution = o.RESOLUTION,
     source: o.Source = None,
@@ -288,6 +290,7 @@ def floor(
     images: Annotated[int, typer.Option("--images", "--items", help="Items in the batch; peak memory is reached once every worker holds an image, so a short batch finds the same floor faster.")] = 48,  # noqa: E501
     resolution: o.Resolution = o.RESOLUTION,
     source: o.Source = None,
+    library: o.Library = o.LIBRARY,
     low: Annotated[str, typer.Option(help="Smallest cap to try, e.g. 64m (expected to fail).")] = "32m",
     high: Annotated[str, typer.Option(help="Largest cap to try, e.g. 4g (expected to pass).")] = "4g",
     step: Annotated[str, typer.Option(help="Resolution of the answer.")] = "8m",
@@ -629,12 +632,13 @@ def worker(
     workload: Annotated[str, typer.Option()] = "images",
     start_method: Annotated[str, typer.Option()] = "fork",
     chunksize: Annotated[int, typer.Option()] = 1,
+    library: Annotated[str, typer.Option()] = "opencv",
 ) -> None:
     """Internal: the entry point inside a sandbox (JSON lines on stdout)."""
     from kit.worker import run_worker
 
     raise typer.Exit(run_worker(strategy, workload, manifest, input_root, output_dir, workers, start_method,
-                                chunksize))
+                                chunksize, library))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -19,6 +19,7 @@ from kit.errors import ConfigError
 from kit.input_check import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from kit.programs import NAMES, START_METHODS
 from kit.units import MIB, Bytes, Seconds, parse_size
+from kit.workloads.geometry import LIBRARIES
 
 RESOLUTIONS: dict[str, tuple[int, int]] = {"4k": (3840, 2160), "1080p": (1920, 1080), "720p": (1280, 720)}
 WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
@@ -28,6 +29,7 @@ DEFAULT_COUNT_TO = 1_000_000        # x 50 tasks = seed 002's count to 50 millio
 DEFAULT_PAYLOAD_BYTES = 10**8       # seed 001's string of 100 million characters
 DEFAULT_IO_DELAY_SECONDS = 0.05
 DEFAULT_RESOLUTION = "4k"
+DEFAULT_LIBRARY = LIBRARIES[0]               # images: opencv (--library pillow for the Pillow pipeline)
 DEFAULT_RUNTIME = "auto"
 DEFAULT_START_METHOD = "fork"
 DEFAULT_TIMEOUT_SECONDS: Seconds = 900.0
@@ -97,6 +99,7 @@ class RunConfig:
 
     strategies: tuple[str, ...] = ()            # empty: every available strategy
     workload: str = "images"
+    library: str = DEFAULT_LIBRARY              # images: the Python strategies' pipeline, opencv or pillow
     items: int | None = DEFAULT_IMAGES         # None with --source: every file
     width: int = RESOLUTIONS[DEFAULT_RESOLUTION][0]
     height: int = RESOLUTIONS[DEFAULT_RESOLUTION][1]
@@ -209,6 +212,7 @@ def build(
     *,
     strategies: list[str] | None = None,
     workload: str = "images",
+    library: str = DEFAULT_LIBRARY,
     items: int | None = None,
     resolution: str = DEFAULT_RESOLUTION,
     source: Path | None = None,
@@ -248,6 +252,10 @@ def build(
             raise ConfigError(f"unknown strategy {name!r}: choose from {', '.join(NAMES)}")
     if workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {workload!r}: choose from {', '.join(WORKLOADS)}")
+    if library not in LIBRARIES:
+        raise ConfigError(f"unknown library {library!r}: choose from {', '.join(LIBRARIES)}")
+    if library != "opencv" and workload != "images":
+        raise ConfigError(f"--library {library}: only the images workload uses an image library, not {workload}")
     if items is not None and items < 1:
         raise ConfigError(f"--images {items}: must be at least 1")
     if items is not None and items > MAX_ITEMS:
@@ -304,6 +312,7 @@ def build(
     return RunConfig(
         strategies=tuple(dict.fromkeys(strategies or ())),
         workload=workload,
+        library=library,
         items=items if items is not None else (None if source else default_items(workload)),
         width=width,
         height=height,

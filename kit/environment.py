@@ -63,8 +63,10 @@ def cpu_steal_seconds(proc_stat: Path = Path("/proc/stat")) -> float | None:
 def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
     """Everything product.md section 4 lists under `environment`."""
     from kit.workloads.images import opencv_info
+    from kit.workloads.images_pillow import pillow_info
 
     libs = opencv_info()
+    pillow = pillow_info()
     return {
         "cpu_model": cpu_model(),
         "cpu_cores": os.cpu_count(),
@@ -84,6 +86,8 @@ def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "opencv": libs["opencv"],
         "libjpeg_turbo": libs["libjpeg"],
+        "pillow": pillow["pillow"],            # --library pillow; its own libjpeg-turbo build beside
+        "pillow_libjpeg": pillow["libjpeg"],
         "go": go_version(),
         "kit_version": kit.__version__,
         "kit_commit": git_commit(),

@@ -127,17 +127,17 @@ def _round(process: Callable[[int], None], count: int, min_seconds: float, solo_
                     counter_drift=round(abs(solo_before - solo_after) / solo, 4) if solo > 0 else 0.0)
 
 
-def probe_worker_pipeline(input_root: Path, inputs: Sequence[str]) -> GilProbe:
+def probe_worker_pipeline(input_root: Path, inputs: Sequence[str], library: str = "opencv") -> GilProbe:
     """The probe over the Python worker's own per-item path: the strategies' `run_item` (read,
     decode, resize, encode, write, timing) and the progress line it prints, as in a sandbox."""
     import io
 
     from kit.protocol import format_event
     from kit.strategies.base import run_item
+    from kit.workloads import workload_for
     from kit.workloads.base import Item
-    from kit.workloads.images import ImagesWorkload
 
-    workload = ImagesWorkload()
+    workload = workload_for("images", library)
     workload.setup()
     sink = io.StringIO()
     origin = time.monotonic()
@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m kit.gil_probe --input-root DIR NAME...`: the probe as one JSON line on stdout."""
     parser = argparse.ArgumentParser(prog="kit.gil_probe")
     parser.add_argument("--input-root", required=True, type=Path)
+    parser.add_argument("--library", default="opencv", choices=("opencv", "pillow"))
     parser.add_argument("inputs", nargs="+")
     args = parser.parse_args(argv)
-    print(json.dumps(probe_worker_pipeline(args.input_root, args.inputs).to_json()))
+    print(json.dumps(probe_worker_pipeline(args.input_root, args.inputs, args.library).to_json()))
     return 0
 
 

@@ -17,6 +17,7 @@ from kit import config
 # noqa below: typer reads Optional[...] (UP045) and the help texts are long on purpose (E501).
 Strategies = Annotated[Optional[list[str]], typer.Option("--strategy", "-s", help="Strategy to run (repeatable); default: every available one.")]  # noqa: UP045,E501
 Workload = Annotated[str, typer.Option(help="What each item is: images, pi, count, payload, io (seeds 001-004).")]  # noqa: E501
+Library = Annotated[str, typer.Option(help="images: the Python strategies' image library, opencv or pillow (Pillow: BOX resize, verified by PSNR against OpenCV's outputs; Go keeps its own).")]  # noqa: E501
 Items = Annotated[Optional[int], typer.Option("--images", "--items", help="Items in the batch [default: 200 images, 50 tasks; with --source, every file].")]  # noqa: UP045,E501
 Resolution = Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")]
 Source = Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")]  # noqa: UP045,E501
@@ -51,6 +52,7 @@ MemLimitList = Annotated[Optional[str], typer.Option("--mem-limit", help="Memory
 
 # The defaults, from the config (for the commands' signatures)
 RESOLUTION = config.DEFAULT_RESOLUTION
+LIBRARY = config.DEFAULT_LIBRARY
 RUNTIME = config.DEFAULT_RUNTIME
 START_METHOD = config.DEFAULT_START_METHOD
 TIMEOUT = config.DEFAULT_TIMEOUT_SECONDS

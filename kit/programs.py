@@ -58,16 +58,18 @@ class Program:
     def effective_workers(self, workers: int) -> int:
         return 1 if self.single_worker else workers
 
-    @property
-    def output_check(self) -> str:
-        """Byte-identical outputs for the Python pipeline (the reference's own code); PSNR plus exact
-        dimensions for Go (another decoder, resizer or OpenCV build)."""
-        return "psnr" if self.language == "go" else "sha256"
+    def output_check(self, library: str = "opencv") -> str:
+        """Byte-identical outputs for the Python pipeline with OpenCV (the reference's own code); PSNR
+        plus exact dimensions for Go and for Pillow (another decoder, resizer or encoder)."""
+        return "psnr" if self.language == "go" or library != "opencv" else "sha256"
 
     def command(self, workload: str, workers: int, start_method: str, chunksize: int = 1,
-                host_bin_dir: Path | None = None) -> WorkerCommand:
+                host_bin_dir: Path | None = None, library: str = "opencv") -> WorkerCommand:
+        """The sandbox's command; `library` (images) reaches the Python worker only: each Go worker
+        has its own pipeline."""
         return WorkerCommand(self.name, self.language, workload, self.effective_workers(workers), start_method,
-                             chunksize if self.chunks else 1, host_bin_dir)
+                             chunksize if self.chunks else 1, host_bin_dir,
+                             library if self.language == "python" else "opencv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class WorkerCommand:
     start_method: str
     chunksize: int = 1
     host_bin_dir: Path | None = None
+    library: str = "opencv"          # images, Python worker: opencv or pillow (--library)
 
     def __call__(self, paths: WorkerPaths) -> list[str]:
         if self.language == "go":
@@ -94,7 +97,8 @@ class WorkerCommand:
                 "--workers", str(self.workers), "--start-method", self.start_method,
                 "--manifest", str(paths.manifest), "--input-root", str(paths.input_root),
                 "--output-dir", str(paths.output_dir),
-                *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else [])]
+                *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else []),
+                *(["--library", self.library] if self.library != "opencv" else [])]
 
 
 _GO_TASKS = ("images", "pi", "count", "payload")

@@ -18,6 +18,8 @@
 #       Go on the task workloads (issue 16): `workload.calibration.languages` (each language's pi
 #       iterations and seconds per iteration), `go_speed_per_iteration`, `workload.task_by_language`;
 #       per task record `verification.task` (the parameters its cell was checked against).
+#       The Pillow pipeline (issue 16): `workload.library` (opencv or pillow, --library) for images;
+#       per images record `library` and `library_version` (what decoded, resized and encoded).
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class StrategyRecord:
     contention_threshold: float | None = None
     attempt: int = 0                            # --retry-contended: 0 first, 1 the first re-run, ...
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
+    library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
+    library_version: str | None = None
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,

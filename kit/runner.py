@@ -9,7 +9,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -164,7 +164,7 @@ class Runner:
             concurrency={"start_method": self.config.start_method}, inputs=batch.description,
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
-        results.workload = workload_description(batch)
+        results.workload = workload_description(batch, self.config.library)
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
         if self.runtime.name != "docker" and any(program(name).language == "go" for name in strategies):
@@ -196,7 +196,7 @@ class Runner:
         if not good:
             return None
         self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
-        return probe_gil(batch.input_root, good)
+        return probe_gil(batch.input_root, good, self.config.library)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
         """One sandbox after `start`: its record is appended and saved before this returns. A
@@ -287,7 +287,8 @@ class Runner:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         try:
             signals.hook("verify")
-            verified, detail = (verify_outputs(batch, reference, output_dir, program(cell.strategy).output_check)
+            verified, detail = (verify_outputs(batch, reference, output_dir,
+                                               program(cell.strategy).output_check(self.config.library))
                                 if outcome.status == "ok"
                                 else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
@@ -302,7 +303,9 @@ class Runner:
                                                                       self.config.chunksize),
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
                                                else None),
-                            contention=contention), outcome.disk_full
+                            contention=contention,
+                            library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
+            outcome.disk_full
 
 
 def _written(path: Path, write: Callable[[], object]) -> None:
@@ -317,14 +320,15 @@ def _written(path: Path, write: Callable[[], object]) -> None:
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
 
 
-def probe_gil(input_root: Path, inputs: list[str]) -> dict[str, object]:
+def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> dict[str, object]:
     """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's);
     its JSON, or {"error": why} when it could not run."""
     import json
     import subprocess
 
     try:
-        done = subprocess.run([sys.executable, "-m", "kit.gil_probe", "--input-root", str(input_root), *inputs],
+        done = subprocess.run([sys.executable, "-m", "kit.gil_probe", "--input-root", str(input_root),
+                               "--library", library, *inputs],
                               capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"error": str(exc)}
@@ -349,7 +353,7 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
 
     entry = program(cell.strategy)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
-                         host_bin_dir(config.cache_dir) if entry.language == "go" else None)
+                         host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library)
 
 
 def _sandbox_name(run_id: str, cell: Cell) -> str:
@@ -370,12 +374,13 @@ def _key(batch: Batch) -> str:
     return hashlib.sha256("\n".join(sorted(batch.digests.values())).encode()).hexdigest()[:16]
 
 
-def workload_description(batch: Batch) -> dict[str, object]:
+def workload_description(batch: Batch, library: str = "opencv") -> dict[str, object]:
     """results.json `workload`: what each item is, its unit, parameters and how it is verified."""
     from kit.workloads import VERIFICATION, unit
 
     task = batch.description.get("task")
     return {"name": batch.workload, "unit": unit(batch.workload),
+            **({"library": library} if batch.workload == "images" else {}),
             **({"task": task} if task is not None else {}),
             **({"task_by_language": batch.description["task_by_language"]}
                if "task_by_language" in batch.description else {}),
@@ -400,7 +405,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
                  verification: dict[str, object], extras: dict[str, object],
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
                  bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None,
-                 contention: Contention | None = None) -> StrategyRecord:
+                 contention: Contention | None = None,
+                 library: tuple[str | None, str | None] = (None, None)) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -432,7 +438,24 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contended=contention.contended if contention else None,
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
+        library=library[0], library_version=library[1],
     )
+
+
+def record_library(strategy: str, workload: str,
+                   concurrency: Mapping[str, object] | None) -> tuple[str | None, str | None]:
+    """(library, version) that decoded, resized and encoded a record's images, from what its worker
+    reported: a Python worker names its own (opencv or pillow); a Go worker's is fixed by its
+    strategy (the standard library's image/jpeg, or OpenCV through GoCV). None for task workloads."""
+    if workload != "images" or not concurrency:
+        return None, None
+    if concurrency.get("library"):
+        return str(concurrency["library"]), str(concurrency.get("library_version") or "") or None
+    if strategy == "go-gocv":
+        return "opencv (gocv)", str(concurrency.get("opencv") or "") or None
+    if strategy == "go-native":
+        return "image/jpeg (go)", str(concurrency.get("go") or "") or None
+    return None, None
 
 
 def command_line(argv: list[str]) -> str:

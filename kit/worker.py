@@ -23,19 +23,25 @@ from kit.workloads.base import Item
 
 
 def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = "images",
-                     chunksize: int = 1) -> dict[str, object]:
+                     chunksize: int = 1, library: str = "opencv") -> dict[str, object]:
     """What decides parallelism inside this worker, recorded in results.json."""
     from kit.programs import program
 
     entry = program(strategy)
     threads: int | None = None
-    if workload == "images":  # the task workloads never load OpenCV (nor pay for its memory)
-        import cv2
+    images: dict[str, str] = {}
+    if workload == "images":  # the task workloads never load an image library (nor pay for its memory)
+        from kit.workloads import library_info
 
-        cv2.setNumThreads(1)
-        threads = cv2.getNumThreads()
+        images = library_info(library)
+        if library == "opencv":   # Pillow has no thread pool of its own: one thread per item
+            import cv2
+
+            cv2.setNumThreads(1)
+            threads = cv2.getNumThreads()
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
+        **images,
         "language": "python",
         "python": sys.version.split()[0],
         "gil_enabled": bool(gil),
@@ -86,7 +92,7 @@ def strategy_runner(strategy: str) -> Strategy | None:
 
 
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
-               workers: int, start_method: str, chunksize: int = 1) -> int:
+               workers: int, start_method: str, chunksize: int = 1, library: str = "opencv") -> int:
     """The body of `kit worker`; returns the process exit code."""
     origin = time.monotonic()
     from kit.workloads import workload_for
@@ -109,13 +115,14 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         counts["ok" if event.ok else "failed"] += 1
         emit(event)
 
-    options = StrategyOptions(workers=workers, start_method=start_method, origin=origin, chunksize=chunksize)
+    options = StrategyOptions(workers=workers, start_method=start_method, origin=origin, chunksize=chunksize,
+                              library=library)
     try:
         # The session (payload string, io server) is made before the first item and closed after
         # the last, so its cost stays out of the work time; what it cost goes into the start event.
-        with workload_for(workload).session(items) as session:
+        with workload_for(workload, library).session(items) as session:
             items = [replace(item, argument=session.argument) for item in items]
-            info = concurrency_info(strategy, workers, start_method, workload, chunksize)
+            info = concurrency_info(strategy, workers, start_method, workload, chunksize, library)
             if session.notes:
                 info["workload_session"] = session.notes
             emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))
@@ -139,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", default="images")
     parser.add_argument("--start-method", default="fork")
     parser.add_argument("--chunksize", type=int, default=1)
+    parser.add_argument("--library", default="opencv", choices=("opencv", "pillow"))
     args = parser.parse_args(argv)
     return run_worker(args.strategy, args.workload, args.manifest, args.input_root, args.output_dir, args.workers,
-                      args.start_method, args.chunksize)
+                      args.start_method, args.chunksize, args.library)
 
 
 if __name__ == "__main__":

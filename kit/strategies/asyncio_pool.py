@@ -23,7 +23,7 @@ async def _main(items: Sequence[Item], workload_name: str, options: StrategyOpti
     context = multiprocessing.get_context(options.start_method)
     with PoolWatch(context) as watch, ProcessPoolExecutor(
             max_workers=options.workers, mp_context=watch.context,
-            initializer=_init, initargs=(workload_name, options.origin)) as executor:
+            initializer=_init, initargs=(workload_name, options.origin, options.library)) as executor:
 
         async def request(item: Item) -> None:
             event: ItemEvent = await loop.run_in_executor(executor, _task, item)

@@ -19,6 +19,7 @@ class StrategyOptions:
     start_method: str = "fork"
     origin: float = 0.0          # time.monotonic() at the worker's start; events are relative to it
     chunksize: int = 1           # tasks per message of a multiprocessing.Pool (pool strategies only)
+    library: str = "opencv"      # the images workload's library (--library): opencv or pillow
 
 
 class Strategy(Protocol):

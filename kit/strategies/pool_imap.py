@@ -24,7 +24,7 @@ def _run(items: Sequence[Item], workload_name: str, options: StrategyOptions, re
     context = multiprocessing.get_context(options.start_method)
     # A killed pool process would leave Pool waiting forever: the watch ends the strategy instead.
     with PoolWatch(context) as watch, multiprocessing.pool.Pool(
-            processes=options.workers, initializer=_init, initargs=(workload_name, options.origin),
+            processes=options.workers, initializer=_init, initargs=(workload_name, options.origin, options.library),
             context=watch.context) as pool:
         try:
             deliver = pool.imap if ordered else pool.imap_unordered

@@ -15,10 +15,10 @@ _workload: Workload | None = None
 _origin = 0.0
 
 
-def _init(workload_name: str, origin: float) -> None:
+def _init(workload_name: str, origin: float, library: str = "opencv") -> None:
     """Runs once in each pool process: its own workload object, set up there."""
     global _workload, _origin
-    _workload = workload_for(workload_name)
+    _workload = workload_for(workload_name, library)
     _workload.setup()
     _origin = origin
 
@@ -32,7 +32,7 @@ def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, rep
     context = multiprocessing.get_context(options.start_method)
     with PoolWatch(context) as watch, ProcessPoolExecutor(
             max_workers=options.workers, mp_context=watch.context,
-            initializer=_init, initargs=(workload_name, options.origin)) as pool:
+            initializer=_init, initargs=(workload_name, options.origin, options.library)) as pool:
         try:
             futures = [pool.submit(_task, item) for item in items]
             for future in as_completed(futures):

@@ -9,7 +9,7 @@ from kit.workloads import Item, workload_for
 
 
 def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
-    workload = workload_for(workload_name)
+    workload = workload_for(workload_name, options.library)
     workload.setup()
     for item in items:
         report(run_item(workload, item, options.origin))

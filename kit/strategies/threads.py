@@ -10,7 +10,7 @@ from kit.workloads import Item, workload_for
 
 
 def run(items: Sequence[Item], workload_name: str, options: StrategyOptions, report: Report) -> None:
-    workload = workload_for(workload_name)
+    workload = workload_for(workload_name, options.library)
     workload.setup()
     with ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="kit") as pool:
         futures = [pool.submit(run_item, workload, item, options.origin) for item in items]

@@ -6,13 +6,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kit.workloads.base import Item, ItemFailed, Session, Workload
+from kit.workloads.geometry import LIBRARIES
 
 WORKLOAD_NAMES: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
 # Task workloads have no input files: the manifest carries each task's parameters instead.
 TASK_WORKLOADS: tuple[str, ...] = ("pi", "count", "payload", "io")
 # What the kit says each item is, and how each workload's tasks are verified (recorded in results).
 VERIFICATION: dict[str, str] = {
-    "images": "output bytes equal the sequential pipeline's (PSNR for Go)",
+    "images": "output bytes equal the sequential pipeline's (PSNR for Go and Pillow)",
     "pi": "|result - math.pi| <= pi * 4^-iterations + 1e-12 (Viete's truncation bound)",
     "count": "result equals count_to exactly",
     "payload": "result equals the payload's length in characters",
@@ -25,9 +26,16 @@ def unit(name: str) -> str:
     return "tasks" if name in TASK_WORKLOADS else "images"
 
 
-def workload_for(name: str) -> Workload:
-    """The workload object for a name; imported lazily so a worker loads only what it runs."""
+def workload_for(name: str, library: str = "opencv") -> Workload:
+    """The workload object for a name (images: through `library`); imported lazily so a worker
+    loads only what it runs (the Pillow pipeline never loads cv2 or NumPy)."""
+    if name == "images" and library == "pillow":
+        from kit.workloads.images_pillow import PillowImagesWorkload
+
+        return PillowImagesWorkload()
     if name == "images":
+        if library != "opencv":
+            raise ValueError(f"unknown image library {library!r}")
         from kit.workloads.images import ImagesWorkload
 
         return ImagesWorkload()
@@ -50,6 +58,19 @@ def workload_for(name: str) -> Workload:
     raise ValueError(f"unknown workload {name!r}")
 
 
+def library_info(library: str) -> dict[str, str]:
+    """The image library's name and version, and its JPEG library's, as a worker records them."""
+    if library == "pillow":
+        from kit.workloads.images_pillow import pillow_info
+
+        info = pillow_info()
+        return {"library": "pillow", "library_version": info["pillow"], "libjpeg": info["libjpeg"]}
+    from kit.workloads.images import opencv_info
+
+    info = opencv_info()
+    return {"library": "opencv", "library_version": info["opencv"], "libjpeg": info["libjpeg"]}
+
+
 def task_check(name: str) -> Callable[[Mapping[str, Any], str, str], str | None]:
     """`check(task, item name, output text) -> problem or None` of a task workload."""
     from kit.workloads import count, io, payload, pi
@@ -57,5 +78,5 @@ def task_check(name: str) -> Callable[[Mapping[str, Any], str, str], str | None]
     return {"pi": pi.check, "count": count.check, "payload": payload.check, "io": io.check}[name]
 
 
-__all__ = ["Item", "ItemFailed", "Session", "TASK_WORKLOADS", "VERIFICATION", "Workload", "WORKLOAD_NAMES",
-           "task_check", "unit", "workload_for"]
+__all__ = ["Item", "ItemFailed", "LIBRARIES", "Session", "TASK_WORKLOADS", "VERIFICATION", "Workload", "WORKLOAD_NAMES",
+           "library_info", "task_check", "unit", "workload_for"]

@@ -8,7 +8,6 @@ an undecodable item, and never ends the batch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 
@@ -16,17 +15,10 @@ import cv2
 import numpy as np
 
 from kit.workloads.base import Item, ItemFailed, Session, no_session, write_output
+from kit.workloads.geometry import MAX_HEIGHT, MAX_WIDTH, OUTPUT_QUALITY, read_input, target_size
 
-MAX_WIDTH, MAX_HEIGHT = 1920, 1080
-OUTPUT_QUALITY = 85
 # EXIF orientation is ignored everywhere, so every strategy (Go too) sees the same pixels.
 DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-
-
-def target_size(width: int, height: int) -> tuple[int, int]:
-    """scale = min(1920/w, 1080/h, 1), both sides rounded half up; never upscaled."""
-    scale = min(MAX_WIDTH / width, MAX_HEIGHT / height, 1.0)
-    return max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5))
 
 
 def transform(data: bytes) -> bytes:
@@ -54,19 +46,11 @@ def _first_line(exc: Exception) -> str:
     return lines[-1][:200] if lines else type(exc).__name__
 
 
-def read_input(path: str) -> bytes:
-    """Read one input file; unreadable files are failed items, not crashes."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ItemFailed(f"unreadable: {exc.strerror or exc}") from exc
-
-
 class ImagesWorkload:
     """Read the file, transform, write the output into the strategy's own directory."""
 
     name = "images"
+    library = "opencv"
 
     def setup(self) -> None:
         # One OpenCV thread per worker: otherwise workers x OpenCV threads oversubscribe the CPU.
@@ -79,6 +63,10 @@ class ImagesWorkload:
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)
+
+
+__all__ = ["MAX_HEIGHT", "MAX_WIDTH", "OUTPUT_QUALITY", "ImagesWorkload", "opencv_info", "read_input",
+           "target_size", "transform"]
 
 
 def opencv_info() -> dict[str, str]:
