@@ -16,7 +16,7 @@ VERIFICATION: dict[str, str] = {
     "images": "output bytes equal the sequential pipeline's (PSNR for Go and Pillow)",
     "pi": "|result - math.pi| <= pi * 4^-iterations + 1e-12 (Viete's truncation bound)",
     "count": "result equals count_to exactly",
-    "payload": "result equals the payload's length in characters",
+    "payload": "result equals the payload's length in characters and the sha256 of every 4096th character",
     "io": "body equals the server's answer to the task's own path",
 }
 

@@ -15,6 +15,7 @@ from kit.build import go as go_strategy
 from kit.inputs import Batch
 from kit.protocol import ManifestEntry, write_manifest
 from kit.verify import verify_tasks
+from kit.workloads.payload import expected_result
 from tests.conftest import need
 from tests.integration.kitrun import kit
 
@@ -87,3 +88,22 @@ def test_a_tampered_iteration_count_or_an_edited_output_fails_verification(tmp_p
     (outputs / batch.entries[0].output).write_text("3.1416\n")
     ok, detail = verify_tasks(batch, outputs)
     assert not ok and detail["examples"] == [batch.entries[0].name]
+
+
+def test_go_payload_results_carry_the_digest_and_a_wrong_one_fails(tmp_path: Path, cache_dir: Path,
+                                                                   go_native: Path) -> None:
+    """The real Go worker writes the length and the digest Python's check expects; a result whose
+    digest (or length) is wrong is refused."""
+    run = kit(["run", "--workload", "payload", "-s", "go-native", "--items", "2", "--payload-size", "1m",
+               "--metrics-linger", "0"], tmp_path / "out", cache_dir)
+    assert run.returncode == 0 and run.record("go-native")["verified"] is True, run.stderr
+    batch = _batch(run.run_dir, "manifest.json", "payload")
+    outputs = run.run_dir / "outputs" / "go-native"
+    text = (outputs / batch.entries[0].output).read_text().strip()
+    assert text == expected_result(2**20) and len(text.split(" ")[1]) == 16
+    (outputs / batch.entries[0].output).write_text(f"{2**20} 0123456789abcdef\n")
+    ok, detail = verify_tasks(batch, outputs)
+    assert not ok and "digest" in detail["first_problem"]
+    (outputs / batch.entries[0].output).write_text(f"{2**20 - 1} {text.split(' ')[1]}\n")
+    ok, detail = verify_tasks(batch, outputs)
+    assert not ok and "length" in detail["first_problem"]

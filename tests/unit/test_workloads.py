@@ -25,6 +25,7 @@ from kit.workloads import TASK_WORKLOADS, task_check, unit, workload_for
 from kit.workloads.base import Item
 from kit.workloads.count import count
 from kit.workloads.io import delayed_server, expected_body, fetch
+from kit.workloads.payload import DIGEST_STRIDE, build, check, digest, expected_result, result
 from kit.workloads.pi import calc_pi, calibrated, error_bound
 from tests.unit.jpeg_samples import encode, picture
 
@@ -52,8 +53,10 @@ def test_checks_accept_the_right_result_and_reject_others() -> None:
     assert pi({"iterations": 50}, "t", "nan") is not None
     assert counted({"count_to": 1000}, "t", str(count(1000))) is None
     assert counted({"count_to": 1000}, "t", "999") is not None
-    assert payload({"size_bytes": 10}, "t", "10") is None
-    assert payload({"size_bytes": 10}, "t", "9") is not None
+    assert payload({"size_bytes": 10}, "t", "10 4fc82b26aecb47d2") is None   # Go's tests expect this text too
+    assert "length" in str(payload({"size_bytes": 10}, "t", "9 4fc82b26aecb47d2"))
+    assert "digest" in str(payload({"size_bytes": 10}, "t", "10 0000000000000000"))
+    assert payload({"size_bytes": 10}, "t", "10") is not None                # a length alone is not enough
     assert io({"delay_seconds": 0}, "task-1", expected_body("task-1")) is None
     assert io({"delay_seconds": 0}, "task-1", expected_body("task-2")) is not None
 
@@ -95,7 +98,18 @@ def test_payload_session_shares_one_string_and_tasks_return_its_length(tmp_path:
         assert session.argument == "1" * 1000 and session.notes["payload_bytes"] == 1000
         for item in items:
             workload.process(Item(item.index, item.name, "", item.output_path, item.task, session.argument))
-    assert [(tmp_path / f"{i}.txt").read_text().strip() for i in range(3)] == ["1000"] * 3
+    assert [(tmp_path / f"{i}.txt").read_text().strip() for i in range(3)] == [f"1000 {digest('1' * 1000)}"] * 3
+
+
+def test_the_payload_digest_tells_an_altered_string_and_costs_a_sample_only() -> None:
+    size = 3 * DIGEST_STRIDE + 5
+    right = build(size)
+    assert result(right) == expected_result(size)
+    for position in (0, DIGEST_STRIDE, size - 1):               # sampled positions, the last included
+        assert digest(right[:position] + "2" + right[position + 1:]) != digest(right)
+    assert check({"size_bytes": size}, "t", result(right[:-1])) is not None   # a cut: its length
+    for n in (0, 1, DIGEST_STRIDE, DIGEST_STRIDE + 1, 10**6):
+        assert result(build(n)) == expected_result(n)
 
 
 def _plan(**options: object) -> configuration.RunConfig:

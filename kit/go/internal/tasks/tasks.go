@@ -4,6 +4,8 @@
 package tasks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -68,7 +70,7 @@ func Lookup(name string) (Workload, bool) {
 			if !ok || payload == nil {
 				return "", fmt.Errorf("no payload: the worker's session did not run")
 			}
-			return strconv.Itoa(Length(payload)), nil
+			return strconv.Itoa(Length(payload)) + " " + Digest(payload), nil
 		}}, true
 	}
 	return Workload{}, false
@@ -114,6 +116,26 @@ func Count(countTo int64) int64 {
 // Length is the task of seed 001's serialization test: the string's length in characters
 // (the payload is ASCII, so bytes and characters agree, as Python's len counts them).
 func Length(payload *string) int { return len(*payload) }
+
+// DigestStride is the sampling step of Digest (kit/workloads/payload.py DIGEST_STRIDE).
+const DigestStride = 4096
+
+// Digest is the payload task's check of what it received, as kit/workloads/payload.py computes it:
+// the first 16 hex digits of the sha256 of every DigestStride-th byte and the last one. Sampled,
+// so that it costs microseconds: a full digest would cost more than Go's whole task and measure
+// hashing instead of handing the string over. The payload is ASCII: bytes are characters.
+func Digest(payload *string) string {
+	s := *payload
+	sample := make([]byte, 0, len(s)/DigestStride+2)
+	for i := 0; i < len(s); i += DigestStride {
+		sample = append(sample, s[i])
+	}
+	if len(s) > 0 {
+		sample = append(sample, s[len(s)-1])
+	}
+	sum := sha256.Sum256(sample)
+	return hex.EncodeToString(sum[:])[:16]
+}
 
 // FormatFloat writes a float as Python's repr does for the values pi takes: the shortest text
 // that reads back as the same float.

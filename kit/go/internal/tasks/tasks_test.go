@@ -47,7 +47,8 @@ func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
 		t.Fatalf("session %v", session.Notes)
 	}
 	for range 3 {
-		if text, err := payload.Run(Params{SizeBytes: 1000}, session.Argument); err != nil || text != "1000" {
+		// the same text as kit/workloads/payload.py's expected_result(1000)
+		if text, err := payload.Run(Params{SizeBytes: 1000}, session.Argument); err != nil || text != "1000 4fc82b26aecb47d2" {
 			t.Fatalf("payload: %q %v", text, err)
 		}
 	}
@@ -56,6 +57,23 @@ func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
 	}
 	if _, ok := Lookup("io"); ok {
 		t.Fatal("io is not a Go task workload")
+	}
+}
+
+// A cut payload is told by its length (the task's text has both); the digest tells altered bytes.
+func TestDigestTellsAnAlteredPayloadFromTheRightOne(t *testing.T) {
+	right := strings.Repeat("1", 3*DigestStride+5)
+	altered := []byte(right)
+	altered[2*DigestStride] = '2' // a sampled position
+	last := right[:len(right)-1] + "2"
+	for name, other := range map[string]string{"altered": string(altered), "last": last} {
+		if Digest(&other) == Digest(&right) {
+			t.Errorf("%s payload has the right one's digest", name)
+		}
+	}
+	empty := ""
+	if Digest(&empty) != "e3b0c44298fc1c14" { // sha256 of nothing, as Python's for ""
+		t.Errorf("empty: %s", Digest(&empty))
 	}
 }
 

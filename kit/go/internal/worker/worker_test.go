@@ -175,7 +175,7 @@ func TestPayloadSessionIsMadeOnceAndRecordedInTheStartEvent(t *testing.T) {
 		{"name": "a", "input": "", "output": "a.txt", "task": {"size_bytes": 4096}},
 		{"name": "b", "input": "", "output": "b.txt", "task": {"size_bytes": 4096}}]}`)
 	for _, name := range []string{"a", "b"} {
-		if got, _ := os.ReadFile(filepath.Join(out, name+".txt")); string(got) != "4096\n" || items[name]["ok"] != true {
+		if got, _ := os.ReadFile(filepath.Join(out, name+".txt")); string(got) != "4096 4fc82b26aecb47d2\n" || items[name]["ok"] != true {
 			t.Fatalf("%s: %q %v", name, got, items[name])
 		}
 	}
