@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from kit.errors import ConfigError
-from kit.report import charts, fmt, seed001, sweep, workloads
+from kit.report import charts, fmt, gil, seed001, speedup, sweep, workloads
 from kit.report.charts import Style
 from kit.report.layout import Axes, at_setting, axes, primary_setting
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
@@ -250,6 +250,9 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "workload": workload,
         "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
         "seed_claims": seed001.claims(groups, workload.name, data.get("workload") or {}) if workload.is_task else [],
+        # issue 16: without the GIL (python-threads-ft) against with it, processes and goroutines
+        "gil_claims": gil.claims(groups, workload.name, data.get("concurrency") or {}),
+        "speedup": speedup.section(groups, workload.name),
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
         "charts": {
             "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),

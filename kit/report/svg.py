@@ -16,6 +16,7 @@ PALETTE = {
     "python-sequential": "#64748b", "python-threads": "#2563eb", "python-processes": "#ea580c",
     "go-native": "#0d9488", "go-gocv": "#16a34a", "python-pool-imap": "#7c3aed",
     "python-pool-imap-unordered": "#ca8a04", "python-asyncio": "#db2777",
+    "python-threads-ft": "#0ea5e9",   # threads again, without the GIL: python-threads' blue, lighter
 }
 EXTRA = ("#0891b2", "#4d7c0f", "#be123c", "#9333ea", "#b45309", "#0369a1")
 CAP_COLOR = "#dc2626"

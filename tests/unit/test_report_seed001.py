@@ -70,7 +70,11 @@ def test_serialization_below_the_bar_refutes_and_without_go_is_not_measured() ->
     assert claim_serialization(group_records(payload_records(2.0)), {"size_bytes": MiB}).verdict == REFUTED
     python_only = payload_records(0.01)[:1]
     assert claim_serialization(group_records(python_only), {"size_bytes": MiB}).verdict == NOT_MEASURED
-    assert claims(group_records(python_only), "count", {}) == []
+    assert claims(group_records(python_only), "io", {}) == []
+    # count is CPU-bound too: the same scaling rule, without seed 001's (pi) figures beside it
+    [count] = claims(group_records(pi_records(3.9)), "count", {})
+    assert count.verdict == CONFIRMED and "judged here on count" in count.study
+    assert "seed 001 1.96×" not in count.figures[0]
 
 
 def test_pi_page_shows_the_seed_card() -> None:
