@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def kit_run(args: list[str]) -> list[dict[str, Any]]:
     """Run `kit run ARGS` into a temporary directory and return its records."""
+    records: list[dict[str, Any]] = kit_results(args)["results"]
+    return records
+
+
+def kit_results(args: list[str]) -> dict[str, Any]:
+    """Run `kit run ARGS` into a temporary directory and return its whole results.json."""
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as out:
         argv = [sys.executable, "-m", "kit", "run", *args, "--out", out]
         if "--metrics-port" not in args:
@@ -26,8 +32,8 @@ def kit_run(args: list[str]) -> list[dict[str, Any]]:
         if done.returncode != 0:
             raise SystemExit(f"kit run failed ({done.returncode}): {done.stderr.strip()}")
         run_dir = next(Path(out).iterdir())
-        records: list[dict[str, Any]] = json.loads((run_dir / "results.json").read_text())["results"]
-        return records
+        results: dict[str, Any] = json.loads((run_dir / "results.json").read_text())
+        return results
 
 
 def spread(values: list[float]) -> str:
