@@ -73,7 +73,8 @@ def run(
     plan = _plan(options)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
-    noun = "items" if plan.workload == "images" else f"{plan.workload} tasks"
+    noun = ("items" + (f" ({plan.library})" if plan.library != configuration.DEFAULT_LIBRARY else "")
+            if plan.workload == "images" else f"{plan.workload} tasks")
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
     _race(plan, header, metrics_host, linger, lambda runner: runner.run())

@@ -29,6 +29,7 @@ def test_python_strategies_run_pillow_and_verify_by_psnr(tmp_path: Path, cache_d
         assert record["verification"]["psnr_min_db"] >= record["verification"]["threshold_db"]
         assert results["concurrency"]["workers"][name]["library"] == "pillow"
     assert "gil_probe" in results["concurrency"]   # the probe measured the Pillow pipeline
+    assert "4 items (pillow)" in run.stdout
 
 
 def test_library_misuse_is_one_line_and_exit_2(tmp_path: Path, cache_dir: Path) -> None:

@@ -142,3 +142,14 @@ def test_the_pillow_worker_loads_neither_cv2_nor_numpy(tmp_path: Path, strategy:
     start = next(line for line in lines if line.get("event") == "start")
     assert start["concurrency"]["library"] == "pillow" and start["concurrency"]["opencv_threads_per_worker"] is None
     assert decoded((outputs / "b.jpg").read_bytes()).shape == (600, 800, 3)
+
+
+def test_each_images_record_names_the_library_that_made_its_outputs() -> None:
+    from kit.runner import record_library
+
+    assert record_library("python-threads", "images", {"library": "pillow", "library_version": "12.2.0"}) == (
+        "pillow", "12.2.0")
+    assert record_library("go-gocv", "images", {"language": "go", "opencv": "4.6.0"}) == ("opencv (gocv)", "4.6.0")
+    assert record_library("go-native", "images", {"language": "go", "go": "go1.26"}) == ("image/jpeg (go)", "go1.26")
+    assert record_library("python-threads", "pi", {"library": "pillow"}) == (None, None)   # tasks: no library
+    assert record_library("python-threads", "images", None) == (None, None)                # the worker never started
