@@ -76,7 +76,6 @@ def section(summaries: Sequence[Summary], workload: str) -> dict[str, Any] | Non
                          dashed=True, faint=True))
     drawn = {strategy for strategy, _ in found}
     absent = [f"{name}: no curve in this run; {_how(name, workload)}" for name in HEADLINE if name not in drawn]
-    chart = line_chart(LineChart(f"Speedup over one worker ({workload})", "workers",
-                                 "speedup (× the same strategy at 1 worker)", series,
-                                 y_text=lambda v: f"{v:g}×"))
+    chart = line_chart(LineChart(f"Speedup over one worker ({workload})", "workers", "speedup (×)", series,
+                                 whole_x=True))
     return {"chart": chart or Markup(""), "rows": rows, "absent": absent}

@@ -181,6 +181,7 @@ class LineChart:
     levels: Sequence[Level] = ()
     markers: Sequence[Marker] = ()
     y_text: Callable[[float], str] = field(default=_tick_text)
+    whole_x: bool = False       # x counts things (workers): ticks on whole numbers only
 
 
 def decimate(points: Sequence[tuple[float, float]], limit: int = 400) -> tuple[tuple[float, float], ...]:
@@ -214,6 +215,8 @@ def line_chart(chart: LineChart) -> Markup:
     off_scale = [lv for lv in chart.levels if lv not in shown]
     ys = data_ys + [lv.y for lv in shown]
     x_ticks, y_ticks = ticks(max(xs) or 1.0, 6), ticks((max(ys) or 1.0) * 1.05, 5)
+    if chart.whole_x:   # 0, 1, 2 workers, not 0, 0.5, 1, 1.5, 2
+        x_ticks = [t for t in x_ticks if float(t).is_integer()] if x_ticks[-1] > 1 else x_ticks
     x_max, y_max = x_ticks[-1] or 1.0, y_ticks[-1] or 1.0
     plot_w = width - left - right
 

@@ -58,7 +58,7 @@ def scaling(summaries: Sequence[Summary], unit: str) -> dict[str, Any] | None:
                 "note": "" if s.throughput else s.outcome.replace("_", " "),
             })
     chart = line_chart(LineChart("Scaling: throughput against workers", "workers", f"{unit}/s (median)",
-                                 series))
+                                 series, whole_x=True))
     return {"chart": chart or Markup(""), "rows": rows,
             "ideal": ideal}
 
