@@ -46,3 +46,11 @@ def test_line_chart_scales_levels_and_marks_kills() -> None:
     numbers = [float(v) for v in re.findall(r'y="([\d.]+)"', svg)]
     assert all(0 <= v <= 400 for v in numbers)  # inside the viewBox
     assert line_chart(LineChart("e", "x", "y", [Series("a", "#000", ())])) == ""
+
+
+def test_a_chart_over_workers_ticks_whole_numbers_only() -> None:
+    series = [Series("a", "#000000", ((1.0, 10.0), (2.0, 20.0)))]
+    plain = line_chart(LineChart("t", "workers", "y", series))
+    whole = line_chart(LineChart("t", "workers", "y", series, whole_x=True))
+    assert ">0.5</text>" in plain and ">1.5</text>" in plain
+    assert ">0.5</text>" not in whole and ">1.5</text>" not in whole and ">2</text>" in whole
