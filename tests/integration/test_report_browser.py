@@ -187,8 +187,9 @@ def open_report(browser: Browser, fixture: str, tmp_path: Path) -> Path:
     return report
 
 
-CHARTS = {"real_oom_repeats.json": 4, "sweep_every_strategy.json": 5,   # a sweep adds the scaling chart
-          "sweep_two_caps_floors.json": 5}
+# a sweep over workers adds the scaling chart and the speedup chart (speedup over one worker)
+CHARTS = {"real_oom_repeats.json": 4, "sweep_every_strategy.json": 6,
+          "sweep_two_caps_floors.json": 6}
 
 
 @pytest.mark.parametrize("fixture", list(CHARTS))
