@@ -63,6 +63,10 @@ def run(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    namespace: o.Namespace = o.NAMESPACE,
+    image: o.Image = None,
+    node_selector: o.NodeSelector = None,
+    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     options = dict(locals())
@@ -78,6 +82,61 @@ def run(
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
     _race(plan, header, metrics_host, linger, lambda runner: runner.run())
+
+
+@app.command()
+def manifests(
+    strategy: o.Strategies = None,
+    workload: o.Workload = "images",
+    library: o.Library = o.LIBRARY,
+    images: o.Items = None,
+    resolution: o.Resolution = o.RESOLUTION,
+    source: o.Source = None,
+    workers: o.Workers = None,
+    iterations: o.Iterations = None,
+    count_to: o.CountTo = o.COUNT_TO,
+    payload_size: o.PayloadSize = None,
+    io_delay: o.IoDelay = o.IO_DELAY,
+    chunksize: o.Chunksize = 1,
+    skip_current: o.SkipCurrent = False,
+    mem_limit: o.MemLimit = None,
+    cpus: o.Cpus = None,
+    runtime: o.Runtime = "kubernetes",
+    start_method: o.StartMethod = o.START_METHOD,
+    repeat: o.Repeat = 1,
+    warmup: o.Warmup = 0,
+    timeout: o.Timeout = o.TIMEOUT,
+    stall_timeout: o.StallTimeout = o.STALL,
+    out_dir: o.OutDir = o.OUT_DIR,
+    output_dir: o.OutputDir = None,
+    metrics_port: o.MetricsPort = o.METRICS_PORT,
+    metrics_host: o.MetricsHost = o.METRICS_HOST,
+    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
+    pushgateway: o.Pushgateway = None,
+    distinct_images: o.DistinctImages = o.POOL_SIZE,
+    max_pixels: o.MaxPixels = o.MAX_PIXELS,
+    retry_contended: o.RetryContended = 0,
+    cpuset: o.Cpuset = None,
+    namespace: o.Namespace = o.NAMESPACE,
+    image: o.Image = None,
+    node_selector: o.NodeSelector = None,
+    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+) -> None:
+    """Print the Kubernetes Jobs `kit run --runtime kubernetes` would create, as one multi-document
+    YAML stream on stdout (for kubectl apply or GitOps); needs no cluster and no kubeconfig."""
+    options = dict(locals())
+    from kit.build.image import BIN_DIR
+    from kit.manifests import job_manifests, yaml_stream
+    from kit.runner import new_run_id
+
+    if runtime != "kubernetes":
+        raise ConfigError(f"--runtime {runtime}: kit manifests prints Kubernetes Jobs; omit --runtime")
+    plan = _plan(options, check_paths=False)
+    run_id = new_run_id()
+    jobs = job_manifests(plan, run_id, BIN_DIR)
+    sys.stdout.write(yaml_stream(jobs))
+    err.print(f"{len(jobs)} Jobs (label kit.dev/run={run_id}) in namespace {plan.namespace}; "
+              "apply with: kubectl apply -f -", highlight=False, soft_wrap=True)
 
 
 # CLI parameter -> kit.config.build() argument, where the names differ
@@ -104,7 +163,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     from kit.pushgateway import group_path, pushing
     from kit.runner import Runner, availability_lines, new_run_id, select_runtime
 
-    chosen, note = select_runtime(plan.runtime)
+    chosen, note = select_runtime(plan.runtime, plan)
     if note:
         err.print(note)
     out.print(f"{header}, runtime {chosen.name}")
@@ -200,6 +259,10 @@ def _end_of_run(runtime: object, run_dir: Path) -> None:
     from kit.runtimes.owners import remove_empty_parents
 
     with signals.hold():
+        cleanup = getattr(runtime, "cleanup", None)
+        if cleanup is not None:   # kubernetes: Jobs a failed call or Ctrl-C left (the others are gone)
+            for line in cleanup():
+                err.print(f"[yellow]warning:[/yellow] {line}", markup=False, highlight=False, soft_wrap=True)
         host = getattr(runtime, "host", None)
         if isinstance(host, CgroupHost):
             remove_empty_parents(host)
@@ -270,6 +333,11 @@ def sweep(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    namespace: o.Namespace = o.NAMESPACE,
+    image: o.Image = None,
+    node_selector: o.NodeSelector = None,
+    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+    parallel: o.Parallel = 1,
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     options = dict(locals())
@@ -310,6 +378,10 @@ def floor(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    namespace: o.Namespace = o.NAMESPACE,
+    image: o.Image = None,
+    node_selector: o.NodeSelector = None,
+    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     options = dict(locals())

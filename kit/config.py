@@ -38,7 +38,11 @@ DEFAULT_OUT_DIR = Path("reports")
 DEFAULT_METRICS_PORT = 9464
 DEFAULT_POOL_SIZE = 16                      # distinct generated images reused to reach the item count
 DEFAULT_SWEEP_WORKERS = "1,2,4"
-RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
+RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker", "kubernetes")
+DEFAULT_NAMESPACE = "default"
+# kubernetes: a pod not running after this long (no node fits, the image cannot be pulled) is a failed record
+DEFAULT_PENDING_TIMEOUT_SECONDS: Seconds = 300.0
+MAX_PARALLEL = 256
 # Docker refuses caps under 6 MB, and so do we on every runtime, so caps mean the same everywhere.
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
 MAX_WORKERS = 1024
@@ -134,6 +138,12 @@ class RunConfig:
     grid_workers: tuple[int, ...] = ()
     grid_memory_limits_bytes: tuple[Bytes | None, ...] = ()
     floor: FloorSearch | None = None            # kit floor: the caps it bisects between
+    # --runtime kubernetes: where the Jobs go and what they run
+    namespace: str = DEFAULT_NAMESPACE
+    image: str | None = None                    # the worker image the cluster pulls; None: kit-worker:<version>
+    node_selector: tuple[tuple[str, str], ...] = ()
+    pending_timeout_seconds: Seconds = DEFAULT_PENDING_TIMEOUT_SECONDS
+    parallel: int = 1                           # kit sweep: cells at once, each on its own node
 
     @property
     def is_grid(self) -> bool:
@@ -244,6 +254,11 @@ def build(
     workers_list: str | None = None,
     mem_limit_list: str | None = None,
     floor: FloorSearch | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    image: str | None = None,
+    node_selector: list[str] | None = None,
+    pending_timeout: float = DEFAULT_PENDING_TIMEOUT_SECONDS,
+    parallel: int = 1,
 ) -> RunConfig:
     """Validate the options of `kit run`, `kit sweep` (`workers_list`, `mem_limit_list`: its grid)
     and `kit floor` (`floor`: its bisection) and resolve their defaults."""
@@ -266,10 +281,15 @@ def build(
         raise ConfigError(f"--source {source}: not a directory")
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
         raise ConfigError(f"--workers {workers}: must be between 1 and {MAX_WORKERS}")
-    if cpus is not None and not (math.isfinite(cpus) and 0.01 <= cpus <= os.cpu_count()):  # type: ignore[operator]
-        raise ConfigError(f"--cpus {cpus}: must be between 0.01 and the {os.cpu_count()} CPUs of this machine")
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
+    if runtime == "kubernetes":   # the cluster's nodes, not this machine, bound the CPU cap
+        if cpus is not None and not (math.isfinite(cpus) and 0.001 <= cpus <= MAX_WORKERS):
+            raise ConfigError(f"--cpus {cpus}: must be between 0.001 and {MAX_WORKERS} cores")
+    elif cpus is not None and not (math.isfinite(cpus) and 0.01 <= cpus <= os.cpu_count()):  # type: ignore[operator]
+        raise ConfigError(f"--cpus {cpus}: must be between 0.01 and the {os.cpu_count()} CPUs of this machine")
+    selector = _check_kubernetes_options(runtime, namespace, image, node_selector or [], pending_timeout, parallel,
+                                         source, output_dir, skip_current, cpuset)
     if start_method not in START_METHODS:
         raise ConfigError(f"unknown start method {start_method!r}: choose from {', '.join(START_METHODS)}")
     if repeat < 1:
@@ -344,7 +364,58 @@ def build(
         grid_workers=grid_workers,
         grid_memory_limits_bytes=grid_caps,
         floor=floor,
+        namespace=namespace,
+        image=image,
+        node_selector=selector,
+        pending_timeout_seconds=pending_timeout,
+        parallel=parallel,
     )
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+def parse_node_selector(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    """`--node-selector key=value` (repeatable): Kubernetes label keys and values."""
+    selector: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        prefix, slash, name = key.rpartition("/")
+        if (not sep or not _LABEL_NAME.fullmatch(name) or (slash and not _LABEL_PREFIX.fullmatch(prefix))
+                or (value and not _LABEL_NAME.fullmatch(value))):
+            raise ConfigError(f"--node-selector {pair!r}: give key=value with Kubernetes label syntax, "
+                              "e.g. kubernetes.io/arch=amd64")
+        selector[key] = value
+    return tuple(selector.items())
+
+
+def _check_kubernetes_options(runtime: str, namespace: str, image: str | None, node_selector: list[str],
+                              pending_timeout: float, parallel: int, source: Path | None, output_dir: Path | None,
+                              skip_current: bool, cpuset: str | None) -> tuple[tuple[str, str], ...]:
+    """--namespace, --image, --node-selector, --pending-timeout, --parallel; and what a pod cannot do."""
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise ConfigError(f"--parallel {parallel}: must be between 1 and {MAX_PARALLEL}")
+    if parallel > 1 and runtime != "kubernetes":
+        raise ConfigError(f"--parallel {parallel}: only --runtime kubernetes runs cells at once (each on its own "
+                          "node); on one machine they would disturb each other's figures")
+    if not _DNS_LABEL.fullmatch(namespace):
+        raise ConfigError(f"--namespace {namespace!r}: not a Kubernetes namespace name (lower-case letters, "
+                          "digits and '-', at most 63)")
+    if image is not None and (not image.strip() or any(c.isspace() for c in image)):
+        raise ConfigError(f"--image {image!r}: give an image reference such as registry.example/kit-worker:0.1.0")
+    if not (math.isfinite(pending_timeout) and 0 < pending_timeout <= MAX_TIMEOUT_SECONDS):
+        raise ConfigError(f"--pending-timeout {pending_timeout:g}: must be a positive number of seconds, "
+                          f"at most {MAX_TIMEOUT_SECONDS}")
+    selector = parse_node_selector(node_selector)
+    if runtime == "kubernetes":
+        for option, given in (("--source", source is not None), ("--output-dir", output_dir is not None),
+                              ("--skip-current", skip_current), ("--cpuset", cpuset is not None)):
+            if given:
+                raise ConfigError(f"{option} cannot be used with --runtime kubernetes: a pod on another node "
+                                  "sees none of this machine's files or CPUs (its inputs are generated in the pod)")
+    return selector
 
 
 def parse_workers_list(text: str) -> tuple[int, ...]:

@@ -82,6 +82,9 @@ def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
         # docker: the worker image's tag and labels (its own OpenCV / libjpeg-turbo / Python versions)
         "image": runtime_info.get("image"),
         "image_labels": runtime_info.get("image_labels"),
+        # kubernetes: the API server's version, namespace and image; each record has its node's kernel,
+        # CPUs and kubelet version (environment.sandbox), since every pod may land on another node
+        **({"kubernetes": runtime_info["kubernetes"]} if "kubernetes" in runtime_info else {}),
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "opencv": libs["opencv"],

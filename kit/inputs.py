@@ -48,12 +48,24 @@ def pool_directory(config: RunConfig) -> Path:
     return config.cache_dir / "images" / f"gen{GENERATOR_VERSION}-{config.width}x{config.height}-q{config.quality}"
 
 
+def pool_count(config: RunConfig) -> int:
+    """Distinct generated images a batch draws from."""
+    return min(config.pool_size, config.items or config.pool_size)
+
+
 def generate(config: RunConfig, count: int | None = None) -> list[Path]:
     """Make (or find in the cache) the pool of distinct generated images."""
     from kit.workloads.imagegen import generate_pool
 
-    size = count if count is not None else min(config.pool_size, config.items or config.pool_size)
+    size = count if count is not None else pool_count(config)
     return generate_pool(pool_directory(config), size, config.width, config.height, config.quality)
+
+
+def generated_entries(config: RunConfig, pool: list[str]) -> list[ManifestEntry]:
+    """The batch of a generated pool: `items` entries cycling through the pool's file names."""
+    total = config.items or len(pool)
+    return [ManifestEntry(name=f"{index:06d}-{pool[index % len(pool)]}", input=pool[index % len(pool)],
+                          output=f"{index:06d}-{pool[index % len(pool)]}") for index in range(total)]
 
 
 def source_files(directory: Path) -> list[str]:
@@ -166,12 +178,7 @@ def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None,
         from kit.workloads.imagegen import GENERATOR_VERSION
 
         root = pool[0].parent
-        total = config.items or len(pool)
-        entries = []
-        for index in range(total):
-            image = pool[index % len(pool)]
-            name = f"{index:06d}-{image.name}"
-            entries.append(ManifestEntry(name=name, input=image.name, output=name))
+        entries = generated_entries(config, [image.name for image in pool])
         described = {"source_dir": None, "generator_version": GENERATOR_VERSION,
                      "generated_dir": str(root), "distinct_images": len(pool),
                      "resolution": f"{config.width}x{config.height}", "quality": config.quality}
@@ -195,3 +202,51 @@ def prepare(config: RunConfig, phase: Callable[[str], None] = lambda text: None,
 def with_problems(entries: list[ManifestEntry], problems: dict[str, str]) -> list[ManifestEntry]:
     """The manifest entries with each bad input's verdict, which the worker reports at no cost."""
     return [replace(entry, problem=problems.get(entry.input)) for entry in entries]
+
+
+# The pod's init container renders one frame at a time: ~35 bytes a pixel at its peak, measured at
+# 4K (351 MiB with OpenCV and NumPy loaded), plus the interpreter.
+INIT_BYTES_PER_PIXEL = 48
+INIT_BASE_BYTES = 128 * 2**20
+
+
+def planned_entries(config: RunConfig, language: str = "python") -> list[ManifestEntry]:
+    """The batch's manifest without making any input (`kit manifests`): generated images' names, or
+    the tasks with their parameters (pi needs --iterations: calibration measures the machine that runs)."""
+    if config.source is not None:
+        raise ConfigError("--source: a pod cannot read this machine's files; its inputs are generated in the pod")
+    if config.workload == "images":
+        from kit.workloads.imagegen import pool_name
+
+        return generated_entries(config, [pool_name(i) for i in range(pool_count(config))])
+    if config.workload == "pi" and config.iterations is None:
+        raise ConfigError("--iterations: kit manifests needs pi's iterations per task (a run calibrates them on "
+                          "the machine that measures; kit run --runtime kubernetes does it for you)")
+    params = task_parameters(config)
+    return [ManifestEntry(name=f"task-{index:06d}", input="", output=f"task-{index:06d}.txt", task=dict(params))
+            for index in range(config.items or 1)]
+
+
+def pod_recipe(config: RunConfig, entries: list[ManifestEntry], digests: dict[str, str] | None = None
+               ) -> tuple[dict[str, str], int]:
+    """How a pod makes its own inputs (kit/podinit.py reads this environment): the manifest, and for
+    generated images the generator's parameters and the digests the bytes must have; and the memory
+    the init container needs for it."""
+    import json
+
+    from kit.protocol import manifest_json, pack
+
+    if config.source is not None:
+        raise ConfigError("--source: a pod cannot read this machine's files; its inputs are generated in the pod")
+    env = {"KIT_MANIFEST": pack(manifest_json(entries))}
+    memory = INIT_BASE_BYTES
+    if config.workload == "images":
+        from kit.workloads.imagegen import GENERATOR_VERSION
+
+        env["KIT_INPUTS"] = json.dumps({"generator_version": GENERATOR_VERSION, "width": config.width,
+                                        "height": config.height, "quality": config.quality, "seed": 0,
+                                        "count": len(dict.fromkeys(entry.input for entry in entries)),
+                                        "digests": dict(sorted((digests or {}).items()))},
+                                       separators=(",", ":"))
+        memory += INIT_BYTES_PER_PIXEL * config.width * config.height
+    return env, -(-memory // 2**20) * 2**20

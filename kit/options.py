@@ -30,7 +30,12 @@ Chunksize = Annotated[int, typer.Option(help="python-pool-imap(-unordered): task
 SkipCurrent = Annotated[bool, typer.Option(help="images: skip items whose output in --output-dir is newer than the source (seed 004).")]  # noqa: E501
 MemLimit = Annotated[Optional[str], typer.Option(help="Memory cap per sandbox, e.g. 512m, 1g, 1Gi [default: none].")]  # noqa: UP045,E501
 Cpus = Annotated[Optional[float], typer.Option(help="CPU cap per sandbox in cores [default: none].")]  # noqa: UP045
-Runtime = Annotated[str, typer.Option(help="auto, cgroup or docker.")]
+Runtime = Annotated[str, typer.Option(help="auto, cgroup, docker or kubernetes (the cluster of your kubeconfig).")]
+Namespace = Annotated[str, typer.Option(help="kubernetes: the namespace the Jobs are made in.")]
+Image = Annotated[Optional[str], typer.Option(help="kubernetes: the worker image the cluster pulls (build it, tag it and push it to your registry) [default: kit-worker:<kit version>].")]  # noqa: UP045,E501
+NodeSelector = Annotated[Optional[list[str]], typer.Option("--node-selector", help="kubernetes: key=value a node must carry as a label (repeatable).")]  # noqa: UP045,E501
+PendingTimeout = Annotated[float, typer.Option(help="kubernetes: seconds a pod may wait for a node or its image before its record is failed with the scheduler's or kubelet's reason.")]  # noqa: E501
+Parallel = Annotated[int, typer.Option(help="kubernetes: cells run at once, each on its own node (pod anti-affinity); other runtimes run one at a time.")]  # noqa: E501
 StartMethod = Annotated[str, typer.Option(help="Process strategies' start method (python-processes, pools, asyncio): fork, spawn, forkserver.")]  # noqa: E501
 Repeat = Annotated[int, typer.Option(help="Measured repetitions of every strategy (every cell of a sweep).")]
 Warmup = Annotated[int, typer.Option(help="Warmup rounds before measuring (recorded, left out of summaries).")]
@@ -66,3 +71,5 @@ MAX_PIXELS = config.DEFAULT_MAX_PIXELS
 COUNT_TO = config.DEFAULT_COUNT_TO
 IO_DELAY = config.DEFAULT_IO_DELAY_SECONDS
 SWEEP_WORKERS = config.DEFAULT_SWEEP_WORKERS
+NAMESPACE = config.DEFAULT_NAMESPACE
+PENDING_TIMEOUT = config.DEFAULT_PENDING_TIMEOUT_SECONDS

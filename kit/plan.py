@@ -27,6 +27,13 @@ class Cell:
     cpus: float | None
     warmup: bool = False
 
+    def labels(self, run_id: str) -> dict[str, str]:
+        """What a sandbox is, as labels a cluster can select on (the Job's and its pod's)."""
+        return {"kit.dev/run": run_id, "kit.dev/strategy": self.strategy, "kit.dev/workers": str(self.workers),
+                "kit.dev/repetition": str(self.repetition),
+                "kit.dev/memory-limit-bytes": str(self.memory_limit_bytes or "none"),
+                "kit.dev/phase": "warmup" if self.warmup else "measured"}
+
     @property
     def label(self) -> str:
         kind = "warmup" if self.warmup else "rep"

@@ -22,6 +22,8 @@ state is whatever lines arrived before it died.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,10 +44,24 @@ class ManifestEntry:
     problem: str | None = None   # the controller's verdict: why this input fails (None: a good input)
 
 
-def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
+def manifest_json(entries: list[ManifestEntry]) -> str:
     items = [{k: v for k, v in asdict(entry).items() if k not in ("task", "problem") or v is not None}
              for entry in entries]
-    path.write_text(json.dumps({"items": items}), encoding="utf-8")
+    return json.dumps({"items": items})
+
+
+def write_manifest(path: Path, entries: list[ManifestEntry]) -> None:
+    path.write_text(manifest_json(entries), encoding="utf-8")
+
+
+def pack(text: str) -> str:
+    """A manifest as it travels in a pod spec (an environment value): gzip, then base64. Item names
+    repeat, so 200 items take about 1 KiB."""
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), mtime=0)).decode("ascii")
+
+
+def unpack(packed: str) -> str:
+    return gzip.decompress(base64.b64decode(packed)).decode("utf-8")
 
 
 def read_manifest(path: Path, input_root: Path, output_dir: Path) -> list[Item]:

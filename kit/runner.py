@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kit import environment, signals
 from kit.config import RunConfig, allowed_cpus, plan_warnings
@@ -26,13 +26,16 @@ from kit.plan import Cell, grid_description, plan_cells
 from kit.programs import NAMES, program
 from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
-from kit.runtimes.base import Runtime, SandboxPaths, SandboxSpec
+from kit.runtimes.base import NotStarted, Runtime, SandboxPaths, SandboxSpec
 from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
-from kit.supervisor import Limits, Outcome, supervise
+from kit.supervisor import Limits, Outcome, not_started, supervise
 from kit.verify import Reference, make_reference, verify_outputs
 from kit.workloads import unit
+
+if TYPE_CHECKING:
+    from kit.kube.manifests import Cluster
 
 
 class Interrupted(KitError):
@@ -41,13 +44,38 @@ class Interrupted(KitError):
     exit_code = 130
 
 
-def select_runtime(name: str) -> tuple[Runtime, str | None]:
+def select_runtime(name: str, config: RunConfig | None = None) -> tuple[Runtime, str | None]:
     """`--runtime NAME` -> the runtime, with the worker image of this kit and its freshness check
-    (the runtimes themselves know nothing of builds)."""
+    (the runtimes themselves know nothing of builds); kubernetes gets the plan's cluster settings."""
     from kit import runtimes
     from kit.build.image import BIN_DIR, image_problem, image_tag
 
-    return runtimes.select(name, image_tag(), image_problem, BIN_DIR)
+    cluster = cluster_settings(config or RunConfig(runtime=name)) if name == "kubernetes" else None
+    return runtimes.select(name, image_tag(), image_problem, BIN_DIR, cluster=cluster)
+
+
+def cluster_settings(config: RunConfig) -> Cluster:
+    """Where Jobs go and what they run: --namespace, --image (default this kit's worker image),
+    --node-selector, --pending-timeout and --timeout."""
+    from kit.build.image import image_tag
+    from kit.kube.manifests import Cluster
+
+    return Cluster(namespace=config.namespace, image=config.image or image_tag(),
+                   node_selector=config.node_selector, pending_timeout_seconds=config.pending_timeout_seconds,
+                   run_timeout_seconds=config.timeout_seconds)
+
+
+def sandbox_spec(run_id: str, cell: Cell, config: RunConfig, manifest: Path, input_root: Path, output_dir: Path,
+                 log_dir: Path, cpuset: tuple[int, ...] | None = None,
+                 remote_inputs: tuple[dict[str, str], int] | None = None) -> SandboxSpec:
+    """One cell's sandbox, as every runtime (and `kit manifests`) gets it."""
+    recipe, recipe_memory = remote_inputs or ({}, 0)
+    return SandboxSpec(
+        name=_sandbox_name(run_id, cell), command=_command(cell, config), input_root=input_root,
+        output_dir=output_dir, manifest=manifest, log_dir=log_dir, memory_limit_bytes=cell.memory_limit_bytes,
+        cpus=cell.cpus, pids_max=pids_limit(cell.workers), cpuset=cpuset, workers=cell.workers,
+        labels=cell.labels(run_id), remote_inputs=recipe, remote_inputs_memory_bytes=recipe_memory or 256 * 2**20,
+    )
 
 
 def new_run_id() -> str:
@@ -83,6 +111,12 @@ def availability_lines(runtime: str, cache_dir: Path, workload: str = "images") 
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
     return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
+
+
+# kubernetes: the outputs stay in the pod's emptyDir, which goes with the pod; the controller sees
+# only the worker's progress lines, so it cannot compare bytes or PSNR with the reference.
+REMOTE_UNVERIFIED = ("outputs stay in the pod's emptyDir on a remote node and go with it; the controller "
+                     "cannot compare them with the reference outputs")
 
 
 class _Prepared(NamedTuple):
@@ -167,7 +201,8 @@ class Runner:
         results.workload = workload_description(batch, self.config.library)
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
-        if self.runtime.name != "docker" and any(program(name).language == "go" for name in strategies):
+        if (self.runtime.name not in ("docker", "kubernetes")   # those run the image's Go build
+                and any(program(name).language == "go" for name in strategies)):
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
@@ -191,6 +226,8 @@ class Runner:
     def _probe_gil(self, batch: Batch, strategies: list[str]) -> dict[str, object] | None:
         """The worker pipeline's GIL-free fraction, in its own untimed pass (kit/gil_probe.py)."""
         if batch.workload != "images" or not any(program(name).language == "python" for name in strategies):
+            return None
+        if self.runtime.remote:   # it would measure this machine, not the nodes the pods run on
             return None
         good = [name for name in batch.distinct_inputs if name not in batch.problems][:GIL_PROBE_INPUTS]
         if not good:
@@ -257,40 +294,50 @@ class Runner:
         else:
             shutil.rmtree(output_dir, ignore_errors=True)  # each repetition writes every output anew
         _written(output_dir, lambda: output_dir.mkdir(parents=True, exist_ok=True))
-        spec = SandboxSpec(
-            name=_sandbox_name(self.run_id, cell),
-            command=_command(cell, self.config), input_root=batch.input_root,
-            output_dir=output_dir, manifest=manifest, log_dir=self.run_dir / "logs",
-            memory_limit_bytes=cell.memory_limit_bytes, cpus=cell.cpus, pids_max=pids_limit(cell.workers),
-            cpuset=self.pinning.sandbox,
-        )
+        remote = None
+        if self.runtime.remote:   # the pod makes its own inputs: the manifest and generator travel in its spec
+            from kit.inputs import pod_recipe
+
+            remote = pod_recipe(self.config, batch.entries, batch.digests)
+        spec = sandbox_spec(self.run_id, cell, self.config, manifest, batch.input_root, output_dir,
+                            self.run_dir / "logs", self.pinning.sandbox, remote)
         load = [round(x, 2) for x in os.getloadavg()]
         steal_before = environment.cpu_steal_seconds()
         self.observer.cell_started(cell, len(batch.entries) - len(skipped))
         # contention on the CPUs the sandbox may use: its own set when pinned, else the run's
         cpus = list(self.pinning.sandbox) if self.pinning.sandbox else sorted(os.sched_getaffinity(0))
         counters_before, started = read_counters(cpus), time.monotonic()
-        sandbox = self.runtime.start(spec)
         try:
-            outcome = supervise(
-                sandbox, Limits(self.config.timeout_seconds, self.config.stall_seconds),
-                on_event=lambda event: _item(self.observer, cell, event),
-                on_sample=lambda sample: self.observer.sampled(cell, sample))
-            notes = dict(sandbox.notes)
-        finally:
-            with signals.hold():  # never a half-removed sandbox; the signal is delivered after saving
-                sandbox.close()
-        contention = assess(counters_before, read_counters(cpus), outcome.stats.cpu_seconds if outcome.stats else 0.0,
-                            len(cpus), time.monotonic() - started, self.config.contention_threshold,
-                            controller_elsewhere=bool(self.pinning.controller))
+            sandbox = self.runtime.start(spec)
+        except NotStarted as never:   # no node took it, or its image could not be pulled: a failed record
+            outcome, notes = not_started(never), dict(never.notes)
+        else:
+            try:
+                outcome = supervise(
+                    sandbox, Limits(self.config.timeout_seconds, self.config.stall_seconds),
+                    on_event=lambda event: _item(self.observer, cell, event),
+                    on_sample=lambda sample: self.observer.sampled(cell, sample))
+                notes = dict(sandbox.notes)
+            finally:
+                with signals.hold():  # never a half-removed sandbox; the signal is delivered after saving
+                    sandbox.close()
+        # a remote sandbox's CPUs are another machine's: this machine's counters say nothing of them
+        contention = (None if self.runtime.remote else
+                      assess(counters_before, read_counters(cpus), outcome.stats.cpu_seconds if outcome.stats else 0.0,
+                             len(cpus), time.monotonic() - started, self.config.contention_threshold,
+                             controller_elsewhere=bool(self.pinning.controller)))
         if outcome.concurrency:
             results.concurrency.setdefault("workers", {})[cell.strategy] = outcome.concurrency
         try:
             signals.hook("verify")
-            verified, detail = (verify_outputs(batch, reference, output_dir,
-                                               program(cell.strategy).output_check(self.config.library))
-                                if outcome.status == "ok"
-                                else (None, {}))
+            detail: dict[str, object]
+            if self.runtime.remote:
+                verified, detail = None, ({"unverified": REMOTE_UNVERIFIED} if outcome.status == "ok" else {})
+            else:
+                verified, detail = (verify_outputs(batch, reference, output_dir,
+                                                   program(cell.strategy).output_check(self.config.library))
+                                    if outcome.status == "ok"
+                                    else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
             verified, detail = None, {"interrupted": True}
         return build_record(cell, outcome, len(batch.entries), verified, detail,

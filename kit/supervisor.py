@@ -21,7 +21,7 @@ from kit import signals
 from kit.monitor import TICK_SECONDS, Monitor, Peaks
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, parse_event
 from kit.results import FailedItem, OomEvent, Sample
-from kit.runtimes.base import Sandbox
+from kit.runtimes.base import NotStarted, Sandbox
 from kit.runtimes.cgroupfs import CgroupStats
 
 VICTIM_WAIT_SECONDS = 0.5   # how long to wait for the main worker to die after an OOM kill
@@ -216,6 +216,13 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,
                    failed_items=progress.failed, concurrency=progress.concurrency, message=message,
                    disk_full=progress.disk_full)
+
+
+def not_started(never: NotStarted) -> Outcome:
+    """A sandbox that never ran: failed, with the reason the scheduler or kubelet gave."""
+    return Outcome(status="failed", exit_code=None, wall_seconds=never.waited_seconds, work_seconds=None,
+                   stats=None, peaks=Peaks(), samples=[], oom_events=[], items_ok=0, items_failed=0,
+                   failed_items=[], message=f"never started: {never.reason}")
 
 
 def _wait_exit(sandbox: Sandbox, clock: Callable[[], float], exit_code: int | None) -> int | None:

@@ -18,6 +18,8 @@ def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | No
     """Why `strategy` cannot run on `runtime` here, and how to get it; None when it can."""
     if program(strategy).language == "python":
         return None
+    if runtime == "kubernetes":   # the cluster's image is not inspectable from here; the Dockerfile builds both
+        return None
     if runtime == "docker":
         return _image_reason(strategy)
     root = go.source_dir()

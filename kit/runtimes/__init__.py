@@ -8,22 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import Runtime
 from kit.runtimes.cgroup import CgroupRuntime
 
+if TYPE_CHECKING:
+    from kit.kube.manifests import Cluster
+
 ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> why it cannot be used, or None
 
 
 def select(name: str, image: str, image_problem: ImageCheck,
-           image_bin_dir: Path | None = None) -> tuple[Runtime, str | None]:
+           image_bin_dir: Path | None = None, cluster: Cluster | None = None) -> tuple[Runtime, str | None]:
     """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen;
-    `image_bin_dir` is where the image keeps its compiled (Go) workers."""
+    `image_bin_dir` is where the image keeps its compiled (Go) workers; `cluster` where Jobs go."""
+    runtime: Runtime
     match name:
+        case "kubernetes":
+            from kit.kube.manifests import Cluster as Settings
+            from kit.runtimes.kubernetes import KubernetesRuntime
+
+            runtime, note = KubernetesRuntime(cluster or Settings(image=image), image_bin_dir), None
         case "cgroup":
-            runtime: Runtime = CgroupRuntime()
+            runtime = CgroupRuntime()
             note = None
         case "docker":
             from kit.runtimes.docker import DockerRuntime

@@ -40,6 +40,21 @@ class SandboxSpec:
     pids_max: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     cpuset: tuple[int, ...] | None = None   # CPUs the sandbox is confined to (--cpuset); None: any
+    workers: int = 1                        # the worker count (a remote sandbox's CPU request when uncapped)
+    labels: dict[str, str] = field(default_factory=dict)   # run, strategy, workers, repetition (Job labels)
+    # A sandbox that cannot mount the host's files (kubernetes) makes its own inputs from this recipe:
+    # kit/podinit.py's environment (kit/inputs.py `pod_recipe`), and the memory that takes.
+    remote_inputs: dict[str, str] = field(default_factory=dict)
+    remote_inputs_memory_bytes: int = 256 * 2**20
+
+
+class NotStarted(Exception):
+    """The sandbox never ran (a pod no node would take, an image that cannot be pulled): the
+    runner records the cell as failed with this reason and goes on."""
+
+    def __init__(self, reason: str, waited_seconds: float, notes: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason, self.waited_seconds, self.notes = reason, waited_seconds, dict(notes or {})
 
 
 class Sandbox(Protocol):
@@ -63,6 +78,7 @@ class Sandbox(Protocol):
 
 class Runtime(Protocol):
     name: str
+    remote: bool   # True: sandboxes run elsewhere (kubernetes): no shared files, figures from inside only
 
     def available(self) -> str | None:
         """None when sandboxes can be made here; otherwise why not and how to fix it."""
@@ -72,6 +88,11 @@ class Runtime(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What results.json records about this runtime (cgroup version, engine, image)."""
+        ...
+
+    def cleanup(self) -> list[str]:
+        """Remove every sandbox this runtime made and still holds (the run ends, however it ends);
+        what could not be removed, with how to remove it."""
         ...
 
 

@@ -57,6 +57,7 @@ class CgroupSandbox:
 
 class CgroupRuntime:
     name = "cgroup"
+    remote = False
 
     def __init__(self, host: CgroupHost | None = None) -> None:
         self.host = host or CgroupHost()
@@ -83,6 +84,9 @@ class CgroupRuntime:
             group.remove()
             raise
         return CgroupSandbox(group, process, stderr_path)
+
+    def cleanup(self) -> list[str]:
+        return []   # every sandbox is removed by its own close()
 
     def describe(self) -> dict[str, Any]:
         return {"runtime": self.name, "cgroup_version": self.host.version,

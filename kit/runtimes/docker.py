@@ -224,6 +224,7 @@ class DockerSandbox:
 
 class DockerRuntime:
     name = "docker"
+    remote = False
 
     def __init__(self, image: str, image_problem: Callable[[Any, str], str | None] | None = None,
                  host: CgroupHost | None = None, bin_dir: Path | None = None) -> None:
@@ -308,6 +309,9 @@ class DockerRuntime:
             notes["swap"] = "disabled (--memory-swap = --memory)"
         stderr_path = spec.log_dir / f"{spec.name}.stderr"
         return DockerSandbox(self.client, container, parent, stream, stderr_path, notes)
+
+    def cleanup(self) -> list[str]:
+        return []   # every sandbox is removed by its own close()
 
     def describe(self) -> dict[str, Any]:
         image = self.client.images.get(self.image)

@@ -78,6 +78,7 @@ class ProcessSandbox:
 
 class ProcessRuntime:
     name = "process"
+    remote = False
 
     def available(self) -> str | None:
         return None
@@ -94,6 +95,9 @@ class ProcessRuntime:
                                        stdin=subprocess.DEVNULL, text=True, env=worker_env(spec.env),
                                        start_new_session=True)
         return ProcessSandbox(process, stderr_path)
+
+    def cleanup(self) -> list[str]:
+        return []   # every sandbox is removed by its own close()
 
     def describe(self) -> dict[str, Any]:
         return {"runtime": self.name, "cgroup_version": None, "engine_version": None, "image_digest": None,

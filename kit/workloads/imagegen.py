@@ -131,6 +131,11 @@ def generate_image(index: int, width: int, height: int, quality: int = 90, seed:
     return buf.tobytes()
 
 
+def pool_name(index: int) -> str:
+    """The file name of the pool's image `index` (the manifest names inputs by it)."""
+    return f"img-{index:03d}.jpg"
+
+
 def generate_pool(
     directory: Path, count: int, width: int, height: int, quality: int = 90, seed: int = 0
 ) -> list[Path]:
@@ -141,7 +146,7 @@ def generate_pool(
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
-        path = directory / f"img-{index:03d}.jpg"
+        path = directory / pool_name(index)
         if not path.exists():
             fd, tmp = tempfile.mkstemp(dir=directory, prefix=".img-", suffix=".tmp")
             try:
