@@ -43,6 +43,7 @@ CONTROLLERS = "job,garbagecollector,serviceaccount,namespace,ttl-after-finished,
 ADMISSION = "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,PodSecurity,ResourceQuota"
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
+KWOK_CRDS = (("Stage", "stages", "Cluster"), ("Logs", "logs", "Namespaced"), ("ClusterLogs", "clusterlogs", "Cluster"))
 
 
 def versions() -> dict[str, str]:
@@ -297,12 +298,12 @@ class Cluster:
             wait_for(f"kube-{name} /healthz", healthy, timeout, alive=self._died)
 
     def _install_kwok_crds(self, timeout: float) -> None:
-        """kwok's Logs and ClusterLogs kinds (only what kwok reads: open schemas), so that tests can give
-        pods their log lines while the cluster runs."""
+        """kwok's Stage, Logs and ClusterLogs kinds (open schemas: kwok alone reads them), then the
+        default stages of stages.py, so tests can add pod fates and log lines while the cluster runs."""
         from kubernetes import client
 
         ext = client.ApiextensionsV1Api(self.api_client())
-        for kind, plural, scope in (("Logs", "logs", "Namespaced"), ("ClusterLogs", "clusterlogs", "Cluster")):
+        for kind, plural, scope in KWOK_CRDS:
             ext.create_custom_resource_definition({
                 "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
                 "metadata": {"name": f"{plural}.{KWOK_GROUP}"},
@@ -316,24 +317,46 @@ class Cluster:
             })
 
         def established() -> bool:
-            for plural in ("logs", "clusterlogs"):
+            for _, plural, _ in KWOK_CRDS:
                 crd = ext.read_custom_resource_definition(f"{plural}.{KWOK_GROUP}")
                 if not any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or ()):
                     return False
             return True
-        wait_for("kwok's Logs and ClusterLogs CRDs", established, timeout, alive=self._died)
+        wait_for("kwok's Stage, Logs and ClusterLogs CRDs", established, timeout, alive=self._died)
+        for stage in stages.all_stages():
+            self._create_stage(stage, timeout)
+
+    def _create_stage(self, stage: dict[str, Any], timeout: float = 30.0) -> None:
+        from kubernetes import client
+
+        custom = client.CustomObjectsApi(self.api_client())
+        # a CRD just Established may still answer 404 for a moment
+        wait_for(f"stage {stage['metadata']['name']}",
+                 lambda: custom.create_cluster_custom_object(KWOK_GROUP, KWOK_VERSION, "stages", stage) is not None,
+                 timeout)
+
+    def pod_fate(self, match_labels: dict[str, str], end: str = stages.SUCCEED, exit_code: int | None = None,
+                 run_for: float = 0.0, namespace: str | None = None) -> str:
+        """Decide how pods with `match_labels` (in `namespace`, or any) end, without touching their spec:
+        for a runtime under test whose pods carry its own labels (strategy, run id). `end` is one of
+        stages.OOM_KILLED, ERROR (with `exit_code`, default 1), NEVER or SUCCEED, after `run_for` seconds
+        of Running. Takes precedence over the label-driven stages; returns the Stage's name."""
+        stage = stages.fate_stage(f"kit-fate-{uuid.uuid4().hex[:8]}", match_labels, end, exit_code, run_for,
+                                  namespace)
+        self._create_stage(stage)
+        return str(stage["metadata"]["name"])
 
     def _start_kwok(self, pki: Pki) -> None:
-        config = self.workdir / "kwok.yaml"
-        # the stages only: kwok's own defaults fill its KwokConfiguration
-        config.write_text("\n---\n".join(json.dumps(d) for d in stages.all_stages()) + "\n")
         port = self.ports["kwok"]
+        (self.workdir / "kwok.yaml").write_text("# kwok's defaults: its stages and logs are API objects here\n")
         self._spawn("kwok", [
-            str(self.binaries.kwok), f"--config={config}", f"--kubeconfig={self.kubeconfig}",
+            str(self.binaries.kwok), f"--kubeconfig={self.kubeconfig}",
+            f"--config={self.workdir / 'kwok.yaml'}",       # not ~/.kwok
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION[0]}={KWOK_ANNOTATION[1]}",
             "--node-ip=127.0.0.1", f"--node-port={port}", f"--server-address=127.0.0.1:{port}",
             f"--tls-cert-file={pki.kubelet_cert}", f"--tls-private-key-file={pki.kubelet_key}",
-            "--enable-crds=Logs,ClusterLogs", "--cidr=10.244.0.0/16",
+            # stages and logs as API objects: a test adds a pod fate or a pod's log lines while kwok runs
+            f"--enable-crds={','.join(kind for kind, _, _ in KWOK_CRDS)}", "--cidr=10.244.0.0/16",
         ])
 
     def _create_nodes(self, timeout: float) -> None:
@@ -355,6 +378,16 @@ class Cluster:
         wait_for(f"{self.nodes} kwok nodes Ready", ready, timeout, alive=self._died)
 
     # --- for tests ---------------------------------------------------------------------------------------
+
+    @property
+    def api(self) -> Any:
+        """The ready admin `kubernetes.client.ApiClient` (api_client())."""
+        return self.api_client()
+
+    @property
+    def stages(self) -> Any:
+        """The stages module: END_LABEL, OOM_KILLED, ERROR, NEVER, SUCCEED, the annotations, fate_stage."""
+        return stages
 
     def api_client(self) -> Any:
         """One `kubernetes.client.ApiClient` for the admin user, made on first use and closed by stop()."""

@@ -47,7 +47,8 @@ def _phase(*phases: str) -> dict[str, Any]:
 
 
 def _terminated(exit_code: str, reason: str, phase: str) -> str:
-    """A status template ending every container with `exit_code` (a template expression) and `reason`."""
+    """A status template ending every container with `exit_code` (a template expression, evaluated inside
+    `range .spec.containers`: the pod is `$`) and `reason`."""
     return f"""
 {{{{ $now := Now }}}}
 {{{{ $started := or .status.startTime $now }}}}
@@ -114,7 +115,8 @@ hostIPs:
 - ip: {{ . | Quote }}
 {{ end }}
 {{ end }}
-{{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" ) ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
+{{ $podIPs := PodIPsWith .spec.nodeName ( or .spec.hostNetwork false ) ( or .metadata.uid "" )
+     ( or .metadata.name "" ) ( or .metadata.namespace "" ) }}
 {{ with $podIPs }}
 podIP: {{ index . 0 | Quote }}
 podIPs:
@@ -187,7 +189,7 @@ def node_stages() -> list[dict[str, Any]]:
 def pod_stages() -> list[dict[str, Any]]:
     """The pod lifecycles of the module docstring."""
     run_for = {"durationMilliseconds": 0, "durationFrom": _RUN_FOR}
-    exit_code = (f'{{{{ with .metadata.annotations }}}}{{{{ or (index . "{EXIT_CODE_ANNOTATION}") "1" }}}}'
+    exit_code = (f'{{{{ with $.metadata.annotations }}}}{{{{ or (index . "{EXIT_CODE_ANNOTATION}") "1" }}}}'
                  '{{ else }}1{{ end }}')
     return [
         _stage("pod-running", _POD, [_NOT_DELETING, _phase("Pending"),
@@ -206,6 +208,29 @@ def pod_stages() -> list[dict[str, Any]]:
         _stage("pod-delete", _POD, [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}],
                {"delete": True}),
     ]
+
+
+def fate_stage(name: str, match_labels: dict[str, str], end: str, exit_code: int | None = None,
+               run_for: float = 0.0, namespace: str | None = None) -> dict[str, Any]:
+    """A stage ending Running pods that carry `match_labels` (in `namespace`, or any) as `end` says.
+    Its weight 1 beats the label-driven stages (weight 0): kwok picks among matching stages by weight."""
+    if end not in (OOM_KILLED, ERROR, NEVER, SUCCEED):
+        raise ValueError(f"end must be one of {OOM_KILLED}, {ERROR}, {NEVER}, {SUCCEED}, not {end!r}")
+    expressions: list[dict[str, Any]] = [_NOT_DELETING, _phase("Running")]
+    if namespace:
+        expressions.append({"key": ".metadata.namespace", "operator": "In", "values": [namespace]})
+    template = {
+        OOM_KILLED: lambda: _terminated("137", "OOMKilled", "Failed"),
+        ERROR: lambda: _terminated(str(1 if exit_code is None else int(exit_code)), "Error", "Failed"),
+        SUCCEED: lambda: _terminated("0", "Completed", "Succeeded"),
+        NEVER: lambda: "phase: Running\n",
+    }[end]()
+    # "never": a stage that matches (so the default ones do not) and would fire only after a year
+    delay_ms = 365 * 24 * 3600 * 1000 if end == NEVER else int(run_for * 1000)
+    stage = _stage(name, _POD, expressions, {"statusTemplate": template}, delay={"durationMilliseconds": delay_ms})
+    stage["spec"]["selector"]["matchLabels"] = dict(match_labels)
+    stage["spec"]["weight"] = 1
+    return stage
 
 
 def all_stages() -> list[dict[str, Any]]:
