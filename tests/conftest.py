@@ -4,7 +4,9 @@ every component, so a skip there means something is missing, not optional."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,31 @@ def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
     directory of their own, not the machine's /run/kit where real runs look for leftovers."""
     if "unit" in Path(str(request.node.path)).parts:
         monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Kubernetes control plane on loopback for the whole session (tests/kube/cluster.py): etcd,
+    kube-apiserver, controller-manager, scheduler, and kwok's fake nodes in place of kubelets. Yields the
+    `Cluster`: .kubeconfig, .api (ApiClient), .namespace(), .pod_fate(), .pod_logs(), .stages, .log_dir."""
+    from tests.kube.cluster import Binaries, Cluster, ClusterError
+
+    binaries = Binaries.from_cache()
+    need(binaries.problem())
+    cluster = Cluster(binaries, tmp_path_factory.mktemp("kube"))
+    try:
+        cluster.start()
+    except ClusterError as e:
+        pytest.fail(f"the test Kubernetes control plane did not start: {e}\n{cluster.log_tail()}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test that used the control plane reports where its logs are, with their last lines."""
+    outcome = yield
+    report = outcome.get_result()
+    cluster = getattr(item, "funcargs", {}).get("kube_cluster")
+    if report.failed and cluster is not None:
+        report.sections.append(("kube control plane", cluster.log_tail()))
