@@ -67,6 +67,7 @@ def run(
     image: o.Image = None,
     node_selector: o.NodeSelector = None,
     pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     options = dict(locals())
@@ -121,6 +122,7 @@ def manifests(
     image: o.Image = None,
     node_selector: o.NodeSelector = None,
     pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Print the Kubernetes Jobs `kit run --runtime kubernetes` would create, as one multi-document
     YAML stream on stdout (for kubectl apply or GitOps); needs no cluster and no kubeconfig."""
@@ -338,6 +340,7 @@ def sweep(
     node_selector: o.NodeSelector = None,
     pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
     parallel: o.Parallel = 1,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     options = dict(locals())
@@ -382,6 +385,7 @@ def floor(
     image: o.Image = None,
     node_selector: o.NodeSelector = None,
     pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     options = dict(locals())

@@ -49,9 +49,10 @@ def select_runtime(name: str, config: RunConfig | None = None) -> tuple[Runtime,
     (the runtimes themselves know nothing of builds); kubernetes gets the plan's cluster settings."""
     from kit import runtimes
     from kit.build.image import BIN_DIR, image_problem, image_tag
+    from kit.inside import InsideTracker
 
     cluster = cluster_settings(config or RunConfig(runtime=name)) if name == "kubernetes" else None
-    return runtimes.select(name, image_tag(), image_problem, BIN_DIR, cluster=cluster)
+    return runtimes.select(name, image_tag(), image_problem, BIN_DIR, cluster=cluster, inside=InsideTracker)
 
 
 def cluster_settings(config: RunConfig) -> Cluster:
@@ -400,7 +401,8 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
 
     entry = program(cell.strategy)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
-                         host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library)
+                         host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
+                         config.sample_interval_ms)
 
 
 def _sandbox_name(run_id: str, cell: Cell) -> str:
@@ -486,6 +488,7 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
         library=library[0], library_version=library[1],
+        inside=outcome.inside.to_json() if outcome.inside is not None else None,
     )
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.errors import RuntimeUnavailable
-from kit.runtimes.base import Runtime
+from kit.runtimes.base import InsideView, Runtime
 from kit.runtimes.cgroup import CgroupRuntime
 
 if TYPE_CHECKING:
@@ -21,16 +21,18 @@ ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> wh
 
 
 def select(name: str, image: str, image_problem: ImageCheck,
-           image_bin_dir: Path | None = None, cluster: Cluster | None = None) -> tuple[Runtime, str | None]:
+           image_bin_dir: Path | None = None, cluster: Cluster | None = None,
+           inside: Callable[[], InsideView] | None = None) -> tuple[Runtime, str | None]:
     """The runtime for `--runtime NAME`, and for `auto` one line saying why it was chosen;
-    `image_bin_dir` is where the image keeps its compiled (Go) workers; `cluster` where Jobs go."""
+    `image_bin_dir` is where the image keeps its compiled (Go) workers; `cluster` where Jobs go and
+    `inside` the tracker of the worker's own samples, a remote sandbox's only figures."""
     runtime: Runtime
     match name:
         case "kubernetes":
             from kit.kube.manifests import Cluster as Settings
             from kit.runtimes.kubernetes import KubernetesRuntime
 
-            runtime, note = KubernetesRuntime(cluster or Settings(image=image), image_bin_dir), None
+            runtime, note = KubernetesRuntime(cluster or Settings(image=image), image_bin_dir, inside=inside), None
         case "cgroup":
             runtime = CgroupRuntime()
             note = None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from kit.runtimes.cgroupfs import CgroupStats
+from kit.cgroupstat import CgroupStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,13 @@ class NotStarted(Exception):
     def __init__(self, reason: str, waited_seconds: float, notes: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason, self.waited_seconds, self.notes = reason, waited_seconds, dict(notes or {})
+
+
+class InsideView(Protocol):
+    """The worker's own samples of its cgroup (kit/inside.py's InsideTracker, which the caller passes to
+    a runtime that has no outside view; the supervisor feeds it)."""
+
+    def stats(self) -> CgroupStats: ...
 
 
 class Sandbox(Protocol):

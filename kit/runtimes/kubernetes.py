@@ -15,6 +15,7 @@ foreground propagation (its pod first) when its cell ends, on Ctrl-C, and when a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -23,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from kit import signals
+from kit.cgroupstat import CgroupStats
 from kit.errors import RuntimeUnavailable
 from kit.kube import client as kube
 from kit.kube.manifests import CONTAINER, Cluster, check_recipe, job_manifest, request_for
 from kit.kube.status import Pod, WorkerState, never_ran, node_notes, pending_reason, worker_state
-from kit.runtimes.base import NotStarted, SandboxSpec
-from kit.runtimes.cgroupfs import CgroupStats
+from kit.runtimes.base import InsideView, NotStarted, SandboxSpec
 
 POLL_SECONDS = 1.0            # the pod's status is read at most this often while it runs
 LOG_DRAIN_SECONDS = 5.0       # after the container ended, how long its last log lines may take
@@ -40,9 +41,11 @@ class KubeSandbox:
     """One running pod: stdout is its log stream (through a pipe), poll() its container status."""
 
     def __init__(self, runtime: KubernetesRuntime, job: str, pod: str, stderr_path: Path,
-                 notes: dict[str, str], first: WorkerState, clock: Callable[[], float] = time.monotonic) -> None:
+                 notes: dict[str, str], first: WorkerState, clock: Callable[[], float] = time.monotonic,
+                 inside: InsideView | None = None) -> None:
         self.runtime, self.job, self.pod, self.stderr_path = runtime, job, pod, stderr_path
         self.notes = notes
+        self.inside = inside     # the supervisor feeds it the worker's sample events (kit/inside.py)
         self._clock = clock
         self._state = first
         self._next_poll = 0.0
@@ -113,10 +116,12 @@ class KubeSandbox:
         return self._state.exit_code
 
     def stats(self) -> CgroupStats:
-        """No remote cgroup to read: zeros until the worker's own samples arrive; an OOM kill from
-        the container status (the kubelet's `OOMKilled`)."""
-        return CgroupStats(usage_bytes=0, working_set_bytes=0, peak_usage_bytes=None, cpu_seconds=0.0,
-                           throttled_seconds=0.0, oom_kills=1 if self._state.oom_killed else 0)
+        """No remote cgroup to read: the worker's own samples (zeros until one arrives), and an OOM
+        kill from the container status too (the kubelet's `OOMKilled`), which outlives the worker."""
+        stats = (self.inside.stats() if self.inside is not None else
+                 CgroupStats(usage_bytes=0, working_set_bytes=0, peak_usage_bytes=None, cpu_seconds=0.0,
+                             throttled_seconds=0.0, oom_kills=0))
+        return dataclasses.replace(stats, oom_kills=max(stats.oom_kills, 1 if self._state.oom_killed else 0))
 
     def pids(self) -> list[int]:
         return []   # processes on another machine: no PSS or RSS from here
@@ -157,8 +162,9 @@ class KubernetesRuntime:
     remote = True
 
     def __init__(self, cluster: Cluster, bin_dir: Path | None = None, api: kube.Api | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, inside: Callable[[], InsideView] | None = None) -> None:
         self.cluster, self.bin_dir, self._api, self._clock = cluster, bin_dir, api, clock
+        self.inside = inside              # makes each sandbox's tracker of the worker's own samples
         self.jobs: set[str] = set()       # created and not yet deleted: cleanup() deletes what is left
         self._server_version: str | None = None
 
@@ -228,7 +234,7 @@ class KubernetesRuntime:
                  "scheduled_after_seconds": f"{self._clock() - started:.1f}"}
         notes.update(self._node(pod))
         return KubeSandbox(self, name, pod["metadata"]["name"], spec.log_dir / f"{spec.name}.stderr", notes, state,
-                           self._clock)
+                           self._clock, self.inside() if self.inside is not None else None)
 
     def _node(self, pod: Pod) -> dict[str, str]:
         node = (pod.get("spec") or {}).get("nodeName")
