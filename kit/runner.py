@@ -187,6 +187,12 @@ class Runner:
         probe = self._probe_gil(batch, strategies)
         if self.pinning.controller:   # after the probe: it measures on the whole machine
             pin_controller(self.pinning.controller)
+        if self.runtime.remote:   # the manifest travels in every pod spec: refuse what would not fit, now
+            from kit.inputs import pod_recipe
+            from kit.kube.manifests import check_recipe
+
+            if problem := check_recipe(pod_recipe(self.config, batch.entries, batch.digests)[0]):
+                raise ConfigError(problem)
         manifest = self.run_dir / "manifest.json"
         _written(self.run_dir, lambda: make_dirs(self.run_dir))
         _written(manifest, lambda: write_manifest(manifest, batch.entries))

@@ -97,8 +97,11 @@ def label_value(text: str) -> str:
 
 
 def memory_quantity(size_bytes: int) -> str:
-    """Bytes as a Kubernetes quantity: Mi when exact, plain bytes otherwise (never rounded)."""
-    return f"{size_bytes // 2**20}Mi" if size_bytes % 2**20 == 0 else str(size_bytes)
+    """Bytes as a Kubernetes quantity: Gi or Mi when exact, plain bytes otherwise (never rounded)."""
+    for suffix, unit in (("Gi", 2**30), ("Mi", 2**20)):
+        if size_bytes % unit == 0:
+            return f"{size_bytes // unit}{suffix}"
+    return str(size_bytes)
 
 
 def cpu_quantity(cpus: float) -> str:
