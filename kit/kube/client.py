@@ -7,6 +7,7 @@ runtime turns into a cleanup and a message, not a hang.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,9 @@ def connect(context: str | None = None) -> Api:
         kubernetes.config.load_incluster_config(client_configuration=configuration)
     except kubernetes.config.ConfigException:
         try:
-            kubernetes.config.load_kube_config(context=context, client_configuration=configuration)
+            # the client reads $KUBECONFIG once, when imported: read it now (a list of paths is merged)
+            path = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            kubernetes.config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
         except (kubernetes.config.ConfigException, OSError, TypeError, ValueError) as exc:
             raise RuntimeUnavailable(f"no cluster to talk to: {short(exc)}; point $KUBECONFIG at a kubeconfig "
                                      "(or run the kit in a pod with a service account)") from exc

@@ -64,7 +64,9 @@ class KubeSandbox:
         try:
             self._stream = self.runtime.api.core.read_namespaced_pod_log(
                 self.pod, self.runtime.cluster.namespace, container=CONTAINER, follow=True,
-                _preload_content=False, _request_timeout=(kube.REQUEST_TIMEOUT[0], None))
+                # the read timeout outlasts the run's own (--timeout): the supervisor ends the sandbox first
+                _preload_content=False,
+                _request_timeout=(kube.REQUEST_TIMEOUT[0], self.runtime.cluster.run_timeout_seconds + 60))
             for chunk in self._stream.stream(4096):
                 os.write(self._write_fd, chunk)
                 pending += chunk
@@ -141,13 +143,20 @@ class KubeSandbox:
             return
         self._closed = True
         with signals.deferred():
-            self.runtime.delete_job(self.job)
-            with contextlib.suppress(Exception):
-                if self._stream is not None:
-                    self._stream.close()
-            self._pump.join(2.0)
-            self._save_stderr()
-            self.stdout.close()
+            try:
+                self.runtime.delete_job(self.job)
+            finally:
+                # Unblock the pump's read from this thread (a stream that has not ended: the API server
+                # lost, or kwok, whose streams outlive the container); its end closes the pipe, which
+                # ends the supervisor's reader, and only then may stdout be closed (closing a file
+                # another thread reads from blocks on that thread).
+                with contextlib.suppress(Exception):
+                    if self._stream is not None:
+                        self._stream.shutdown()
+                self._pump.join(2.0)
+                self._save_stderr()
+                if not self._pump.is_alive():
+                    self.stdout.close()
 
     def stderr_tail(self) -> str:
         if self._stderr_lines:

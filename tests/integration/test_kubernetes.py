@@ -1,0 +1,164 @@
+"""The Kubernetes runtime against a real kube-apiserver, etcd, Job controller, garbage collector and
+scheduler, with kwok in place of the kubelets (tests/kube/): every API call the runtime makes is real
+(create the Job, watch its pod, follow its log stream, read the container status, delete with
+foreground propagation), and the namespaces enforce the restricted Pod Security Standard, so the API
+server's admission checks the runtime's pod spec. What kwok fakes: no container runs; each pod's fate
+(Succeeded, OOMKilled) is a kwok stage chosen by the runtime's own labels, and its log lines (the
+worker's JSON progress lines) are served by kwok from a file the test writes (`pod_logs`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kit.config import build
+from kit.observer import RunObserver
+from kit.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
+from kit.results import RunResults
+from kit.runner import Runner, select_runtime
+
+pytestmark = pytest.mark.kube
+
+MIB = 2**20
+ITEMS = 3
+
+
+def eventually(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def worker_lines(items: int = ITEMS, working_set: int = 123 * MIB) -> list[str]:
+    """What a worker prints: start, a sample of its own cgroup, one line per item, done."""
+    lines = [format_event(StartEvent(pid=1, workers=1, concurrency={"language": "python", "workers": 1}))]
+    lines.append(format_event(SampleEvent(t_seconds=0.2, usage_bytes=working_set + 10 * MIB,
+                                          working_set_bytes=working_set, peak_usage_bytes=working_set + 20 * MIB,
+                                          cpu_seconds=0.4, throttled_seconds=0.0, throttled_periods=0,
+                                          oom_kills=0)))
+    lines += [format_event(ItemEvent(index=i, name=f"item-{i}", ok=True, start=0.1 + i, end=0.5 + i))
+              for i in range(items)]
+    lines.append("a line on stderr: the log stream carries both")
+    lines.append(format_event(DoneEvent(items_ok=items, items_failed=0)))
+    return lines
+
+
+@pytest.fixture()
+def namespace(kube_cluster: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh namespace enforcing the restricted Pod Security Standard, and the kit pointed at the cluster."""
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    return str(kube_cluster.namespace())
+
+
+def jobs_in(kube_cluster: Any, namespace: str) -> list[Any]:
+    from kubernetes import client
+
+    return list(client.BatchV1Api(kube_cluster.api).list_namespaced_job(namespace).items)
+
+
+def pods_in(kube_cluster: Any, namespace: str) -> list[Any]:
+    from kubernetes import client
+
+    return list(client.CoreV1Api(kube_cluster.api).list_namespaced_pod(namespace).items)
+
+
+def run(tmp_path: Path, namespace: str, **options: Any) -> RunResults:
+    config = build(runtime="kubernetes", namespace=namespace, items=ITEMS, resolution="64x48", pool_size=1,
+                   out=tmp_path / "reports", cache_dir=tmp_path / "cache", metrics_port=0, **options)
+    runtime, _ = select_runtime("kubernetes", config)
+    try:
+        return Runner(config, runtime, RunObserver()).run()
+    finally:
+        runtime.cleanup()
+
+
+def test_oom_killed_and_succeeded_pods_give_oom_killed_and_ok_records(kube_cluster: Any, namespace: str,
+                                                                       tmp_path: Path) -> None:
+    stages = kube_cluster.stages
+    kube_cluster.pod_logs(namespace, worker_lines())
+    kube_cluster.pod_fate({"kit.dev/strategy": "python-threads"}, stages.OOM_KILLED, run_for=1.0, namespace=namespace)
+    kube_cluster.pod_fate({"kit.dev/strategy": "python-sequential"}, stages.SUCCEED, run_for=1.0,
+                          namespace=namespace)
+    results = run(tmp_path, namespace, strategies=["python-threads", "python-sequential"], mem_limit="512Mi",
+                  workers=2)
+    by_strategy = {record.strategy: record for record in results.records}
+    oom, ok = by_strategy["python-threads"], by_strategy["python-sequential"]
+    assert oom.status == "oom_killed" and oom.exit_code == 137 and oom.oom_kills == 1
+    assert oom.oom_events[0].victim == "main"
+    assert ok.status == "ok" and ok.exit_code == 0 and ok.items_ok == ITEMS and ok.oom_kills == 0, ok.message
+    # figures from inside the sandbox: the worker's own sample, not this machine's cgroups
+    assert ok.peak_memory_bytes == 123 * MIB and ok.inside is not None and ok.inside["samples"] == 1
+    assert ok.peak_pss_bytes is None and ok.peak_rss_sum_bytes is None
+    # outputs stay in the pod: unverified, and the record says why
+    assert ok.verified is None and "emptyDir" in str(ok.verification.get("unverified"))
+    assert ok.contended is None    # this machine's CPU counters say nothing of a remote node
+    sandbox = ok.environment["sandbox"]
+    assert sandbox["node"].startswith("kwok-") or sandbox["node"]
+    assert sandbox["node_kernel"].startswith("kwok") and sandbox["kubelet_version"].startswith("kwok")
+    assert sandbox["node_cpus"] == "2" and sandbox["restart_count"] == "0" and sandbox["namespace"] == namespace
+    assert results.environment["runtime"] == "kubernetes"
+    assert results.environment["kubernetes"]["server_version"].startswith("v1.")
+    assert results.environment["kubernetes"]["namespace"] == namespace
+    saved = json.loads((tmp_path / "reports" / results.run_id / "results.json").read_text())
+    assert {r["strategy"]: r["status"] for r in saved["results"]} == {"python-threads": "oom_killed",
+                                                                     "python-sequential": "ok"}
+    eventually("no Job left", lambda: not jobs_in(kube_cluster, namespace))
+    eventually("no pod left", lambda: not pods_in(kube_cluster, namespace))
+
+
+def test_a_pod_no_node_fits_becomes_a_failed_record_with_the_schedulers_reason(kube_cluster: Any, namespace: str,
+                                                                              tmp_path: Path) -> None:
+    # the kwok nodes have 8 GiB each: a 16 GiB Guaranteed pod fits none of them
+    started = time.monotonic()
+    results = run(tmp_path, namespace, strategies=["python-sequential"], mem_limit="16Gi", pending_timeout=4.0)
+    (record,) = results.records
+    assert record.status == "failed" and record.exit_code is None and record.items_ok == 0
+    assert record.message is not None and "never started" in record.message
+    assert "Insufficient memory" in record.message and "--pending-timeout" in record.message
+    assert time.monotonic() - started < 120    # the timeout ended it, not a hang
+    eventually("no Job left", lambda: not jobs_in(kube_cluster, namespace))
+
+
+def test_ctrl_c_leaves_no_job_and_keeps_the_interrupted_record(kube_cluster: Any, namespace: str,
+                                                              tmp_path: Path) -> None:
+    kube_cluster.pod_logs(namespace, worker_lines()[:2])   # started, never done
+    kube_cluster.pod_fate({"kit.dev/strategy": "python-sequential"}, kube_cluster.stages.NEVER, namespace=namespace)
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
+                            "-s", "python-sequential", "--repeat", "2", "--images", str(ITEMS),
+                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
+                            "--out", str(tmp_path / "reports")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def running() -> bool:
+            return any(pod.status.phase == "Running" for pod in pods_in(kube_cluster, namespace))
+
+        eventually("the worker's pod running", running, timeout=120)
+        time.sleep(1.0)   # the controller is following it now
+        kit.send_signal(signal.SIGINT)
+        out, err = kit.communicate(timeout=60)
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+    assert kit.returncode == 130, err
+    assert "Traceback" not in err
+    eventually("no Job left after Ctrl-C", lambda: not jobs_in(kube_cluster, namespace))
+    eventually("no pod left after Ctrl-C", lambda: not pods_in(kube_cluster, namespace))
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    records = json.loads(results.read_text())["results"]
+    assert [r["status"] for r in records] == ["interrupted"]   # the second repetition never started
