@@ -8,6 +8,7 @@ import secrets
 import shlex
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -147,6 +148,8 @@ class Runner:
         self.prepared: _Prepared | None = None
         self.gil_free_fraction: float | None = None
         self.pinning: Pinning = Pinning(None, None)
+        self._saving = threading.Lock()       # --parallel: cells finish in several threads
+        self._stop = threading.Event()        # --parallel: the run is stopping (Ctrl-C, a failed cell)
 
     def run(self, cells: list[Cell] | None = None) -> RunResults:
         """Run the config's plan (a run's or a sweep's, kit/plan.py), or the given cells; results are
@@ -154,12 +157,42 @@ class Runner:
         results = self.start(cells)
         planned = cells if cells is not None else plan_cells(self.config, self.strategies)
         self.observer.planned(planned)
-        for cell in planned:
-            self.run_cell(cell)
+        if self.config.parallel > 1:
+            self._run_parallel(planned)
+        else:
+            for cell in planned:
+                self.run_cell(cell)
         # pyperf-style warnings (too short, too noisy, CPU steal) are data: the report shows them too
         results.warnings.extend(w for summary in summarize(results.records) for w in summary.warnings)
         save(results, self.run_dir)
         return results
+
+    def _run_parallel(self, planned: list[Cell]) -> None:
+        """--parallel N (kubernetes): up to N cells at once, each in a thread that supervises its own
+        pod (pod anti-affinity puts each on a node of its own). Ctrl-C or a failed cell stops every
+        running sandbox (their records say interrupted), deletes every Job and starts no other cell."""
+        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+        pool = ThreadPoolExecutor(max_workers=self.config.parallel, thread_name_prefix="kit-cell")
+        futures = [pool.submit(self.run_cell, cell) for cell in planned]
+        try:
+            waiting = set(futures)
+            while waiting:   # short waits: Ctrl-C reaches this (the main) thread between them
+                done, waiting = wait(waiting, timeout=0.5, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    if (failure := future.exception()) is not None:
+                        raise failure
+        except BaseException as exc:
+            self._stop.set()
+            for future in futures:
+                future.cancel()
+            with signals.hold():
+                self.runtime.cleanup()   # pods still waiting for a node end too
+                pool.shutdown(wait=True)
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(f"{signals.describe()}; finished results are in {self.run_dir}") from None
+            raise
+        pool.shutdown()
 
     def start(self, cells: list[Cell] | None = None) -> RunResults:
         """Inputs, reference outputs and the results file; then `run_cell` adds records one by one."""
@@ -254,7 +287,7 @@ class Runner:
         while True:
             record, disk_full = self._run_cell(cell, batch, reference, manifest, results)
             record = replace(record, attempt=len(attempts))
-            with signals.deferred():  # a signal now is delivered once the record is saved
+            with signals.deferred(), self._saving:  # a signal now is delivered once the record is saved
                 attempts.append(len(results.records))
                 results.records.append(record)
                 if len(attempts) > 1:
@@ -323,7 +356,7 @@ class Runner:
                 outcome = supervise(
                     sandbox, Limits(self.config.timeout_seconds, self.config.stall_seconds),
                     on_event=lambda event: _item(self.observer, cell, event),
-                    on_sample=lambda sample: self.observer.sampled(cell, sample))
+                    on_sample=lambda sample: self.observer.sampled(cell, sample), stop=self._stop.is_set)
                 notes = dict(sandbox.notes)
             finally:
                 with signals.hold():  # never a half-removed sandbox; the signal is delivered after saving

@@ -112,8 +112,9 @@ def _killed_by_signal(exit_code: int | None) -> bool:
 
 def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None] = lambda e: None,
               on_sample: Callable[[Sample], None] = lambda s: None,
-              clock: Callable[[], float] = time.monotonic) -> Outcome:
-    """Watch `sandbox` until it ends (or must be ended); always leaves it stopped, not closed."""
+              clock: Callable[[], float] = time.monotonic, stop: Callable[[], bool] | None = None) -> Outcome:
+    """Watch `sandbox` until it ends (or must be ended); always leaves it stopped, not closed. `stop`
+    says, from another thread, that the run is stopping (--parallel: Ctrl-C reaches the main thread)."""
     started = clock()
     # A runtime without an outside view answers stats() from its own tracker: feed that one.
     inside = tracker_of(sandbox) or InsideTracker()
@@ -144,6 +145,8 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
                         last_item_at = clock()
                         signals.hook("item")
                     on_event(event)
+            if stop is not None and stop():
+                raise KeyboardInterrupt   # the run is stopping: as if Ctrl-C reached this thread
             if progress.disk_full:  # every later output would fail the same way: stop now
                 status, message = "failed", f"stopped: the output disk is full ({progress.disk_full})"
                 break

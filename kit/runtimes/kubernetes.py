@@ -130,6 +130,7 @@ class KubeSandbox:
 
     def stop(self) -> None:
         """Delete the Job (its pod first) if the worker still runs; the kubelet kills it."""
+        self.notes.setdefault("ended_epoch", f"{time.time():.3f}")   # with started_epoch: which cells overlapped
         if self._state.exit_code is None:
             self.runtime.delete_job(self.job)
         self._save_stderr()
@@ -175,6 +176,8 @@ class KubernetesRuntime:
         self.cluster, self.bin_dir, self._api, self._clock = cluster, bin_dir, api, clock
         self.inside = inside              # makes each sandbox's tracker of the worker's own samples
         self.jobs: set[str] = set()       # created and not yet deleted: cleanup() deletes what is left
+        self._lock = threading.Lock()     # --parallel: cells start and end in several threads
+        self._stopping = False            # cleanup() ran: a pod still waiting for a node will not start
         self._server_version: str | None = None
 
     @property
@@ -204,13 +207,17 @@ class KubernetesRuntime:
                 if kube.status_of(exc) != 404:
                     raise RuntimeUnavailable(f"could not delete Job {name} in namespace {self.cluster.namespace} "
                                              f"({kube.short(exc)}): delete it with kubectl delete job {name}") from exc
-            self.jobs.discard(name)
+            with self._lock:
+                self.jobs.discard(name)
 
     def cleanup(self) -> list[str]:
         """Delete every Job this runtime created and has not deleted yet (Ctrl-C, a failed call);
         returns what could not be deleted."""
+        self._stopping = True
         failed = []
-        for name in sorted(self.jobs):
+        with self._lock:
+            created = sorted(self.jobs)
+        for name in created:
             try:
                 self.delete_job(name)
             except RuntimeUnavailable as exc:
@@ -232,7 +239,8 @@ class KubernetesRuntime:
                 raise RuntimeUnavailable(f"the API server refused Job {name} in namespace {self.cluster.namespace} "
                                          f"({kube.short(exc)}); `kit doctor --runtime kubernetes` checks access"
                                          ) from exc
-            self.jobs.add(name)
+            with self._lock:
+                self.jobs.add(name)
         try:
             pod, state = self._wait_running(name, started)
         except BaseException:
@@ -240,7 +248,7 @@ class KubernetesRuntime:
             raise
         notes = {"job": name, "namespace": self.cluster.namespace, "pod": pod["metadata"]["name"],
                  "image": self.cluster.image,
-                 "scheduled_after_seconds": f"{self._clock() - started:.1f}"}
+                 "scheduled_after_seconds": f"{self._clock() - started:.1f}", "started_epoch": f"{time.time():.3f}"}
         notes.update(self._node(pod))
         return KubeSandbox(self, name, pod["metadata"]["name"], spec.log_dir / f"{spec.name}.stderr", notes, state,
                            self._clock, self.inside() if self.inside is not None else None)
@@ -263,6 +271,8 @@ class KubernetesRuntime:
         deadline = started + self.cluster.pending_timeout_seconds
         failing_since: float | None = None
         while True:
+            if self._stopping:
+                raise NotStarted("the run stopped before a node took the pod", self._clock() - started, {"job": job})
             remaining = deadline - self._clock()
             if remaining <= 0:
                 reason = pending_reason(pod)
@@ -276,8 +286,8 @@ class KubernetesRuntime:
                                             timeout_seconds=max(1, min(WATCH_SECONDS, int(remaining) + 1)),
                                             _request_timeout=(kube.REQUEST_TIMEOUT[0], WATCH_SECONDS + 10)):
                     failing_since = None
-                    if event["type"] == "DELETED":
-                        continue
+                    if event["type"] == "DELETED" or self._stopping:
+                        break
                     pod = dict(self.api.client.sanitize_for_serialization(event["object"]))
                     state = worker_state(pod)
                     if why := never_ran(pod):

@@ -162,3 +162,38 @@ def test_ctrl_c_leaves_no_job_and_keeps_the_interrupted_record(kube_cluster: Any
     (results,) = (tmp_path / "reports").glob("*/results.json")
     records = json.loads(results.read_text())["results"]
     assert [r["status"] for r in records] == ["interrupted"]   # the second repetition never started
+
+
+def test_sweep_parallel_puts_concurrent_cells_on_different_nodes(kube_cluster: Any, namespace: str,
+                                                                tmp_path: Path) -> None:
+    kube_cluster.pod_logs(namespace, worker_lines())
+    # each pod runs 3 s: with --parallel 2 the two cells overlap, so anti-affinity must split them
+    kube_cluster.pod_fate({"kit.dev/strategy": "python-threads"}, kube_cluster.stages.SUCCEED, run_for=3.0,
+                          namespace=namespace)
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "kit", "sweep", "--runtime", "kubernetes", "--namespace", namespace,
+                           "-s", "python-threads", "--workers", "1,2", "--mem-limit", "256m,512m",
+                           "--parallel", "2", "--images", str(ITEMS), "--resolution", "64x48",
+                           "--distinct-images", "1", "--metrics-port", "0", "--out", str(tmp_path / "reports")],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    records = json.loads(results.read_text())["results"]
+    assert len(records) == 4 and all(r["status"] == "ok" for r in records), [r["message"] for r in records]
+    assert {(r["workers"], r["memory_limit_bytes"]) for r in records} == {(w, m * MIB) for w in (1, 2)
+                                                                          for m in (256, 512)}
+    # cells that overlapped in time never shared a node (the kwok nodes are the cluster's three)
+    spans = []
+    for record in records:
+        sandbox = record["environment"]["sandbox"]
+        spans.append((sandbox["node"], float(sandbox["started_epoch"]), float(sandbox["ended_epoch"])))
+    overlapping = [(a, b) for i, a in enumerate(spans) for b in spans[i + 1:] if a[1] < b[2] and b[1] < a[2]]
+    assert overlapping, "with --parallel 2 and 3 s pods some cells ran at the same time"
+    assert all(a[0] != b[0] for a, b in overlapping)
+    eventually("no Job left", lambda: not jobs_in(kube_cluster, namespace))
+
+
+def test_other_runtimes_refuse_parallel_cells(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "kit", "sweep", "--runtime", "cgroup", "--parallel", "2",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--parallel 2" in done.stderr
