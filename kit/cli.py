@@ -473,8 +473,24 @@ def data(
 def doctor(
     metrics_port: Annotated[int, typer.Option(help="Port the metrics endpoint will use.")] = o.METRICS_PORT,
     clean: Annotated[bool, typer.Option("--clean", help="Remove the sandboxes (cgroups, containers) of killed runs.")] = False,  # noqa: E501
+    runtime: o.Runtime = o.RUNTIME,
+    namespace: o.Namespace = o.NAMESPACE,
+    image: o.Image = None,
+    node_selector: o.NodeSelector = None,
+    mem_limit: o.MemLimit = None,
+    cpus: o.Cpus = None,
+    workers: o.Workers = None,
+    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
+    image_check: Annotated[bool, typer.Option(help="kubernetes: start a tiny pod with the image to check that a node pulls and runs it.")] = True,  # noqa: E501
 ) -> None:
-    """Check what runs need here and say how to fix what is missing."""
+    """Check what runs need here and say how to fix what is missing; with --runtime kubernetes, the
+    cluster: reachable, RBAC in the namespace, nodes that fit a sandbox, the image."""
+    if runtime == "kubernetes":
+        _doctor_kubernetes(configuration.build(runtime=runtime, namespace=namespace, image=image,
+                                               node_selector=node_selector, mem_limit=mem_limit, cpus=cpus,
+                                               workers=workers, pending_timeout=pending_timeout, check_paths=False),
+                           image_check)
+        return
     from kit.runtimes.cgroupfs import CgroupHost
 
     checks: list[tuple[str, str | None]] = []
@@ -497,6 +513,34 @@ def doctor(
             out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
         else:
             out.print(f"[green] ok [/green] {name}")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _doctor_kubernetes(plan: configuration.RunConfig, image_check: bool) -> None:
+    """The cluster's checks only: the local runtimes' are not what a kubernetes run needs."""
+    from rich.markup import escape
+
+    from kit.kube.doctor import Sandbox, checks
+    from kit.runner import cluster_settings
+
+    cluster = cluster_settings(plan)
+    if image_check:
+        out.print(f"checking the image with a probe pod in {cluster.namespace} (up to "
+                  f"{plan.pending_timeout_seconds:g} s, --pending-timeout; --no-image-check skips it)",
+                  highlight=False, soft_wrap=True)
+    failed = False
+    for name, problem in checks(cluster, Sandbox(plan.memory_limit_bytes, plan.cpus or float(plan.workers)),
+                                image=image_check):
+        optional = name.startswith("RBAC (optional)") or (not image_check and name.startswith("image "))
+        name, problem = escape(name), escape(problem) if problem else None
+        if problem and not optional:
+            failed = True
+            out.print(f"[red]FAIL[/red] {name}\n     {problem}", highlight=False, soft_wrap=True)
+        elif problem:
+            out.print(f"[yellow]warn[/yellow] {name}\n     {problem}", highlight=False, soft_wrap=True)
+        else:
+            out.print(f"[green] ok [/green] {name}", highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

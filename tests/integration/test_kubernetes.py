@@ -197,3 +197,35 @@ def test_other_runtimes_refuse_parallel_cells(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "kit", "sweep", "--runtime", "cgroup", "--parallel", "2",
                            "--out", str(tmp_path)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "--parallel 2" in done.stderr
+
+
+def kit_doctor(kube_cluster: Any, *args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig or kube_cluster.kubeconfig)}
+    return subprocess.run([sys.executable, "-m", "kit", "doctor", "--runtime", "kubernetes", *args],
+                          capture_output=True, text=True, env=env, timeout=180, check=False)
+
+
+def test_doctor_checks_the_cluster_rbac_nodes_and_image(kube_cluster: Any, namespace: str) -> None:
+    """The admin user may do everything; 3 kwok nodes of 8 GiB fit a 1 GiB sandbox; the probe pod
+    (kwok runs no container: it only shows the pod was created, scheduled and reported as done) is removed."""
+    done = kit_doctor(kube_cluster, "--namespace", namespace, "--mem-limit", "1Gi", "--workers", "2",
+                      "--pending-timeout", "30")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout
+    assert "ok  Kubernetes API server v1." in lines and f"RBAC in namespace {namespace}" in lines
+    assert "nodes that fit a sandbox (1024 MiB, 2 CPU): 3 of 3" in lines
+    assert "ok  image kit-worker:0.1.0 pulled and started" in lines
+    eventually("the probe pod removed", lambda: not pods_in(kube_cluster, namespace))
+
+
+def test_doctor_says_when_no_node_fits_and_when_the_cluster_is_unreachable(kube_cluster: Any, namespace: str,
+                                                                          tmp_path: Path) -> None:
+    done = kit_doctor(kube_cluster, "--namespace", namespace, "--mem-limit", "16Gi", "--no-image-check")
+    assert done.returncode == 1
+    assert "FAIL nodes that fit a sandbox" in done.stdout and "8Gi allocatable memory" in done.stdout
+    assert "warn image kit-worker:0.1.0" in done.stdout and "not checked" in done.stdout
+    gone = tmp_path / "kubeconfig"
+    gone.write_text(kube_cluster.kubeconfig.read_text().replace(kube_cluster.server, "https://127.0.0.1:1"))
+    done = kit_doctor(kube_cluster, "--namespace", namespace, kubeconfig=gone)
+    assert done.returncode == 1 and "FAIL Kubernetes API server reachable" in done.stdout
+    assert "Traceback" not in done.stderr
