@@ -34,6 +34,7 @@ from kit.runtimes.base import InsideView, NotStarted, SandboxSpec
 POLL_SECONDS = 1.0            # the pod's status is read at most this often while it runs
 LOG_DRAIN_SECONDS = 5.0       # after the container ended, how long its last log lines may take
 API_GRACE_SECONDS = 15.0      # failing API calls for this long: the connection is lost
+DELETE_RETRY_SECONDS = 10.0   # a Job's deletion is retried this long over a dropped connection
 WATCH_SECONDS = 10            # one watch request's server-side timeout while waiting for the pod
 
 
@@ -198,15 +199,27 @@ class KubernetesRuntime:
         return dict(self.api.client.sanitize_for_serialization(pod))
 
     def delete_job(self, name: str) -> None:
-        """Delete a Job and, first, its pod (foreground propagation); gone already is fine."""
+        """Delete a Job and, first, its pod (foreground propagation); gone already is fine. A dropped
+        connection is retried for a while; what still fails says how to delete it by hand (its
+        activeDeadlineSeconds ends it anyway)."""
         with signals.hold():
-            try:
-                self.api.batch.delete_namespaced_job(name, self.cluster.namespace, propagation_policy="Foreground",
-                                                     grace_period_seconds=0, _request_timeout=kube.REQUEST_TIMEOUT)
-            except Exception as exc:
-                if kube.status_of(exc) != 404:
-                    raise RuntimeUnavailable(f"could not delete Job {name} in namespace {self.cluster.namespace} "
-                                             f"({kube.short(exc)}): delete it with kubectl delete job {name}") from exc
+            first_failure: float | None = None
+            while True:
+                try:
+                    self.api.batch.delete_namespaced_job(name, self.cluster.namespace,
+                                                         propagation_policy="Foreground", grace_period_seconds=0,
+                                                         _request_timeout=kube.REQUEST_TIMEOUT)
+                    break
+                except Exception as exc:
+                    status = kube.status_of(exc)
+                    if status == 404:
+                        break
+                    first_failure = first_failure or self._clock()
+                    if status is not None or self._clock() - first_failure > DELETE_RETRY_SECONDS:
+                        raise RuntimeUnavailable(
+                            f"could not delete Job {name} in namespace {self.cluster.namespace} ({kube.short(exc)}): "
+                            f"delete it with kubectl delete job -n {self.cluster.namespace} {name}") from exc
+                    time.sleep(1.0)
             with self._lock:
                 self.jobs.discard(name)
 

@@ -283,3 +283,30 @@ def test_yaml_stream_round_trips() -> None:
     text = yaml_stream([{"one": shared, "two": shared}])
     assert list(yaml.safe_load_all(yaml_stream(documents))) == documents
     assert "&" not in text and list(yaml.safe_load_all(text)) == [{"one": shared, "two": shared}]
+
+
+# --- kit run --runtime kubernetes without what it needs: one line, exit 1 ---------------------------
+
+def kit_run_kubernetes(tmp_path: Path, hide_client: bool) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
+           "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    # sys.modules[name] = None makes `import kubernetes` fail as if the extra were not installed
+    script = ("import sys\n" + ("sys.modules['kubernetes'] = None\n" if hide_client else "")
+              + "from kit.cli import main\nmain(sys.argv[1:])\n")
+    return subprocess.run([sys.executable, "-c", script, "run", "--runtime", "kubernetes", "--metrics-port", "0",
+                           "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=120, check=False)
+
+
+def test_without_the_client_kit_run_says_how_to_install_it(tmp_path: Path) -> None:
+    done = kit_run_kubernetes(tmp_path, hide_client=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: --runtime kubernetes needs the kubernetes client")
+    assert "pip install 'kit[k8s]'" in done.stderr
+
+
+def test_without_a_kubeconfig_kit_run_says_where_it_looked(tmp_path: Path) -> None:
+    done = kit_run_kubernetes(tmp_path, hide_client=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "error: no cluster to talk to" in done.stderr and "KUBECONFIG" in done.stderr
