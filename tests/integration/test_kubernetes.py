@@ -229,3 +229,26 @@ def test_doctor_says_when_no_node_fits_and_when_the_cluster_is_unreachable(kube_
     done = kit_doctor(kube_cluster, "--namespace", namespace, kubeconfig=gone)
     assert done.returncode == 1 and "FAIL Kubernetes API server reachable" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_kit_manifests_apply_to_a_restricted_namespace(kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
+    """`kit manifests | kubectl apply -f -`, with the client in kubectl's place: the API server's
+    validation and the restricted Pod Security admission accept every Job, and its pods are created."""
+    import yaml
+    from kubernetes import client
+
+    env = {**os.environ, "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "kit", "manifests", "-s", "python-processes", "-s", "go-gocv",
+                           "--mem-limit", "1Gi", "--workers", "2", "--namespace", namespace, "--images", "4"],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    batch = client.BatchV1Api(kube_cluster.api)
+    names = []
+    for document in yaml.safe_load_all(done.stdout):
+        batch.create_namespaced_job(namespace, document)   # the server validates; PodSecurity enforces restricted
+        names.append(document["metadata"]["name"])
+    assert len(names) == 2
+    eventually("a pod for each Job", lambda: len(pods_in(kube_cluster, namespace)) >= 2)
+    for name in names:
+        batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
+    eventually("no Job left", lambda: not jobs_in(kube_cluster, namespace))
