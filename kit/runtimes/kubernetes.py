@@ -52,6 +52,7 @@ class KubeSandbox:
         self._next_poll = 0.0
         self._failing_since: float | None = None
         self._closed = False
+        self._deleted = False
         self._stderr_lines: list[str] = []
         read_fd, self._write_fd = os.pipe()
         self.stdout: IO[str] = os.fdopen(read_fd, "r", encoding="utf-8", errors="replace")
@@ -98,6 +99,9 @@ class KubeSandbox:
                                           self._state.restart_count, self._state.oom_killed)
                 return
             self._failing_since = self._failing_since or self._clock()
+            if kube.status_of(exc) in (401, 403):   # refused, not lost: no use waiting
+                raise RuntimeUnavailable(f"the API server refused to read pod {self.pod} ({kube.short(exc)}); "
+                                         "`kit doctor --runtime kubernetes` checks access") from exc
             if self._clock() - self._failing_since > API_GRACE_SECONDS:
                 raise RuntimeUnavailable(f"lost the Kubernetes API server while {self.job} ran ({kube.short(exc)}); "
                                          "the run's Jobs are being deleted, finished results are kept") from exc
@@ -133,8 +137,20 @@ class KubeSandbox:
         """Delete the Job (its pod first) if the worker still runs; the kubelet kills it."""
         self.notes.setdefault("ended_epoch", f"{time.time():.3f}")   # with started_epoch: which cells overlapped
         if self._state.exit_code is None:
-            self.runtime.delete_job(self.job)
+            self._delete()
         self._save_stderr()
+
+    def _delete(self) -> None:
+        """Delete the Job; if the API server cannot be reached, the Job stays in the runtime's list
+        and `cleanup()` tries again and says how to delete it: the first failure's cause stays the
+        run's error."""
+        if self._deleted or "delete_failed" in self.notes:   # one try here; cleanup() tries again
+            return
+        try:
+            self.runtime.delete_job(self.job)
+            self._deleted = True
+        except RuntimeUnavailable as exc:
+            self.notes["delete_failed"] = str(exc)
 
     def _save_stderr(self) -> None:
         with contextlib.suppress(OSError):
@@ -146,7 +162,7 @@ class KubeSandbox:
         self._closed = True
         with signals.deferred():
             try:
-                self.runtime.delete_job(self.job)
+                self._delete()
             finally:
                 # Unblock the pump's read from this thread (a stream that has not ended: the API server
                 # lost, or kwok, whose streams outlive the container); its end closes the pipe, which
@@ -257,7 +273,8 @@ class KubernetesRuntime:
         try:
             pod, state = self._wait_running(name, started)
         except BaseException:
-            self.delete_job(name)
+            with contextlib.suppress(RuntimeUnavailable):   # still listed: cleanup() tries again and says so
+                self.delete_job(name)
             raise
         notes = {"job": name, "namespace": self.cluster.namespace, "pod": pod["metadata"]["name"],
                  "image": self.cluster.image,

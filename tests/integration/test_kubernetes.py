@@ -252,3 +252,91 @@ def test_kit_manifests_apply_to_a_restricted_namespace(kube_cluster: Any, namesp
     for name in names:
         batch.delete_namespaced_job(name, namespace, propagation_policy="Foreground")
     eventually("no Job left", lambda: not jobs_in(kube_cluster, namespace))
+
+
+class Proxy:
+    """A TCP forwarder to the API server that the test can cut: a lost connection, for real."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+        import threading
+
+        self.target, self.sockets, self.cut_ = target, [], False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self.cut_:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def cut(self) -> None:
+        import socket
+
+        self.cut_ = True
+        for sock in [self.listener, *self.sockets]:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def test_a_lost_api_server_ends_the_run_with_a_message_and_keeps_finished_records(
+        kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
+    from urllib.parse import urlsplit
+
+    stages = kube_cluster.stages
+    kube_cluster.pod_logs(namespace, worker_lines())
+    kube_cluster.pod_fate({"kit.dev/repetition": "0"}, stages.SUCCEED, run_for=0.5, namespace=namespace)
+    kube_cluster.pod_fate({"kit.dev/repetition": "1"}, stages.NEVER, namespace=namespace)
+    server = urlsplit(kube_cluster.server)
+    proxy = Proxy((server.hostname or "127.0.0.1", server.port or 443))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(kube_cluster.kubeconfig.read_text().replace(kube_cluster.server,
+                                                                      f"https://127.0.0.1:{proxy.port}"))
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
+                            "-s", "python-sequential", "--repeat", "2", "--images", str(ITEMS),
+                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
+                            "--out", str(tmp_path / "reports")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        def second_running() -> bool:
+            return any(pod.status.phase == "Running" and pod.metadata.labels.get("kit.dev/repetition") == "1"
+                       for pod in pods_in(kube_cluster, namespace))
+
+        eventually("the second repetition's pod running", second_running, timeout=120)
+        time.sleep(1.0)
+        proxy.cut()
+        out, err = kit.communicate(timeout=180)
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+    assert kit.returncode == 1, err
+    assert "Traceback" not in err
+    assert "lost the Kubernetes API server" in err                       # the cause, not a deletion's failure
+    assert "kubectl delete job" in err                                    # the Job it could not delete, and how
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    records = json.loads(results.read_text())["results"]
+    assert [(r["repetition"], r["status"]) for r in records] == [(0, "ok")]   # the finished record is kept
+    (left,) = jobs_in(kube_cluster, namespace)   # left for activeDeadlineSeconds, or the user's kubectl
+    assert left.spec.active_deadline_seconds > 0
