@@ -351,6 +351,8 @@ class Runner:
             sandbox = self.runtime.start(spec)
         except NotStarted as never:   # no node took it, or its image could not be pulled: a failed record
             outcome, notes = not_started(never), dict(never.notes)
+        except KeyboardInterrupt:     # Ctrl-C while a pod waited for a node: the runtime deleted its Job
+            outcome, notes = not_started(NotStarted(signals.reason(), time.monotonic() - started), "interrupted"), {}
         else:
             try:
                 outcome = supervise(

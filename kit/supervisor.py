@@ -230,9 +230,10 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
                    disk_full=progress.disk_full, inside=inside.figures())
 
 
-def not_started(never: NotStarted) -> Outcome:
-    """A sandbox that never ran: failed, with the reason the scheduler or kubelet gave."""
-    return Outcome(status="failed", exit_code=None, wall_seconds=never.waited_seconds, work_seconds=None,
+def not_started(never: NotStarted, status: str = "failed") -> Outcome:
+    """A sandbox that never ran: failed, with the reason the scheduler or kubelet gave (or
+    interrupted, when Ctrl-C came first)."""
+    return Outcome(status=status, exit_code=None, wall_seconds=never.waited_seconds, work_seconds=None,
                    stats=None, peaks=Peaks(), samples=[], oom_events=[], items_ok=0, items_failed=0,
                    failed_items=[], message=f"never started: {never.reason}")
 

@@ -340,3 +340,26 @@ def test_a_lost_api_server_ends_the_run_with_a_message_and_keeps_finished_record
     assert [(r["repetition"], r["status"]) for r in records] == [(0, "ok")]   # the finished record is kept
     (left,) = jobs_in(kube_cluster, namespace)   # left for activeDeadlineSeconds, or the user's kubectl
     assert left.spec.active_deadline_seconds > 0
+
+
+def test_ctrl_c_while_a_pod_waits_for_a_node_records_interrupted_and_leaves_no_job(
+        kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
+                            "-s", "python-sequential", "--mem-limit", "16Gi", "--images", str(ITEMS),
+                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
+                            "--out", str(tmp_path / "reports")],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        eventually("the Job's pod, pending", lambda: pods_in(kube_cluster, namespace), timeout=120)
+        time.sleep(1.0)
+        kit.send_signal(signal.SIGINT)
+        out, err = kit.communicate(timeout=60)
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+    assert kit.returncode == 130, err
+    eventually("no Job left after Ctrl-C", lambda: not jobs_in(kube_cluster, namespace))
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    (record,) = json.loads(results.read_text())["results"]
+    assert record["status"] == "interrupted" and "never started" in record["message"]
