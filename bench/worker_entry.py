@@ -1,5 +1,8 @@
-"""What the sandbox's entry point costs: `python -m kit worker` (the CLI's hidden command, which
-loads typer, click and rich into the sandbox) against `python -m kit.worker` (argparse only).
+"""What the sandbox's entry point costs: the worker started through the CLI, as before issue 12
+(`python -m kit worker`, which loaded kit.cli with typer, click and rich into the sandbox), against
+`python -m kit.worker` (argparse only). The CLI's worker command is gone; the "cli" side here
+imports kit.cli, parses a one-option typer command (typer loads its parser machinery, pydantic
+included, only then) and runs kit.worker: 328 modules against the old entry's 329.
 
 The same strategy, batch and workers run on the cgroup runtime in interleaved pairs (cli-module,
 module-cli, ...); each pair's two sandboxes differ only in the entry point. Printed, never asserted:
@@ -29,13 +32,21 @@ from kit.runner import Runner, select_runtime
 
 Command = Callable[[WorkerPaths], list[str]]
 
+CLI_FIRST = """
+import runpy, typer, kit.cli
+app = typer.Typer(add_completion=False)
+app.command()(lambda strategy='': None)
+app(args=[], standalone_mode=False)
+runpy.run_module('kit.worker', run_name='__main__', alter_sys=True)
+"""
+
 
 def through_the_cli(command: Command) -> Command:
-    """The same worker, started the way sandboxes were before issue 12: `python -m kit worker`."""
+    """The same worker with the CLI loaded first, as sandboxes were started before issue 12."""
     def argv(paths: WorkerPaths) -> list[str]:
         words = command(paths)
-        at = words.index("kit.worker")
-        return [*words[:at], "kit", "worker", *words[at + 1:]]
+        at = words.index("-m")
+        return [*words[:at], "-c", CLI_FIRST, *words[at + 2:]]
 
     return argv
 
@@ -89,7 +100,7 @@ def main() -> int:
     saved = [c - m for c, m in zip(cli, module, strict=True)]
     speed = [m.throughput_items_per_second / c.throughput_items_per_second  # type: ignore[operator]
              for c, m in zip(records["cli"], records["module"], strict=True)]
-    print(f"\npeak working set, python -m kit worker: {spread(cli)} MiB")
+    print(f"\npeak working set, CLI loaded first:      {spread(cli)} MiB")
     print(f"peak working set, python -m kit.worker: {spread(module)} MiB")
     print(f"saved per sandbox (cli - module):       {spread(saved)} MiB")
     print(f"throughput module/cli:                  {spread(speed, 3)}")

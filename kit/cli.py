@@ -623,31 +623,10 @@ def _port_problem(port: int) -> str | None:
     return None
 
 
-@app.command(hidden=True)
-def worker(
-    strategy: Annotated[str, typer.Option()],
-    manifest: Annotated[Path, typer.Option()],
-    input_root: Annotated[Path, typer.Option()],
-    output_dir: Annotated[Path, typer.Option()],
-    workers: Annotated[int, typer.Option()] = 1,
-    workload: Annotated[str, typer.Option()] = "images",
-    start_method: Annotated[str, typer.Option()] = "fork",
-    chunksize: Annotated[int, typer.Option()] = 1,
-    library: Annotated[str, typer.Option()] = "opencv",
-) -> None:
-    """Internal: the entry point inside a sandbox (JSON lines on stdout)."""
-    from kit.worker import run_worker
-
-    raise typer.Exit(run_worker(strategy, workload, manifest, input_root, output_dir, workers, start_method,
-                                chunksize, library))
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,
     SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
-    args = sys.argv[1:] if argv is None else argv
-    # a sandboxed worker keeps the interpreter's own handling
-    previous = signals.install() if not args or args[0] != "worker" else {}
+    previous = signals.install()
     try:
         _main(argv)
     finally:

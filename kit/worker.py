@@ -93,7 +93,7 @@ def strategy_runner(strategy: str) -> Strategy | None:
 
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
                workers: int, start_method: str, chunksize: int = 1, library: str = "opencv") -> int:
-    """The body of `kit worker`; returns the process exit code."""
+    """The body of `python -m kit.worker`; returns the process exit code."""
     origin = time.monotonic()
     from kit.workloads import workload_for
 
