@@ -50,11 +50,15 @@ def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))
 
 
+_kube: dict[str, Any] = {}    # the session's cluster, and the id of the last test that uses it
+
+
 @pytest.fixture(scope="session")
 def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A real Kubernetes control plane on loopback for the whole session (tests/kube/cluster.py): etcd,
     kube-apiserver, controller-manager, scheduler, and kwok's fake nodes in place of kubelets. Yields the
-    `Cluster`: .kubeconfig, .api (ApiClient), .namespace(), .pod_fate(), .pod_logs(), .stages, .log_dir."""
+    `Cluster`: .kubeconfig, .api (ApiClient), .namespace(), .pod_fate(), .pod_logs(), .stages, .log_dir.
+    It stops right after the last test that uses it (it would only cost the timed tests CPU and memory)."""
     from tests.kube.cluster import Binaries, Cluster, ClusterError
 
     binaries = Binaries.from_cache()
@@ -64,8 +68,22 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         cluster.start()
     except ClusterError as e:
         pytest.fail(f"the test Kubernetes control plane did not start: {e}\n{cluster.log_tail()}")
+    _kube["cluster"] = cluster
     yield cluster
     cluster.stop()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    users = [item.nodeid for item in items if "kube_cluster" in getattr(item, "fixturenames", ())]
+    _kube["last"] = users[-1] if users else None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    yield
+    if item.nodeid == _kube.get("last") and "cluster" in _kube:
+        _kube.pop("cluster").stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -164,8 +164,12 @@ def test_logs_are_served_for_one_pod_and_for_a_namespace(kube: Any, kube_cluster
     response = kube.core.read_namespaced_pod_log(talk.metadata.name, kube.namespace, container="worker",
                                                  follow=True, _preload_content=False)
     try:
-        got = [next(response.stream(amt=64, decode_content=True)) for _ in range(1)]
-        assert b"".join(got).startswith(lines[0].encode())
+        got = b""
+        for chunk in response.stream(amt=16, decode_content=True):
+            got += chunk
+            if b"\n" in got:
+                break
+        assert got.split(b"\n")[0] == lines[0].encode()
     finally:
         response.release_conn()
         response.close()
