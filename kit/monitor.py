@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from kit.cgroupstat import CgroupStats
 from kit.procmem import pss_sum, rss_sum
 from kit.results import Sample
-from kit.runtimes.cgroupfs import CgroupStats
 
 TICK_SECONDS = 0.1          # cgroup files and the OOM counter
 SAMPLE_SECONDS = 0.25       # what is kept in the record's `samples`

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kit import signals
+from kit.cgroupstat import CgroupStats
 from kit.monitor import TICK_SECONDS, Monitor, Peaks
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, parse_event
 from kit.results import FailedItem, OomEvent, Sample
 from kit.runtimes.base import Sandbox
-from kit.runtimes.cgroupfs import CgroupStats
 
 VICTIM_WAIT_SECONDS = 0.5   # how long to wait for the main worker to die after an OOM kill
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from kit.runtimes.cgroupfs import CgroupStats
+from kit.cgroupstat import CgroupStats
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from kit.cgroupstat import CgroupStats
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
-from kit.runtimes.cgroupfs import CgroupHost, CgroupStats, CgroupV1, CgroupV2
+from kit.runtimes.cgroupfs import CgroupHost, CgroupV1, CgroupV2
 
 # The child joins its cgroup before exec, so every byte the worker allocates is charged to it
 # (preexec_fn is unsafe in a threaded controller; a shell line is not).

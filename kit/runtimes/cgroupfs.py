@@ -1,4 +1,7 @@
-"""Cgroup v1 and v2 as files: make a capped child group, read its figures, empty and remove it.
+"""Cgroup v1 and v2 as files: make a capped child group, empty and remove it.
+
+What is runtime-specific lives here (creating, capping, killing, removing groups); reading a
+group's figures is kit/cgroupstat.py's, which the worker shares to sample its own group.
 
 The filesystem root is injectable (`root`, `proc_self_cgroup`) so that v2 code paths are tested
 against fixture trees on machines that only have v1 (tests/data/cgroup/).
@@ -10,9 +13,9 @@ import errno
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from kit.cgroupstat import CgroupStats, read_v1, read_v2
 from kit.errors import RuntimeUnavailable
 
 CFS_PERIOD_US = 100_000
@@ -22,40 +25,6 @@ CONTROLLER_LEAF = "kit-controller"   # v2: where the kit moves itself so its gro
 
 HOW_TO_FIX = ("run as root (sudo .venv/bin/kit ...), or on cgroup v2 inside a delegated scope: "
               "systemd-run --user --scope -p Delegate=yes .venv/bin/kit ...")
-
-
-@dataclass(frozen=True, slots=True)
-class CgroupStats:
-    """The kernel's own figures for one group at one moment."""
-
-    usage_bytes: int
-    working_set_bytes: int       # usage minus inactive file cache, as kubectl top and cAdvisor
-    peak_usage_bytes: int | None  # the kernel's watermark, where the kernel keeps one
-    cpu_seconds: float
-    throttled_seconds: float
-    oom_kills: int
-    throttled_periods: int = 0   # CFS periods in which the CPU cap stopped the group (nr_throttled)
-
-
-def _read_int(path: Path, default: int = 0) -> int:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return default
-    return default if text in ("", "max") else int(text.split()[0])
-
-
-def _read_keyed(path: Path) -> dict[str, int]:
-    """Parse `key value` lines (memory.stat, cpu.stat, memory.events, memory.oom_control)."""
-    values: dict[str, int] = {}
-    try:
-        for line in path.read_text().splitlines():
-            key, _, value = line.partition(" ")
-            if value.strip().lstrip("-").isdigit():
-                values[key] = int(value)
-    except OSError:
-        pass
-    return values
 
 
 def _write(path: Path, value: str) -> None:
@@ -166,21 +135,7 @@ class CgroupV1(Cgroup):
         return notes
 
     def stats(self) -> CgroupStats:
-        memory = self.dirs["memory"]
-        usage = _read_int(memory / "memory.usage_in_bytes")
-        stat = _read_keyed(memory / "memory.stat")
-        inactive = stat.get("total_inactive_file", stat.get("inactive_file", 0))
-        cpu_ns = _read_int(self.dirs["cpuacct"] / "cpuacct.usage") if "cpuacct" in self.dirs else 0
-        cpu = _read_keyed(self.dirs["cpu"] / "cpu.stat") if "cpu" in self.dirs else {}
-        return CgroupStats(
-            usage_bytes=usage,
-            working_set_bytes=max(0, usage - inactive),
-            peak_usage_bytes=_read_int(memory / "memory.max_usage_in_bytes"),
-            cpu_seconds=cpu_ns / 1e9,
-            throttled_seconds=cpu.get("throttled_time", 0) / 1e9,
-            oom_kills=_read_keyed(memory / "memory.oom_control").get("oom_kill", 0),
-            throttled_periods=cpu.get("nr_throttled", 0),
-        )
+        return read_v1(self.dirs)
 
 
 class CgroupV2(Cgroup):
@@ -211,19 +166,7 @@ class CgroupV2(Cgroup):
         return notes
 
     def stats(self) -> CgroupStats:
-        usage = _read_int(self.path / "memory.current")
-        stat = _read_keyed(self.path / "memory.stat")
-        cpu = _read_keyed(self.path / "cpu.stat")
-        peak_file = self.path / "memory.peak"
-        return CgroupStats(
-            usage_bytes=usage,
-            working_set_bytes=max(0, usage - stat.get("inactive_file", 0)),
-            peak_usage_bytes=_read_int(peak_file) if peak_file.exists() else None,
-            cpu_seconds=cpu.get("usage_usec", 0) / 1e6,
-            throttled_seconds=cpu.get("throttled_usec", 0) / 1e6,
-            oom_kills=_read_keyed(self.path / "memory.events").get("oom_kill", 0),
-            throttled_periods=cpu.get("nr_throttled", 0),
-        )
+        return read_v2(self.path)
 
     def kill_all(self, timeout: float = 5.0) -> None:
         kill_file = self.path / "cgroup.kill"

@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from kit import signals
+from kit.cgroupstat import CgroupStats, read_keyed
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line
 from kit.runtimes.cgroupfs import (
     V1_CONTROLLERS,
     CgroupHost,
-    CgroupStats,
     CgroupV1,
     CgroupV2,
-    _read_keyed,
     claim,
     make_group_dir,
 )
@@ -90,15 +89,15 @@ class ParentGroup:
             memory = self.group.dirs["memory"] / container_id
             if not memory.is_dir():
                 return None
-            kills = _read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
+            kills = read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
             cpu = self.group.dirs.get("cpu")
-            stat = _read_keyed(cpu / container_id / "cpu.stat") if cpu else {}
+            stat = read_keyed(cpu / container_id / "cpu.stat") if cpu else {}
             return kills, stat.get("throttled_time", 0) / 1e9, stat.get("nr_throttled", 0)
         child = self.group.path / container_id
         if not child.is_dir():
             return None
-        stat = _read_keyed(child / "cpu.stat")
-        return (_read_keyed(child / "memory.events").get("oom_kill", 0),
+        stat = read_keyed(child / "cpu.stat")
+        return (read_keyed(child / "memory.events").get("oom_kill", 0),
                 stat.get("throttled_usec", 0) / 1e6, stat.get("nr_throttled", 0))
 
     def pids(self) -> list[int]:

@@ -18,9 +18,9 @@ from typing import IO, Any
 
 import psutil
 
+from kit.cgroupstat import CgroupStats
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
-from kit.runtimes.cgroupfs import CgroupStats
 
 
 class ProcessSandbox:

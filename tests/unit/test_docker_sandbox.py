@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from kit.cgroupstat import CgroupStats
 from kit.errors import RuntimeUnavailable
-from kit.runtimes.cgroupfs import CgroupStats
 from kit.runtimes.docker import DockerSandbox
 
 GONE = requests.exceptions.ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file'))")

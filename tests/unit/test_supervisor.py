@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from kit import supervisor
+from kit.cgroupstat import CgroupStats
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event
 from kit.results import FailedItem, Sample
-from kit.runtimes.cgroupfs import CgroupStats
 from kit.supervisor import Limits, Outcome, supervise
 
 MIB = 2**20
