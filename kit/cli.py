@@ -63,6 +63,7 @@ def run(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
     options = dict(locals())
@@ -270,6 +271,7 @@ def sweep(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
     options = dict(locals())
@@ -310,6 +312,7 @@ def floor(
     max_pixels: o.MaxPixels = o.MAX_PIXELS,
     retry_contended: o.RetryContended = 0,
     cpuset: o.Cpuset = None,
+    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
     options = dict(locals())

@@ -18,6 +18,8 @@ from kit.contention import CONTENTION_THRESHOLD
 from kit.errors import ConfigError
 from kit.input_check import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS
 from kit.programs import NAMES, START_METHODS
+from kit.sampler import DEFAULT_SAMPLE_INTERVAL_MS as DEFAULT_SAMPLE_INTERVAL_MS
+from kit.sampler import MAX_SAMPLE_INTERVAL_MS
 from kit.units import MIB, Bytes, Seconds, parse_size
 from kit.workloads.geometry import LIBRARIES
 
@@ -43,6 +45,7 @@ RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker")
 MIN_MEMORY_LIMIT: Bytes = 6 * MIB
 MAX_WORKERS = 1024
 MAX_PIXELS_LIMIT = 65535 * 65535   # the largest frame a JPEG header can declare
+MIN_SAMPLE_INTERVAL_MS = 10       # the worker's sampler: faster would cost more than it tells
 MAX_RETRIES = 10                   # --retry-contended: a machine still busy after 10 re-runs is busy
 # The controller keeps every item's manifest entry, digest and progress in memory, and each 4K
 # output is ~0.3 MB on disk: 100,000 items is ~30 GB of outputs and hours of work per strategy.
@@ -130,6 +133,7 @@ class RunConfig:
     retry_contended: int = 0                    # re-run a contended sandbox up to this many times
     cpuset: str | None = None                   # "auto" or a CPU list: sandboxes pinned there (kit/cpuset.py)
     contention_threshold: float = CONTENTION_THRESHOLD
+    sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS   # the worker samples its own cgroup; 0: never
     # kit sweep: the grid's worker counts and memory caps (empty: the single `workers` and cap above)
     grid_workers: tuple[int, ...] = ()
     grid_memory_limits_bytes: tuple[Bytes | None, ...] = ()
@@ -240,6 +244,7 @@ def build(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     retry_contended: int = 0,
     cpuset: str | None = None,
+    sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS,
     check_paths: bool = True,
     workers_list: str | None = None,
     mem_limit_list: str | None = None,
@@ -298,6 +303,9 @@ def build(
     if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
         raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
                           "(JPEG allows at most 65535 x 65535)")
+    if sample_interval_ms != 0 and not MIN_SAMPLE_INTERVAL_MS <= sample_interval_ms <= MAX_SAMPLE_INTERVAL_MS:
+        raise ConfigError(f"--sample-interval-ms {sample_interval_ms}: 0 (no inside samples) or between "
+                          f"{MIN_SAMPLE_INTERVAL_MS} and {MAX_SAMPLE_INTERVAL_MS}")
     memory_limit = parse_memory_limit(mem_limit)
     grid_workers = parse_workers_list(workers_list) if workers_list is not None else ()
     grid_caps = parse_caps_list(mem_limit_list) if workers_list is not None or mem_limit_list is not None else ()
@@ -341,6 +349,7 @@ def build(
         max_pixels=max_pixels,
         retry_contended=retry_contended,
         cpuset=cpuset,
+        sample_interval_ms=sample_interval_ms,
         grid_workers=grid_workers,
         grid_memory_limits_bytes=grid_caps,
         floor=floor,

@@ -46,6 +46,7 @@ DistinctImages = Annotated[int, typer.Option(help="Distinct generated images, re
 MaxPixels = Annotated[int, typer.Option(help="images: inputs whose JPEG header declares more pixels are failed items, never decoded (decompression bombs).")]  # noqa: E501
 RetryContended = Annotated[int, typer.Option(help="Re-run a sandbox whose machine was busy (contended) up to N times and keep the quiet attempt.")]  # noqa: E501
 Cpuset = Annotated[Optional[str], typer.Option(help="Pin each sandbox to CPUs of its own and the kit to the others: auto (whole cores, when the machine has enough) or a list such as 2-5.")]  # noqa: UP045,E501
+SampleInterval = Annotated[int, typer.Option("--sample-interval-ms", help="How often each worker reads its own cgroup from inside the sandbox and reports it (the record's `inside` figures); 0 turns it off.")]  # noqa: E501
 # kit sweep's axes: lists where kit run takes one value
 WorkersList = Annotated[str, typer.Option("--workers", help="Worker counts, comma-separated, e.g. 1,2,4,8,12.")]
 MemLimitList = Annotated[Optional[str], typer.Option("--mem-limit", help="Memory caps, comma-separated, e.g. 256m,512m,1g; 'none' for no cap [default: none].")]  # noqa: UP045,E501
@@ -66,3 +67,4 @@ MAX_PIXELS = config.DEFAULT_MAX_PIXELS
 COUNT_TO = config.DEFAULT_COUNT_TO
 IO_DELAY = config.DEFAULT_IO_DELAY_SECONDS
 SWEEP_WORKERS = config.DEFAULT_SWEEP_WORKERS
+SAMPLE_INTERVAL_MS = config.DEFAULT_SAMPLE_INTERVAL_MS

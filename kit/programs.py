@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+from kit.sampler import DEFAULT_SAMPLE_INTERVAL_MS
+
 Language = Literal["python", "go"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
 _ALL_WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
@@ -64,12 +66,13 @@ class Program:
         return "psnr" if self.language == "go" or library != "opencv" else "sha256"
 
     def command(self, workload: str, workers: int, start_method: str, chunksize: int = 1,
-                host_bin_dir: Path | None = None, library: str = "opencv") -> WorkerCommand:
+                host_bin_dir: Path | None = None, library: str = "opencv",
+                sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS) -> WorkerCommand:
         """The sandbox's command; `library` (images) reaches the Python worker only: each Go worker
         has its own pipeline."""
         return WorkerCommand(self.name, self.language, workload, self.effective_workers(workers), start_method,
                              chunksize if self.chunks else 1, host_bin_dir,
-                             library if self.language == "python" else "opencv")
+                             library if self.language == "python" else "opencv", sample_interval_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ class WorkerCommand:
     chunksize: int = 1
     host_bin_dir: Path | None = None
     library: str = "opencv"          # images, Python worker: opencv or pillow (--library)
+    sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS   # the worker's own cgroup samples (kit/sampler.py); 0: none
 
     def __call__(self, paths: WorkerPaths) -> list[str]:
         if self.language == "go":
@@ -98,7 +102,9 @@ class WorkerCommand:
                 "--manifest", str(paths.manifest), "--input-root", str(paths.input_root),
                 "--output-dir", str(paths.output_dir),
                 *(["--chunksize", str(self.chunksize)] if self.chunksize != 1 else []),
-                *(["--library", self.library] if self.library != "opencv" else [])]
+                *(["--library", self.library] if self.library != "opencv" else []),
+                *(["--sample-interval-ms", str(self.sample_interval_ms)]
+                  if self.sample_interval_ms != DEFAULT_SAMPLE_INTERVAL_MS else [])]
 
 
 _GO_TASKS = ("images", "pi", "count", "payload")

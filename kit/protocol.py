@@ -6,6 +6,7 @@ and prints one JSON object per line:
     {"event": "start", "pid": 12, "workers": 4, "concurrency": {...}}
     {"event": "item", "index": 0, "name": "a.jpg", "ok": true, "start": 0.51, "end": 0.58}
     {"event": "item", "index": 1, "name": "b.jpg", "ok": false, "reason": "truncated JPEG", ...}
+    {"event": "sample", "t_seconds": 0.75, "usage_bytes": ..., "working_set_bytes": ..., ...}
     {"event": "done", "items_ok": 1, "items_failed": 1}
 
 The manifest is `{"items": [{"name", "input", "output"[, "task"][, "problem"]}, ...]}`. Image items
@@ -15,7 +16,12 @@ object with that task's parameters (e.g. `{"iterations": 2500000}`), and write t
 item failed with this reason without touching it, as an item event with `"rejected": true`, which
 the controller leaves out of the work window (first item start to last item end).
 
-`start`/`end` are seconds on the worker's own clock from its start; the controller needs only
+`sample` events come from the worker's own sampler (kit/sampler.py, every `--sample-interval-ms`):
+the kernel's figures of the worker's own cgroup read from inside, so that a runtime whose cgroup
+the controller cannot read (a pod on a remote node) is measured all the same; the last one is
+written just before `done`. `sampler_cpu_seconds` is what the sampling itself has cost so far.
+
+`start`/`end`/`t_seconds` are seconds on the worker's own clock from its start; the controller needs only
 differences. Progress needs no network, so sandboxes run with none, and a killed worker's last
 state is whatever lines arrived before it died.
 """
@@ -82,7 +88,22 @@ class DoneEvent:
     items_failed: int
 
 
-Event = ItemEvent | StartEvent | DoneEvent
+@dataclass(frozen=True, slots=True)
+class SampleEvent:
+    """The worker's own cgroup, read from inside (kit/cgroupstat.py's CgroupStats, plus when)."""
+
+    t_seconds: float                 # on the worker's clock, as item start/end
+    usage_bytes: int
+    working_set_bytes: int           # usage minus inactive file cache
+    peak_usage_bytes: int | None     # the kernel's watermark (v1 max_usage_in_bytes, v2 memory.peak)
+    cpu_seconds: float               # the whole group's, as the kernel counts it
+    throttled_seconds: float
+    throttled_periods: int
+    oom_kills: int
+    sampler_cpu_seconds: float = 0.0  # the sampler thread's own CPU so far (its cost)
+
+
+Event = ItemEvent | StartEvent | DoneEvent | SampleEvent
 
 
 def parse_event(line: str) -> Event | None:
@@ -99,6 +120,16 @@ def parse_event(line: str) -> Event | None:
                               concurrency=dict(data.get("concurrency", {})))
         if kind == "done":
             return DoneEvent(items_ok=int(data["items_ok"]), items_failed=int(data["items_failed"]))
+        if kind == "sample":
+            peak = data.get("peak_usage_bytes")
+            return SampleEvent(t_seconds=float(data["t_seconds"]), usage_bytes=int(data["usage_bytes"]),
+                               working_set_bytes=int(data["working_set_bytes"]),
+                               peak_usage_bytes=None if peak is None else int(peak),
+                               cpu_seconds=float(data["cpu_seconds"]),
+                               throttled_seconds=float(data.get("throttled_seconds", 0.0)),
+                               throttled_periods=int(data.get("throttled_periods", 0)),
+                               oom_kills=int(data.get("oom_kills", 0)),
+                               sampler_cpu_seconds=float(data.get("sampler_cpu_seconds", 0.0)))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return None
@@ -106,7 +137,7 @@ def parse_event(line: str) -> Event | None:
 
 def format_event(event: Event) -> str:
     """Event -> one JSON line (the worker's side)."""
-    kind = {ItemEvent: "item", StartEvent: "start", DoneEvent: "done"}[type(event)]
+    kind = {ItemEvent: "item", StartEvent: "start", DoneEvent: "done", SampleEvent: "sample"}[type(event)]
     payload = {"event": kind, **asdict(event)}
     if payload.get("reason") is None:
         payload.pop("reason", None)

@@ -20,6 +20,11 @@
 #       per task record `verification.task` (the parameters its cell was checked against).
 #       The Pillow pipeline (issue 16): `workload.library` (opencv or pillow, --library) for images;
 #       per images record `library` and `library_version` (what decoded, resized and encoded).
+#       Inside-sandbox samples (issue 18): per record `inside` (null when no sample arrived: sampling
+#       off with --sample-interval-ms 0, or no cgroup visible to the worker): what the worker saw
+#       of its own cgroup (kit/inside.py InsideFigures: samples, last_t_seconds, peak_usage_bytes,
+#       working_set_max_bytes, cpu_seconds, oom_kills, cpu_throttled_seconds, cpu_throttled_periods,
+#       sampler_cpu_seconds, watermark); config.sample_interval_ms.
 """
 
 from __future__ import annotations
@@ -116,6 +121,7 @@ class StrategyRecord:
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
+    inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,
@@ -236,7 +242,7 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
-CSV_SKIP = ("oom_events", "failed_items", "samples", "verification", "environment")
+CSV_SKIP = ("oom_events", "failed_items", "samples", "verification", "environment", "inside")
 
 
 def to_csv(records: list[StrategyRecord]) -> str:

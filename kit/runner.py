@@ -353,7 +353,8 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
 
     entry = program(cell.strategy)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
-                         host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library)
+                         host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
+                         config.sample_interval_ms)
 
 
 def _sandbox_name(run_id: str, cell: Cell) -> str:
@@ -439,6 +440,7 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
         library=library[0], library_version=library[1],
+        inside=outcome.inside.to_json() if outcome.inside is not None else None,
     )
 
 

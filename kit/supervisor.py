@@ -1,6 +1,7 @@
 """Runs one sandbox to its end and measures it: one code for every runtime.
 
-Reads the worker's progress lines, samples the cgroup, watches its OOM counter (an OOM kill
+Reads the worker's progress lines (and the worker's own samples of its cgroup, kit/inside.py),
+samples the cgroup, watches its OOM counter (an OOM kill
 anywhere in the sandbox ends the strategy, as Kubernetes ends a container: a
 `multiprocessing` pool would otherwise wait forever for its killed process), enforces the
 timeout and the stall limit, and turns Ctrl-C into an `interrupted` outcome.
@@ -19,8 +20,9 @@ from dataclasses import dataclass, field
 
 from kit import signals
 from kit.cgroupstat import CgroupStats
+from kit.inside import InsideFigures, InsideTracker, tracker_of
 from kit.monitor import TICK_SECONDS, Monitor, Peaks
-from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, parse_event
+from kit.protocol import DoneEvent, Event, ItemEvent, SampleEvent, StartEvent, parse_event
 from kit.results import FailedItem, OomEvent, Sample
 from kit.runtimes.base import Sandbox
 
@@ -45,6 +47,7 @@ class Outcome:
     concurrency: dict[str, object] = field(default_factory=dict)
     message: str | None = None
     disk_full: str | None = None    # "item: reason" when the worker ran out of disk space
+    inside: InsideFigures | None = None   # the worker's samples of its own cgroup (None: none arrived)
 
 
 @dataclass(slots=True)
@@ -112,6 +115,8 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
               clock: Callable[[], float] = time.monotonic) -> Outcome:
     """Watch `sandbox` until it ends (or must be ended); always leaves it stopped, not closed."""
     started = clock()
+    # A runtime without an outside view answers stats() from its own tracker: feed that one.
+    inside = tracker_of(sandbox) or InsideTracker()
     monitor = Monitor(read_stats=sandbox.stats, read_pids=sandbox.pids)
     progress = _Progress()
     events: queue.Queue[Event | None] = queue.Queue()
@@ -133,6 +138,8 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
                     break
                 if event is not None:
                     progress.apply(event)
+                    if isinstance(event, SampleEvent):
+                        inside.feed(event)
                     if isinstance(event, ItemEvent):
                         last_item_at = clock()
                         signals.hook("item")
@@ -171,13 +178,13 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
             sandbox.stop()
     with signals.hold():
         return _finish(sandbox, reader, events, progress, on_event, monitor, oom_events, status, message,
-                       exit_code, started, ended or clock(), seen_kills, usage_before)
+                       exit_code, started, ended or clock(), seen_kills, usage_before, inside)
 
 
 def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Event | None], progress: _Progress,
             on_event: Callable[[Event], None], monitor: Monitor, oom_events: list[OomEvent], status: str | None,
             message: str | None, exit_code: int | None, started: float, ended: float, seen_kills: int,
-            usage_before: int) -> Outcome:
+            usage_before: int, inside: InsideTracker) -> Outcome:
     """The stopped sandbox's last progress lines and figures, and its status."""
     if status == "interrupted":
         signals.discard()  # a second signal only repeats the first
@@ -191,6 +198,8 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
             break
         if event is not None:
             progress.apply(event)
+            if isinstance(event, SampleEvent):
+                inside.feed(event)
             on_event(event)
     final = sandbox.stats()
     monitor.peaks.working_set_bytes = max(monitor.peaks.working_set_bytes, final.working_set_bytes)
@@ -215,7 +224,7 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
                    work_seconds=progress.work_seconds, stats=final, peaks=monitor.peaks, samples=samples,
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,
                    failed_items=progress.failed, concurrency=progress.concurrency, message=message,
-                   disk_full=progress.disk_full)
+                   disk_full=progress.disk_full, inside=inside.figures())
 
 
 def _wait_exit(sandbox: Sandbox, clock: Callable[[], float], exit_code: int | None) -> int | None:

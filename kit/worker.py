@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event, read_manifest
+from kit.sampler import DEFAULT_SAMPLE_INTERVAL_MS, MAX_SAMPLE_INTERVAL_MS, start_sampler
 from kit.strategies.base import Strategy, StrategyOptions
 from kit.workloads.base import Item
 
@@ -92,7 +93,8 @@ def strategy_runner(strategy: str) -> Strategy | None:
 
 
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
-               workers: int, start_method: str, chunksize: int = 1, library: str = "opencv") -> int:
+               workers: int, start_method: str, chunksize: int = 1, library: str = "opencv",
+               sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS) -> int:
     """The body of `python -m kit.worker`; returns the process exit code."""
     origin = time.monotonic()
     from kit.workloads import workload_for
@@ -110,6 +112,12 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         with lock:
             sys.stdout.write(format_event(event) + "\n")
             sys.stdout.flush()
+
+    # A process pool forks while the sampler thread may be writing: fork only between two lines, so
+    # no child inherits a held lock or half a line in its copy of stdout's buffer.
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
+    sampler = start_sampler(sample_interval_ms, origin, emit)
 
     def report(event: ItemEvent) -> None:
         counts["ok" if event.ok else "failed"] += 1
@@ -131,6 +139,9 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
     except Exception as exc:  # a broken pool (a killed process) ends the worker, not the kit
         print(f"kit worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if sampler is not None:
+            sampler.stop()   # the last sample, after the work and before `done`
     emit(DoneEvent(items_ok=counts["ok"], items_failed=counts["failed"]))
     return 0
 
@@ -147,9 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-method", default="fork")
     parser.add_argument("--chunksize", type=int, default=1)
     parser.add_argument("--library", default="opencv", choices=("opencv", "pillow"))
+    parser.add_argument("--sample-interval-ms", type=int, default=DEFAULT_SAMPLE_INTERVAL_MS,
+                        help="read this sandbox's own cgroup this often and report it (0: never)")
     args = parser.parse_args(argv)
+    if not 0 <= args.sample_interval_ms <= MAX_SAMPLE_INTERVAL_MS:
+        parser.error(f"--sample-interval-ms {args.sample_interval_ms}: must be between 0 and {MAX_SAMPLE_INTERVAL_MS}")
     return run_worker(args.strategy, args.workload, args.manifest, args.input_root, args.output_dir, args.workers,
-                      args.start_method, args.chunksize, args.library)
+                      args.start_method, args.chunksize, args.library, args.sample_interval_ms)
 
 
 if __name__ == "__main__":
