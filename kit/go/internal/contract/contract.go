@@ -115,3 +115,20 @@ func (w *Writer) Done(ok, failed int) error {
 		ItemsFailed int `json:"items_failed"`
 	}{ok, failed})
 }
+
+// SampleEvent is the worker's own cgroup read from inside (kit.protocol.SampleEvent): TSeconds on
+// the worker's clock, PeakUsageBytes nil where the kernel keeps no watermark.
+type SampleEvent struct {
+	TSeconds          float64 `json:"t_seconds"`
+	UsageBytes        int64   `json:"usage_bytes"`
+	WorkingSetBytes   int64   `json:"working_set_bytes"`
+	PeakUsageBytes    *int64  `json:"peak_usage_bytes"`
+	CPUSeconds        float64 `json:"cpu_seconds"`
+	ThrottledSeconds  float64 `json:"throttled_seconds"`
+	ThrottledPeriods  int64   `json:"throttled_periods"`
+	OOMKills          int64   `json:"oom_kills"`
+	SamplerCPUSeconds float64 `json:"sampler_cpu_seconds"`
+}
+
+// Sample reports one look at the worker's own cgroup.
+func (w *Writer) Sample(event SampleEvent) error { return w.emit("sample", event) }

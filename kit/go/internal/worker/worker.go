@@ -49,7 +49,7 @@ type Program struct {
 
 type options struct {
 	strategy, workload, startMethod, manifest, inputRoot, outputDir string
-	workers                                                         int
+	workers, sampleIntervalMS                                       int
 	calibrate                                                       float64
 }
 
@@ -72,6 +72,8 @@ func parse(p Program, args []string, stderr io.Writer) (options, error) {
 	flags.StringVar(&o.manifest, "manifest", "", "item list (JSON)")
 	flags.StringVar(&o.inputRoot, "input-root", "", "directory the manifest's inputs are relative to")
 	flags.StringVar(&o.outputDir, "output-dir", "", "directory for the outputs")
+	flags.IntVar(&o.sampleIntervalMS, "sample-interval-ms", DefaultSampleIntervalMS,
+		"read this sandbox's own cgroup this often and report it (0: never)")
 	if p.Tasks {
 		flags.Float64Var(&o.calibrate, "calibrate-pi", 0,
 			"print (JSON) the pi iterations that take this many seconds here, and exit")
@@ -90,6 +92,9 @@ func parse(p Program, args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unknown workload %q (%s runs %s)", o.workload, name, strings.Join(p.workloads(), ", "))
 	case o.workers < 1:
 		return o, fmt.Errorf("--workers %d: must be at least 1", o.workers)
+	case o.sampleIntervalMS < 0 || o.sampleIntervalMS > MaxSampleIntervalMS:
+		return o, fmt.Errorf("--sample-interval-ms %d: must be between 0 and %d", o.sampleIntervalMS,
+			MaxSampleIntervalMS)
 	case o.manifest == "" || o.inputRoot == "" || o.outputDir == "":
 		return o, errors.New("--manifest, --input-root and --output-dir are required")
 	}
@@ -111,6 +116,9 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	out := contract.NewWriter(stdout)
+	samples := startSampler(o.sampleIntervalMS, origin, out)
+	defer samples.finish() // on an early return; after the work it has already run (a no-op then)
 	items, err := contract.ReadManifest(o.manifest, o.inputRoot, o.outputDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", p.Strategy, err)
@@ -139,7 +147,6 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 		}
 		run = func(item contract.Item) string { return taskRun(item, session.Argument) }
 	}
-	out := contract.NewWriter(stdout)
 	if err := out.Start(os.Getpid(), o.workers, concurrency); err != nil {
 		return 1
 	}
@@ -169,6 +176,7 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 	}
 	good := rejectKnownBad(items, since(time.Now()), report)
 	pool.Run(good, o.workers, process, onPanic, report)
+	samples.finish() // the last sample, after the work and before done
 	if writeErr != nil || out.Done(ok, failed) != nil {
 		return 1 // the controller went away: nobody reads the results
 	}
