@@ -93,7 +93,7 @@ class InsideTracker:
                                  cpu_seconds=round(last.cpu_seconds, 4), oom_kills=last.oom_kills,
                                  cpu_throttled_seconds=round(last.throttled_seconds, 4),
                                  cpu_throttled_periods=last.throttled_periods,
-                                 sampler_cpu_seconds=round(last.sampler_cpu_seconds, 4),
+                                 sampler_cpu_seconds=round(last.sampler_cpu_seconds, 6),
                                  watermark=self._watermark is not None)
 
 
