@@ -40,6 +40,7 @@ def assert_agree(record: dict[str, Any]) -> None:
     inside, name = record["inside"], record["strategy"]
     assert inside is not None, f"{name}: no inside samples"
     ratios = agreement(record)
+    print(f"inside/outside {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))   # pytest -s
     assert inside["samples"] >= 2, (name, inside)                      # the first and the last at least
     assert inside["watermark"] is True                                 # v1: max_usage_in_bytes
     assert 0.98 <= ratios["peak"] <= 1.0, (name, ratios)
