@@ -29,8 +29,9 @@ from bench.common import kit_run, spread  # noqa: E402
 STRATEGIES = ("python-sequential", "python-threads", "go-native")
 
 
-def run(interval_ms: int, images: int, resolution: str, workers: int) -> dict[str, dict[str, Any]]:
-    records = kit_run([*[arg for name in STRATEGIES for arg in ("-s", name)], "--images", str(images),
+def run(strategies: list[str], interval_ms: int, images: int, resolution: str,
+        workers: int) -> dict[str, dict[str, Any]]:
+    records = kit_run([*[arg for name in strategies for arg in ("-s", name)], "--images", str(images),
                        "--distinct-images", "8", "--resolution", resolution, "--workers", str(workers),
                        "--sample-interval-ms", str(interval_ms)])
     return {r["strategy"]: r for r in records if not r["warmup"] and r["status"] == "ok"}
@@ -42,14 +43,17 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=24)
     parser.add_argument("--resolution", default="4k")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("-s", "--strategy", action="append", choices=STRATEGIES, help="default: all three")
     args = parser.parse_args()
-    per_sample: dict[str, list[float]] = {name: [] for name in STRATEGIES}
-    ratios: dict[str, list[float]] = {name: [] for name in STRATEGIES}
+    strategies = args.strategy or list(STRATEGIES)
+    per_sample: dict[str, list[float]] = {name: [] for name in strategies}
+    ratios: dict[str, list[float]] = {name: [] for name in strategies}
     cpu: dict[tuple[str, bool], list[float]] = {}
     for pair in range(args.pairs):
         order = (True, False) if pair % 2 == 0 else (False, True)
-        results = {on: run(250 if on else 0, args.images, args.resolution, args.workers) for on in order}
-        for name in STRATEGIES:
+        results = {on: run(strategies, 250 if on else 0, args.images, args.resolution, args.workers)
+                   for on in order}
+        for name in strategies:
             on, off = results[True].get(name), results[False].get(name)
             if on is None or off is None:
                 print(f"pair {pair + 1}: {name} did not finish in both runs; left out", file=sys.stderr)
@@ -60,11 +64,11 @@ def main() -> None:
             for state, record in ((True, on), (False, off)):
                 cpu.setdefault((name, state), []).append(record["cpu_seconds"] / record["items_ok"])
             ratios[name].append((on["cpu_seconds"] / on["items_ok"]) / (off["cpu_seconds"] / off["items_ok"]))
-            print(f"pair {pair + 1} {name}: on {on['cpu_seconds']:.3f} s, off {off['cpu_seconds']:.3f} s CPU, "
+            print(f"pair {pair + 1} ({'on' if order[0] else 'off'} first) {name}: on {on['cpu_seconds']:.3f} s, off {off['cpu_seconds']:.3f} s CPU, "
                   f"{inside.get('samples', 0)} samples", file=sys.stderr)
     print(f"{args.pairs} interleaved pairs, {args.images} {args.resolution} images, {args.workers} workers; "
           "CPU seconds from the kernel")
-    for name in STRATEGIES:
+    for name in strategies:
         if not ratios[name]:
             continue
         print(f"{name}: {spread(per_sample[name]) if per_sample[name] else '-'} ms CPU per sample; "
