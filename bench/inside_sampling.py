@@ -64,7 +64,9 @@ def main() -> None:
             for state, record in ((True, on), (False, off)):
                 cpu.setdefault((name, state), []).append(record["cpu_seconds"] / record["items_ok"])
             ratios[name].append((on["cpu_seconds"] / on["items_ok"]) / (off["cpu_seconds"] / off["items_ok"]))
-            print(f"pair {pair + 1} ({'on' if order[0] else 'off'} first) {name}: on {on['cpu_seconds']:.3f} s, off {off['cpu_seconds']:.3f} s CPU, "
+            first = "on" if order[0] else "off"
+            print(f"pair {pair + 1} ({first} first) {name}: on {on['cpu_seconds']:.3f} s, "
+                  f"off {off['cpu_seconds']:.3f} s CPU, "
                   f"{inside.get('samples', 0)} samples", file=sys.stderr)
     print(f"{args.pairs} interleaved pairs, {args.images} {args.resolution} images, {args.workers} workers; "
           "CPU seconds from the kernel")
