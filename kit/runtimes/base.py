@@ -43,7 +43,11 @@ class SandboxSpec:
 
 
 class Sandbox(Protocol):
-    """A running worker, confined. `close()` is idempotent and leaves nothing behind."""
+    """A running worker, confined. `close()` is idempotent and leaves nothing behind.
+
+    A runtime that cannot read the sandbox's cgroup from outside (a pod on another node) gives its
+    sandbox an attribute `inside = kit.inside.InsideTracker()` and answers `stats()` with
+    `self.inside.stats()`: the supervisor feeds that tracker the worker's own samples."""
 
     stdout: IO[str]
     notes: dict[str, str]
