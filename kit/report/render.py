@@ -137,8 +137,26 @@ def memory_truth(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[dic
             "working": fmt.mib(working), "kernel": fmt.mib(med(lambda r: r.peak_usage_bytes)),
             "pss": fmt.mib(med(lambda r: r.peak_pss_bytes)), "rss": fmt.mib(rss),
             "overcount": fmt.ratio(rss / working) if rss and working else "–",
+            "inside": inside_figures(g),
         })
     return rows
+
+
+def inside_figures(group: Summary) -> str:
+    """The worker's own samples of its cgroup (the record's `inside`), medians: working set, kernel
+    peak and CPU as seen from inside the sandbox, beside the outside figures of the same row."""
+    inside = [r.inside for r in group.records if r.inside]
+    if not inside:
+        return "–"
+
+    def median(key: str) -> float:
+        values = sorted(float(figures[key]) for figures in inside)
+        middle = len(values) // 2
+        return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+    outside_cpu = group.all_stat(lambda r: r.cpu_seconds)
+    cpu = f"{median('cpu_seconds'):.2f} s CPU" + (f" (outside {outside_cpu.median:.2f} s)" if outside_cpu else "")
+    return f"{fmt.mib(median('working_set_max_bytes'))} / {fmt.mib(median('peak_usage_bytes'))} · {cpu}"
 
 
 def failed_items(groups: Sequence[Summary], ax: Axes, style: Styles) -> dict[str, Any]:

@@ -65,7 +65,13 @@ class InsideView(Protocol):
 
 
 class Sandbox(Protocol):
-    """A running worker, confined. `close()` is idempotent and leaves nothing behind."""
+    """A running worker, confined. `close()` is idempotent and leaves nothing behind.
+
+    A runtime that cannot read the sandbox's cgroup from outside (a pod on another node) gives its
+    sandbox an attribute `inside`, a tracker made by the factory its caller hands it (kit/runner.py
+    passes kit.inside.InsideTracker: a runtime imports neither kit.inside nor the protocol), and
+    answers `stats()` with `self.inside.stats()`: the supervisor feeds that tracker the worker's own
+    samples."""
 
     stdout: IO[str]
     notes: dict[str, str]

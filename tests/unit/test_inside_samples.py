@@ -318,3 +318,23 @@ def test_worker_refuses_a_bad_interval(capsys: pytest.CaptureFixture[str]) -> No
         main(["--strategy", "python-sequential", "--manifest", "m", "--input-root", "i", "--output-dir", "o",
               "--sample-interval-ms", "-5"])
     assert info.value.code == 2 and "--sample-interval-ms" in capsys.readouterr().err
+
+
+# --- the report: inside beside outside -----------------------------------------------------------
+
+def test_the_report_shows_inside_figures_beside_the_outside_ones() -> None:
+    import re
+
+    from kit.report import render_html
+
+    data = json.loads((FIXTURES.parent / "results" / "real_oom_repeats.json").read_text())
+    for record in data["results"]:
+        record["inside"] = {"samples": 9, "last_t_seconds": 2.0, "peak_usage_bytes": 300 * MIB,
+                            "working_set_max_bytes": 250 * MIB, "cpu_seconds": 1.5, "oom_kills": 0,
+                            "cpu_throttled_seconds": 0.0, "cpu_throttled_periods": 0,
+                            "sampler_cpu_seconds": 0.002, "watermark": True}
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", render_html(data)))
+    assert "From inside: working set / peak · CPU" in text
+    assert "250 MiB / 300 MiB · 1.50 s CPU (outside" in text
+    del data["results"][0]["inside"]     # an older results.json, or sampling off: no inside field
+    assert "From inside" in render_html(data)
