@@ -194,11 +194,10 @@ def test_the_recipe_makes_the_controllers_inputs_byte_for_byte(tmp_path: Path) -
 
 
 def test_a_recipe_too_large_for_a_pod_spec_is_refused(tmp_path: Path) -> None:
-    for items, fits in ((200, True), (10_000, True), (100_000, False)):
+    for items in (200, 10_000):
         config = build(runtime="kubernetes", items=items, out=tmp_path, check_paths=False)
-        env, _ = pod_recipe(config, planned_entries(config))
-        assert (check_recipe(env) is None) is fits, items
-    with pytest.raises(ConfigError, match="more than 256 KiB"):
+        assert check_recipe(pod_recipe(config, planned_entries(config))[0]) is None, items
+    with pytest.raises(ConfigError, match="more than 256 KiB"):   # 100,000 items: ~1.4 MiB packed
         jobs_for(tmp_path, items=100_000)
 
 
