@@ -197,7 +197,7 @@ def test_a_recipe_too_large_for_a_pod_spec_is_refused(tmp_path: Path) -> None:
     for items in (200, 10_000):
         config = build(runtime="kubernetes", items=items, out=tmp_path, check_paths=False)
         assert check_recipe(pod_recipe(config, planned_entries(config))[0]) is None, items
-    with pytest.raises(ConfigError, match="more than 256 KiB"):   # 100,000 items: ~1.4 MiB packed
+    with pytest.raises(ConfigError, match="more than 256 KiB"):   # 100,000 items: 662 KiB packed
         jobs_for(tmp_path, items=100_000)
 
 
