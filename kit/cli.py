@@ -110,7 +110,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     out.print(f"{header}, runtime {chosen.name}")
     if chosen.name == "cgroup":
         _first_use_builds(plan)
-    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
+    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library):
         out.print(line, highlight=False, soft_wrap=True)
     for warning in configuration.plan_warnings(plan):
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
@@ -416,7 +416,8 @@ def doctor(
     # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
     from kit import system
 
-    for name, problem in [*_docker_checks(), *_go_checks(), *system.findings(system.capture())]:
+    for name, problem in [*_docker_checks(), *_go_checks(), _free_threaded_check(),
+                          *system.findings(system.capture())]:
         if problem:
             out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
         else:
@@ -480,6 +481,16 @@ def _go_checks() -> list[tuple[str, str | None]]:
                       unavailable_reason(name, "cgroup", default_cache_dir())) for name in names("go")]
 
 
+def _free_threaded_check() -> tuple[str, str | None]:
+    """Optional: python-threads-ft needs the free-threaded CPython `kit setup --free-threaded` builds."""
+    from kit.build import freethreaded
+    from kit.config import default_cache_dir
+
+    found = freethreaded.installed(default_cache_dir())
+    label = f"free-threaded CPython{' ' + found.version if found else ''} (optional: python-threads-ft)"
+    return label, freethreaded.unavailable_reason("cgroup", default_cache_dir())
+
+
 def _docker_checks() -> list[tuple[str, str | None]]:
     """The Docker engine, then the worker image's freshness (what `--runtime auto` decides on)."""
     from kit.build.image import image_problem, image_tag
@@ -520,7 +531,8 @@ def build(
     if ca_bundle is not None and not ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
     options = BuildOptions(python_image=python_image, go_image=go_image,
-                           ca_bundle=ca_bundle or default_ca_bundle(), no_cache=no_cache)
+                           ca_bundle=ca_bundle or default_ca_bundle(), no_cache=no_cache,
+                           free_threaded=_free_threaded_prefix())
     built = build_image(options, log=(lambda line: None) if quiet else (lambda line: out.print(line, markup=False,
                                                                                                highlight=False)))
     versions = ", ".join(f"{label.split('.', 1)[1]} {built.labels[label]}"
@@ -535,9 +547,11 @@ def setup(
     no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
     python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
     go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
+    free_threaded: Annotated[bool, typer.Option("--free-threaded", help="Also build CPython 3.13 with --disable-gil from Debian trixie's source package, for python-threads-ft (5-20 minutes on 2 cores, once; cached).")] = False,  # noqa: E501
 ) -> None:
     """Prepare every strategy this machine can run: system packages (--with-deps), both Go
-    workers, and the worker image when a Docker engine answers."""
+    workers, the free-threaded interpreter (--free-threaded), and the worker image when a Docker
+    engine answers (after the interpreter, so that the image carries it)."""
     import time
 
     from kit import setup as system
@@ -546,15 +560,40 @@ def setup(
 
     started = time.monotonic()
     if with_deps:
-        plan = system.package_plan()
+        plan = system.package_plan(free_threaded=free_threaded)
         system.install_packages(plan, log=lambda line: out.print(line, highlight=False))
         out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
     built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     _print_built(built)
+    if free_threaded:
+        _setup_free_threaded()
     if not no_image:
         _setup_image(python_image, go_image)
     out.print(f"setup took {time.monotonic() - started:.0f} s", highlight=False)
     _raise_unbuilt(built)
+
+
+def _setup_free_threaded() -> None:
+    """The free-threaded interpreter: built once (minutes), found again at once afterwards."""
+    import time
+
+    from kit.build import freethreaded
+    from kit.config import default_cache_dir
+
+    started = time.monotonic()
+    interpreter, built_now = freethreaded.build(
+        default_cache_dir(), log=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True))
+    what = "built" if built_now else "already built"
+    out.print(f"free-threaded CPython {interpreter.version} {what}: {interpreter.python} "
+              f"({time.monotonic() - started:.0f} s)", highlight=False, soft_wrap=True)
+
+
+def _free_threaded_prefix() -> Path | None:
+    """The host's free-threaded CPython, which the worker image carries when there is one."""
+    from kit.build.freethreaded import installed_prefix
+    from kit.config import default_cache_dir
+
+    return installed_prefix(default_cache_dir())
 
 
 def _setup_image(python_image: str | None, go_image: str | None) -> None:
@@ -572,7 +611,8 @@ def _setup_image(python_image: str | None, go_image: str | None) -> None:
     out.print("building the worker image (several minutes the first time)", highlight=False)
     try:
         built = build_image(BuildOptions(python_image=python_image, go_image=go_image,
-                                         ca_bundle=default_ca_bundle()), client=client)
+                                         ca_bundle=default_ca_bundle(), free_threaded=_free_threaded_prefix()),
+                            client=client)
         out.print(f"built {built.tag} in {built.build_seconds:.0f} s", highlight=False)
     except KitError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
