@@ -35,10 +35,12 @@ class WorkerPaths(Protocol):
     def bin_dir(self) -> Path | None: ...
 
 
-# What a free-threaded interpreter cannot load: PyPI's opencv-python-headless (5.1.0.95, the newest
-# when checked) ships cp37-abi3 wheels only, and a free-threaded 3.13 loads neither the stable ABI
-# nor cp313 wheels, only cp313t ones (checked: its PyPI file list, and `pip download --only-binary
-# :all: --python-version 3.13 --abi cp313t opencv-python-headless` offers only that abi3 wheel).
+# What a free-threaded interpreter cannot load. Checked 2026-12-03 with pip 26.3: `pip download
+# opencv-python-headless --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313t
+# --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --no-deps` finds no wheel of any
+# version ("from versions: none"; likewise opencv-python and opencv-contrib-python-headless), while
+# the same command with --abi cp313 --abi abi3 gets 5.1.0.95's cp37-abi3 wheel: the stable ABI, which
+# a free-threaded 3.13 cannot load. NumPy has cp313t wheels; OpenCV's Python bindings do not.
 NO_FREE_THREADED_OPENCV = ("no free-threaded (cp313t) OpenCV wheel exists: PyPI's opencv-python-headless "
                            "ships cp37-abi3 wheels only, which a free-threaded CPython cannot load; "
                            "use --library pillow (Pillow publishes cp313t wheels) or another workload")
