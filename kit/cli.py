@@ -547,7 +547,7 @@ def setup(
     no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
     python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
     go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
-    free_threaded: Annotated[bool, typer.Option("--free-threaded", help="Also build CPython 3.13 with --disable-gil from Debian trixie's source package, for python-threads-ft (5-20 minutes on 2 cores, once; cached).")] = False,  # noqa: E501
+    free_threaded: Annotated[bool, typer.Option("--free-threaded", help="Also build CPython 3.13 with --disable-gil from Debian trixie's source package, for python-threads-ft (about 20 minutes on a busy 2-core machine, once; cached).")] = False,  # noqa: E501
 ) -> None:
     """Prepare every strategy this machine can run: system packages (--with-deps), both Go
     workers, the free-threaded interpreter (--free-threaded), and the worker image when a Docker

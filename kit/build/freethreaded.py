@@ -49,7 +49,8 @@ SUITE = "trixie"
 CONFIGURE_FLAGS: tuple[str, ...] = ("--disable-gil", "--without-ensurepip", "--disable-test-modules")
 BUILD_DEPENDENCIES: tuple[str, ...] = ("build-essential", "pkg-config", "xz-utils", "libssl-dev", "zlib1g-dev",
                                        "libffi-dev", "libbz2-dev", "liblzma-dev", "libsqlite3-dev", "uuid-dev")
-SETUP_HINT = "sudo .venv/bin/kit setup --free-threaded"
+SETUP_HINT = "kit setup --free-threaded"             # no root needed: apt runs on private directories
+DEPS_HINT = "sudo .venv/bin/kit setup --with-deps --free-threaded"   # the compilers and -dev packages
 MARKER = ".complete"
 MIRROR_ENV = "KIT_DEBIAN_MIRROR"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
@@ -159,7 +160,8 @@ def unavailable_reason(runtime: str, cache_dir: Path) -> str | None:
         return _image_reason()
     interpreter = installed(cache_dir)
     if interpreter is None:
-        return f"no free-threaded CPython built yet: run `{SETUP_HINT}` (5-20 minutes on 2 cores)"
+        return (f"no free-threaded CPython built yet: run `{SETUP_HINT}` (once: about 20 minutes on a busy "
+                "2-core machine)")
     enabled, problem = gil_status(interpreter.python)
     if enabled is None:
         return f"{problem}: rebuild it with `{SETUP_HINT}`"
@@ -241,12 +243,12 @@ def _run_phase(phase: Phase, log_file: Path, log: Log, env: dict[str, str] | Non
                                        stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         except OSError as exc:
             raise EnvironmentProblem(f"{phase.name}: cannot run {phase.argv[0]} ({exc.strerror or exc}): "
-                                     f"install the build tools with `{SETUP_HINT} --with-deps`") from exc
+                                     f"install the build tools with `{DEPS_HINT}`") from exc
         stop = threading.Event()
 
         def heartbeat() -> None:
             while not stop.wait(HEARTBEAT_SECONDS):
-                log(f"{phase.name}: running, {time.monotonic() - started:.0f} s")
+                log(f"{phase.name}: running, {time.monotonic() - started:.0f} s{_last_step(log_file)}")
 
         beat = threading.Thread(target=heartbeat, daemon=True)
         beat.start()
@@ -268,6 +270,31 @@ def _run_phase(phase: Phase, log_file: Path, log: Log, env: dict[str, str] | Non
                                  f"last lines:\n  " + "\n  ".join(tail) + f"\nfull log: {log_file}")
     log(f"{phase.name}: done in {elapsed:.0f} s")
     return elapsed
+
+
+def _last_step(log_file: Path) -> str:
+    """What the build is at, from its log's last line (the file being compiled), for the heartbeat."""
+    try:
+        with log_file.open("rb") as sink:
+            sink.seek(max(0, log_file.stat().st_size - 4096))
+            lines = [line for line in sink.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    if not lines:
+        return ""
+    sources = re.findall(r"\S+\.c\b", lines[-1])
+    return f": {sources[-1]}" if sources else f": {lines[-1].strip()[:60]}"
+
+
+def configure_argv(prefix: Path) -> tuple[str, ...]:
+    """CPython's configure for the prefix: --disable-gil and nothing slow (no PGO, no LTO)."""
+    return ("./configure", f"--prefix={prefix}", *CONFIGURE_FLAGS)
+
+
+def prefix_for(cache_dir: Path, version: str, flags: Sequence[str] = CONFIGURE_FLAGS) -> Path:
+    """A build's place: keyed by version and configure flags, so another version or other flags
+    never reuse it."""
+    return root(cache_dir) / f"{version}-{flags_digest(flags)}"
 
 
 def apt_options(private: Path, euid: int | None = None) -> tuple[str, ...]:
@@ -305,7 +332,7 @@ def build(cache_dir: Path, log: Log, jobs: int | None = None) -> tuple[Build, bo
                                  "and there is none here: build CPython 3.13 with --disable-gil yourself")
     for tool in ("make", "cc", "tar"):
         if shutil.which(tool) is None:
-            raise EnvironmentProblem(f"no `{tool}` here: run `{SETUP_HINT} --with-deps` (it installs "
+            raise EnvironmentProblem(f"no `{tool}` here: run `{DEPS_HINT}` (it installs "
                                      f"{' '.join(BUILD_DEPENDENCIES)})")
     mirror = debian_mirror()
     if mirror is None:
@@ -329,14 +356,14 @@ def build(cache_dir: Path, log: Log, jobs: int | None = None) -> tuple[Build, bo
         _run_phase(Phase("fetch: apt-get source", ("apt-get", *options, "source", "--download-only", SOURCE_PACKAGE),
                          work / "download"), log_file, log)
         version = _upstream_version(work / "download")
-        prefix = base / f"{version}-{flags_digest()}"
+        prefix = prefix_for(cache_dir, version)
         tarball = next(t for t in sorted((work / "download").glob(f"{SOURCE_PACKAGE}_*.orig.tar.*"))
                        if not t.name.endswith(".asc"))
         _run_phase(Phase("unpack", ("tar", "-xf", str(tarball), "-C", str(work)), work), log_file, log)
         source = next(p for p in work.iterdir() if p.is_dir() and p.name.startswith("Python-"))
         log(f"building CPython {version} with {' '.join(CONFIGURE_FLAGS)} (no --enable-optimizations: "
             "PGO would double the build time)")
-        _run_phase(Phase("configure", ("./configure", f"--prefix={prefix}", *CONFIGURE_FLAGS), source),
+        _run_phase(Phase("configure", configure_argv(prefix), source),
                    log_file, log)
         jobs = jobs or len(os.sched_getaffinity(0))   # the CPUs this process may use, as kit run counts them
         _run_phase(Phase(f"build: make -j{jobs}", ("make", f"-j{jobs}"), source), log_file, log)
