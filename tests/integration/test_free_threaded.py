@@ -64,8 +64,11 @@ def test_without_the_gil_two_threads_keep_two_cores_busy(tmp_path: Path, ft_cach
     assert "'--disable-gil'" in workers[FT]["python_build"]["configure_args"]
     assert workers[GIL]["python_build"]["gil_disabled_build"] is False
     assert run.results["environment"]["python_free_threaded"]["configure_flags"] == list(ft.CONFIGURE_FLAGS)
-    assert cores_busy(free) > 1.5, (cores_busy(free), free["contended"], free["other_cpu_seconds"])
-    assert cores_busy(held) < 1.2, cores_busy(held)
+    # On a busy machine the kit flags the record `contended` (others' CPU seconds during it): the
+    # message says so, since there two cores were not there to be taken.
+    figures = {r["strategy"]: (round(cores_busy(r), 2), r["contended"], r["other_cpu_seconds"]) for r in (free, held)}
+    assert cores_busy(free) > 1.5, f"cores busy, contended, others' CPU s: {figures}"
+    assert cores_busy(held) < 1.2, f"cores busy, contended, others' CPU s: {figures}"
 
 
 def test_images_with_opencv_are_refused_with_the_reason(tmp_path: Path, ft_cache: Path) -> None:
