@@ -71,6 +71,21 @@ def test_without_the_gil_two_threads_keep_two_cores_busy(tmp_path: Path, ft_cach
     assert cores_busy(held) < 1.2, f"cores busy, contended, others' CPU s: {figures}"
 
 
+TASKS = {"count": ["--count-to", "200000"], "io": ["--io-delay", "0.01"],
+         "payload": ["--payload-size", "1m", "--mem-limit", "256m"]}
+
+
+@pytest.mark.parametrize("workload", sorted(TASKS))
+def test_the_other_task_workloads_run_and_verify_without_the_gil(workload: str, tmp_path: Path,
+                                                                 ft_cache: Path) -> None:
+    run = kit(["run", "--workload", workload, "-s", FT, "--workers", "2", "--items", "4", "--metrics-linger", "0",
+               *TASKS[workload]], tmp_path / "out", ft_cache)
+    assert run.returncode == 0, run.stderr
+    record = run.record(FT)
+    assert record["status"] == "ok" and record["verified"] is True and record["items_ok"] == 4
+    assert run.results["concurrency"]["workers"][FT]["gil_enabled"] is False
+
+
 def test_images_with_opencv_are_refused_with_the_reason(tmp_path: Path, ft_cache: Path) -> None:
     run = kit(["run", "--workload", "images", "-s", FT, "--images", "2"], tmp_path / "out", ft_cache)
     assert run.returncode == 2
