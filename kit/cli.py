@@ -577,12 +577,14 @@ def _setup_free_threaded() -> None:
     """The free-threaded interpreter: built once (minutes), found again at once afterwards."""
     import time
 
-    from kit.build import freethreaded
+    from kit.build import cpython
     from kit.config import default_cache_dir
 
     started = time.monotonic()
-    interpreter, built_now = freethreaded.build(
-        default_cache_dir(), log=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True))
+    # One line per step (and every 30 s while one runs) for logs; on a terminal a spinner too.
+    with out.status("free-threaded CPython: checking the cache, building when needed"):
+        interpreter, built_now = cpython.build(
+            default_cache_dir(), log=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True))
     what = "built" if built_now else "already built"
     out.print(f"free-threaded CPython {interpreter.version} {what}: {interpreter.python} "
               f"({time.monotonic() - started:.0f} s)", highlight=False, soft_wrap=True)

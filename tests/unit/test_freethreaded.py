@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.build import cpython
 from kit.build import freethreaded as ft
 from kit.build.image import assemble_context, copy_free_threaded
 from kit.config import default_cache_dir
@@ -73,7 +74,7 @@ def test_only_a_prefix_with_its_marker_counts_as_built(tmp_path: Path) -> None:
 
 
 def test_the_configure_line_disables_the_gil_and_nothing_slow(tmp_path: Path) -> None:
-    argv = ft.configure_argv(tmp_path / "prefix")
+    argv = cpython.configure_argv(tmp_path / "prefix")
     assert argv == ("./configure", f"--prefix={tmp_path / 'prefix'}", *FLAGS)
     assert not [flag for flag in argv if "optimizations" in flag or "lto" in flag]   # no PGO, no LTO
 
@@ -82,14 +83,14 @@ def test_the_configure_line_disables_the_gil_and_nothing_slow(tmp_path: Path) ->
 
 
 def test_apt_reads_only_the_private_source_list_and_keeps_its_lists_there(tmp_path: Path) -> None:
-    options = ft.apt_options(tmp_path, euid=1000)
+    options = cpython.apt_options(tmp_path, euid=1000)
     pairs = dict(options[i + 1].split("=", 1) for i in range(0, len(options), 2))
     assert all(options[i] == "-o" for i in range(0, len(options), 2))
     assert pairs["Dir::Etc::sourcelist"] == str(tmp_path / "sources.list")
     assert pairs["Dir::Etc::sourceparts"] == "-"
     assert pairs["Dir::State::Lists"] == str(tmp_path / "lists") and pairs["Dir::Cache"] == str(tmp_path / "cache")
-    assert "APT::Sandbox::User" not in pairs and "APT::Sandbox::User=root" in ft.apt_options(tmp_path, euid=0)
-    listed = ft.source_list("http://mirror/debian", tmp_path / "no-keyring")
+    assert "APT::Sandbox::User" not in pairs and "APT::Sandbox::User=root" in cpython.apt_options(tmp_path, euid=0)
+    listed = cpython.source_list("http://mirror/debian", tmp_path / "no-keyring")
     assert listed == "deb-src http://mirror/debian trixie main\n"
 
 
@@ -98,10 +99,10 @@ def test_real_apt_with_those_options_would_fetch_only_trixie_sources(tmp_path: P
     need(None if shutil.which("apt-get") else "no apt-get on this machine")
     for directory in ("lists/partial", "cache/archives/partial"):
         (tmp_path / directory).mkdir(parents=True)
-    (tmp_path / "sources.list").write_text(ft.source_list("http://deb.example.org/debian"))
+    (tmp_path / "sources.list").write_text(cpython.source_list("http://deb.example.org/debian"))
     system_lists = Path("/var/lib/apt/lists")
     before = sorted(p.name for p in system_lists.iterdir()) if system_lists.is_dir() else []
-    done = subprocess.run(["apt-get", *ft.apt_options(tmp_path), "update", "--print-uris"],
+    done = subprocess.run(["apt-get", *cpython.apt_options(tmp_path), "update", "--print-uris"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     uris = [line.split("'")[1] for line in done.stdout.splitlines() if line.startswith("'")]
@@ -111,17 +112,17 @@ def test_real_apt_with_those_options_would_fetch_only_trixie_sources(tmp_path: P
 
 
 def test_the_mirror_is_the_one_the_machine_already_uses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ft.MIRROR_ENV, raising=False)
+    monkeypatch.delenv(cpython.MIRROR_ENV, raising=False)
     parts = tmp_path / "sources.list.d"
     parts.mkdir()
     (parts / "debian.sources").write_text("Types: deb\nURIs: http://deb.debian.org/debian-security\n\n"
                                           "Types: deb\nURIs: http://deb.debian.org/debian/\nSuites: bookworm\n")
-    assert ft.debian_mirror((tmp_path / "sources.list", parts)) == "http://deb.debian.org/debian"
+    assert cpython.debian_mirror((tmp_path / "sources.list", parts)) == "http://deb.debian.org/debian"
     (tmp_path / "sources.list").write_text("deb [arch=amd64] http://ftp.example.org/debian bookworm main\n")
-    assert ft.debian_mirror((tmp_path / "sources.list", parts)) == "http://ftp.example.org/debian"
-    assert ft.debian_mirror((tmp_path / "nothing.list",)) is None
-    monkeypatch.setenv(ft.MIRROR_ENV, "http://local/debian/")
-    assert ft.debian_mirror((tmp_path / "nothing.list",)) == "http://local/debian"
+    assert cpython.debian_mirror((tmp_path / "sources.list", parts)) == "http://ftp.example.org/debian"
+    assert cpython.debian_mirror((tmp_path / "nothing.list",)) is None
+    monkeypatch.setenv(cpython.MIRROR_ENV, "http://local/debian/")
+    assert cpython.debian_mirror((tmp_path / "nothing.list",)) == "http://local/debian"
 
 
 def test_the_worker_lock_pins_the_free_threaded_wheels_with_hashes() -> None:
@@ -135,7 +136,7 @@ def test_the_worker_lock_pins_the_free_threaded_wheels_with_hashes() -> None:
 def test_a_finished_build_is_found_again_without_building(tmp_path: Path) -> None:
     """What `kit setup --free-threaded` does when the cache holds the build: no apt, no compiler."""
     build = real_build()
-    again, built_now = ft.build(build.prefix.parent.parent, log=lambda line: None)
+    again, built_now = cpython.build(build.prefix.parent.parent, log=lambda line: None)
     assert (again.prefix, built_now) == (build.prefix, False)
 
 
