@@ -305,8 +305,9 @@ class Runner:
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
                                                                       self.config.chunksize),
+                            # the GIL build's figure: it says nothing of an interpreter without a GIL
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
-                                               else None),
+                                               and not program(cell.strategy).free_threaded else None),
                             contention=contention,
                             library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
             outcome.disk_full
