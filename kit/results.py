@@ -20,6 +20,10 @@
 #       per task record `verification.task` (the parameters its cell was checked against).
 #       The Pillow pipeline (issue 16): `workload.library` (opencv or pillow, --library) for images;
 #       per images record `library` and `library_version` (what decoded, resized and encoded).
+#       The free-threaded interpreter (issue 16): per Python worker in concurrency.workers
+#       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
+#       `environment.python_free_threaded` (version, configure flags, source, prefix) when
+#       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
 """
 
 from __future__ import annotations
