@@ -539,6 +539,22 @@ def build(
                          for label in VERSION_LABELS.values() if label in built.labels)
     out.print(f"built {built.tag} ({built.image_id[:19]}, {format_bytes(built.size_bytes)}) "
               f"in {built.build_seconds:.0f} s: {versions}")
+    _print_free_threaded(built.labels, options.free_threaded)
+
+
+def _print_free_threaded(labels: dict[str, str], prefix: Path | None) -> None:
+    """Whether the image carries python-threads-ft's interpreter, and if not, how it would."""
+    from kit.build.image import FREE_THREADED_LABEL
+
+    if labels.get(FREE_THREADED_LABEL):
+        out.print(f"with the free-threaded CPython {labels[FREE_THREADED_LABEL]} at /opt/python-ft (copied from "
+                  f"{prefix}): python-threads-ft runs in containers", highlight=False, soft_wrap=True)
+    elif prefix is None:
+        out.print("without a free-threaded CPython (python-threads-ft): run `kit setup --free-threaded`, then "
+                  "`kit build`", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/yellow] the free-threaded CPython copied from {prefix} does not run GIL-free "
+                  "in the image: python-threads-ft is not available in containers", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -612,10 +628,11 @@ def _setup_image(python_image: str | None, go_image: str | None) -> None:
         return
     out.print("building the worker image (several minutes the first time)", highlight=False)
     try:
+        prefix = _free_threaded_prefix()
         built = build_image(BuildOptions(python_image=python_image, go_image=go_image,
-                                         ca_bundle=default_ca_bundle(), free_threaded=_free_threaded_prefix()),
-                            client=client)
+                                         ca_bundle=default_ca_bundle(), free_threaded=prefix), client=client)
         out.print(f"built {built.tag} in {built.build_seconds:.0f} s", highlight=False)
+        _print_free_threaded(built.labels, prefix)
     except KitError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         err.print(f"[yellow]warning:[/yellow] no worker image ({first}); runs use cgroups", highlight=False)
