@@ -171,7 +171,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     out.print(f"{header}, runtime {chosen.name}")
     if chosen.name == "cgroup":
         _first_use_builds(plan)
-    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload):
+    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library):
         out.print(line, highlight=False, soft_wrap=True)
     for warning in configuration.plan_warnings(plan):
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
@@ -508,7 +508,8 @@ def doctor(
     # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
     from kit import system
 
-    for name, problem in [*_docker_checks(), *_go_checks(), *system.findings(system.capture())]:
+    for name, problem in [*_docker_checks(), *_go_checks(), _free_threaded_check(),
+                          *system.findings(system.capture())]:
         if problem:
             out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
         else:
@@ -600,6 +601,16 @@ def _go_checks() -> list[tuple[str, str | None]]:
                       unavailable_reason(name, "cgroup", default_cache_dir())) for name in names("go")]
 
 
+def _free_threaded_check() -> tuple[str, str | None]:
+    """Optional: python-threads-ft needs the free-threaded CPython `kit setup --free-threaded` builds."""
+    from kit.build import freethreaded
+    from kit.config import default_cache_dir
+
+    found = freethreaded.installed(default_cache_dir())
+    label = f"free-threaded CPython{' ' + found.version if found else ''} (optional: python-threads-ft)"
+    return label, freethreaded.unavailable_reason("cgroup", default_cache_dir())
+
+
 def _docker_checks() -> list[tuple[str, str | None]]:
     """The Docker engine, then the worker image's freshness (what `--runtime auto` decides on)."""
     from kit.build.image import image_problem, image_tag
@@ -640,13 +651,30 @@ def build(
     if ca_bundle is not None and not ca_bundle.is_file():
         raise ConfigError(f"--ca-bundle {ca_bundle}: no such file")
     options = BuildOptions(python_image=python_image, go_image=go_image,
-                           ca_bundle=ca_bundle or default_ca_bundle(), no_cache=no_cache)
+                           ca_bundle=ca_bundle or default_ca_bundle(), no_cache=no_cache,
+                           free_threaded=_free_threaded_prefix())
     built = build_image(options, log=(lambda line: None) if quiet else (lambda line: out.print(line, markup=False,
                                                                                                highlight=False)))
     versions = ", ".join(f"{label.split('.', 1)[1]} {built.labels[label]}"
                          for label in VERSION_LABELS.values() if label in built.labels)
     out.print(f"built {built.tag} ({built.image_id[:19]}, {format_bytes(built.size_bytes)}) "
               f"in {built.build_seconds:.0f} s: {versions}")
+    _print_free_threaded(built.labels, options.free_threaded)
+
+
+def _print_free_threaded(labels: dict[str, str], prefix: Path | None) -> None:
+    """Whether the image carries python-threads-ft's interpreter, and if not, how it would."""
+    from kit.build.image import FREE_THREADED_LABEL
+
+    if labels.get(FREE_THREADED_LABEL):
+        out.print(f"with the free-threaded CPython {labels[FREE_THREADED_LABEL]} at /opt/python-ft (copied from "
+                  f"{prefix}): python-threads-ft runs in containers", highlight=False, soft_wrap=True)
+    elif prefix is None:
+        out.print("without a free-threaded CPython (python-threads-ft): run `kit setup --free-threaded`, then "
+                  "`kit build`", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/yellow] the free-threaded CPython copied from {prefix} does not run GIL-free "
+                  "in the image: python-threads-ft is not available in containers", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -655,9 +683,11 @@ def setup(
     no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
     python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
     go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
+    free_threaded: Annotated[bool, typer.Option("--free-threaded", help="Also build CPython 3.13 with --disable-gil from Debian trixie's source package, for python-threads-ft (about 20 minutes on a busy 2-core machine, once; cached).")] = False,  # noqa: E501
 ) -> None:
     """Prepare every strategy this machine can run: system packages (--with-deps), both Go
-    workers, and the worker image when a Docker engine answers."""
+    workers, the free-threaded interpreter (--free-threaded), and the worker image when a Docker
+    engine answers (after the interpreter, so that the image carries it)."""
     import time
 
     from kit import setup as system
@@ -666,15 +696,42 @@ def setup(
 
     started = time.monotonic()
     if with_deps:
-        plan = system.package_plan()
+        plan = system.package_plan(free_threaded=free_threaded)
         system.install_packages(plan, log=lambda line: out.print(line, highlight=False))
         out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
     built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     _print_built(built)
+    if free_threaded:
+        _setup_free_threaded()
     if not no_image:
         _setup_image(python_image, go_image)
     out.print(f"setup took {time.monotonic() - started:.0f} s", highlight=False)
     _raise_unbuilt(built)
+
+
+def _setup_free_threaded() -> None:
+    """The free-threaded interpreter: built once (minutes), found again at once afterwards."""
+    import time
+
+    from kit.build import cpython
+    from kit.config import default_cache_dir
+
+    started = time.monotonic()
+    # One line per step (and every 30 s while one runs) for logs; on a terminal a spinner too.
+    with out.status("free-threaded CPython: checking the cache, building when needed"):
+        interpreter, built_now = cpython.build(
+            default_cache_dir(), log=lambda line: out.print(line, markup=False, highlight=False, soft_wrap=True))
+    what = "built" if built_now else "already built"
+    out.print(f"free-threaded CPython {interpreter.version} {what}: {interpreter.python} "
+              f"({time.monotonic() - started:.0f} s)", highlight=False, soft_wrap=True)
+
+
+def _free_threaded_prefix() -> Path | None:
+    """The host's free-threaded CPython, which the worker image carries when there is one."""
+    from kit.build.freethreaded import installed_prefix
+    from kit.config import default_cache_dir
+
+    return installed_prefix(default_cache_dir())
 
 
 def _setup_image(python_image: str | None, go_image: str | None) -> None:
@@ -691,9 +748,11 @@ def _setup_image(python_image: str | None, go_image: str | None) -> None:
         return
     out.print("building the worker image (several minutes the first time)", highlight=False)
     try:
+        prefix = _free_threaded_prefix()
         built = build_image(BuildOptions(python_image=python_image, go_image=go_image,
-                                         ca_bundle=default_ca_bundle()), client=client)
+                                         ca_bundle=default_ca_bundle(), free_threaded=prefix), client=client)
         out.print(f"built {built.tag} in {built.build_seconds:.0f} s", highlight=False)
+        _print_free_threaded(built.labels, prefix)
     except KitError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         err.print(f"[yellow]warning:[/yellow] no worker image ({first}); runs use cgroups", highlight=False)

@@ -37,6 +37,37 @@ class WorkerPaths(Protocol):
     def bin_dir(self) -> Path | None: ...
 
 
+# What a free-threaded interpreter cannot load. Checked 2026-12-03 with pip 26.3: `pip download
+# opencv-python-headless --only-binary=:all: --python-version 3.13 --implementation cp --abi cp313t
+# --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --no-deps` finds no wheel of any
+# version ("from versions: none"; likewise opencv-python and opencv-contrib-python-headless), while
+# the same command with --abi cp313 --abi abi3 gets 5.1.0.95's cp37-abi3 wheel: the stable ABI, which
+# a free-threaded 3.13 cannot load. NumPy has cp313t wheels; OpenCV's Python bindings do not.
+NO_FREE_THREADED_OPENCV = ("no free-threaded (cp313t) OpenCV wheel exists: PyPI's opencv-python-headless "
+                           "ships cp37-abi3 wheels only, which a free-threaded CPython cannot load; "
+                           "use --library pillow (Pillow publishes cp313t wheels) or another workload")
+
+
+@dataclass(frozen=True, slots=True)
+class Interpreter:
+    """A Python other than the sandbox's own (python-threads-ft's free-threaded CPython, built by
+    kit/build/freethreaded.py): its executable and a directory that holds the kit package and
+    nothing else, on the host and in the worker image. Nothing is installed into the interpreter:
+    the kit goes on its path through PYTHONPATH (`worker_argv`)."""
+
+    host_python: str
+    host_kit_path: str
+    image_python: str
+    image_kit_path: str
+
+
+def worker_argv(python: str, kit_path: str) -> list[str]:
+    """`python -m kit.worker` on an interpreter the kit is not installed in: `env` puts the kit's
+    directory (and only it: no other interpreter's site-packages) on its path, -s keeps the user's
+    site-packages out. PYTHON_GIL and the rest of the sandbox's environment pass unchanged."""
+    return ["env", f"PYTHONPATH={kit_path}", python, "-s", "-m", "kit.worker"]
+
+
 @dataclass(frozen=True, slots=True)
 class Program:
     """One strategy: how it spreads items over workers and how its sandbox command is made."""
@@ -50,9 +81,13 @@ class Program:
     workloads: tuple[str, ...] = _ALL_WORKLOADS
     other_workloads: str = ""           # why it runs no other workload (shown when one is asked for)
     entry: str = ""                     # Python: "module:function" under kit.strategies
+    free_threaded: bool = False         # runs on a free-threaded CPython (no GIL), which loads no OpenCV
 
-    def workload_problem(self, workload: str) -> str | None:
-        """Why this program cannot run `workload` (None when it can)."""
+    def workload_problem(self, workload: str, library: str = "opencv") -> str | None:
+        """Why this program cannot run `workload` (None when it can); `library` is the images
+        workload's (--library), which a free-threaded interpreter can load only as Pillow."""
+        if self.free_threaded and workload == "images" and library != "pillow":
+            return NO_FREE_THREADED_OPENCV
         if workload in self.workloads:
             return None
         return self.other_workloads.format(workload=workload) or f"{self.name} does not run {workload}"
@@ -67,12 +102,14 @@ class Program:
 
     def command(self, workload: str, workers: int, start_method: str, chunksize: int = 1,
                 host_bin_dir: Path | None = None, library: str = "opencv",
-                sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS) -> WorkerCommand:
+                sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS,
+                interpreter: Interpreter | None = None) -> WorkerCommand:
         """The sandbox's command; `library` (images) reaches the Python worker only: each Go worker
-        has its own pipeline."""
+        has its own pipeline. `interpreter`: another Python than the sandbox's (python-threads-ft)."""
         return WorkerCommand(self.name, self.language, workload, self.effective_workers(workers), start_method,
                              chunksize if self.chunks else 1, host_bin_dir,
-                             library if self.language == "python" else "opencv", sample_interval_ms)
+                             library if self.language == "python" else "opencv", sample_interval_ms,
+                             interpreter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +127,17 @@ class WorkerCommand:
     host_bin_dir: Path | None = None
     library: str = "opencv"          # images, Python worker: opencv or pillow (--library)
     sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS   # the worker's own cgroup samples (kit/sampler.py); 0: none
+    interpreter: Interpreter | None = None   # another Python than the sandbox's (python-threads-ft)
 
     def __call__(self, paths: WorkerPaths) -> list[str]:
         if self.language == "go":
             directory = paths.bin_dir or self.host_bin_dir
             program = [str((directory or Path("go-bin-missing")) / self.strategy)]
+        elif self.interpreter is not None:
+            ft = self.interpreter
+            in_image = paths.bin_dir is not None   # a container: the image's programs and sources
+            program = (worker_argv(ft.image_python, ft.image_kit_path) if in_image
+                       else worker_argv(ft.host_python, ft.host_kit_path))
         else:
             program = [paths.python, "-m", "kit.worker"]
         return [*program, "--strategy", self.strategy, "--workload", self.workload,
@@ -122,6 +165,8 @@ PROGRAMS: tuple[Program, ...] = (
             process_workers=True, chunks=True, entry="pool_imap:run_imap_unordered"),
     Program("python-asyncio", "python", "asyncio over a process pool (run_in_executor)",
             process_workers=True, entry="asyncio_pool:run"),
+    Program("python-threads-ft", "python", "ThreadPoolExecutor on a free-threaded CPython: no GIL",
+            entry="threads:run", free_threaded=True),
     Program("go-native", "go", "goroutines, Go's image/jpeg and an area resize", workloads=_GO_TASKS,
             other_workloads="the Go workers run " + ", ".join(_GO_TASKS) + ", not {workload}"),
     Program("go-gocv", "go", "goroutines, OpenCV through GoCV (cgo)", workloads=("images",),
@@ -138,9 +183,10 @@ def program(name: str) -> Program:
 
 
 def names(language: Language | None = None, *, process_workers: bool | None = None,
-          chunks: bool | None = None) -> tuple[str, ...]:
+          chunks: bool | None = None, free_threaded: bool | None = None) -> tuple[str, ...]:
     """Strategy names in the registry's order, filtered by what the caller asks."""
     return tuple(p.name for p in PROGRAMS
                  if (language is None or p.language == language)
                  and (process_workers is None or p.process_workers == process_workers)
-                 and (chunks is None or p.chunks == chunks))
+                 and (chunks is None or p.chunks == chunks)
+                 and (free_threaded is None or p.free_threaded == free_threaded))

@@ -25,6 +25,10 @@
 #       of its own cgroup (kit/inside.py InsideFigures: samples, last_t_seconds, peak_usage_bytes,
 #       working_set_max_bytes, cpu_seconds, oom_kills, cpu_throttled_seconds, cpu_throttled_periods,
 #       sampler_cpu_seconds, watermark); config.sample_interval_ms.
+#       The free-threaded interpreter (issue 16): per Python worker in concurrency.workers
+#       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
+#       `environment.python_free_threaded` (version, configure flags, source, prefix) when
+#       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
 """
 
 from __future__ import annotations

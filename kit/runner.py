@@ -95,7 +95,7 @@ def unavailable_reason(strategy: str, runtime: str = "cgroup", cache_dir: Path |
 def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[str], dict[str, str]]:
     """The strategies to run (asked for, or every available one) and why the others are skipped."""
     skipped = {name: reason for name in NAMES
-               if (reason := program(name).workload_problem(config.workload)
+               if (reason := program(name).workload_problem(config.workload, config.library)
                    or unavailable_reason(name, runtime, config.cache_dir))}
     if config.strategies:
         for name in config.strategies:
@@ -105,10 +105,10 @@ def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[
     return [name for name in NAMES if name not in skipped], skipped
 
 
-def availability_lines(runtime: str, cache_dir: Path, workload: str = "images") -> list[str]:
+def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv") -> list[str]:
     """What `kit run` says first: the strategies this runtime can run; for the others why, and how
     to get them."""
-    reasons = {name: program(name).workload_problem(workload) or unavailable_reason(name, runtime, cache_dir)
+    reasons = {name: program(name).workload_problem(workload, library) or unavailable_reason(name, runtime, cache_dir)
                for name in NAMES}
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
@@ -200,7 +200,7 @@ class Runner:
         if cells is not None:  # a given grid: every strategy in it must be available
             strategies = list(dict.fromkeys(cell.strategy for cell in cells))
             for name in strategies:
-                if reason := (program(name).workload_problem(self.config.workload)
+                if reason := (program(name).workload_problem(self.config.workload, self.config.library)
                               or unavailable_reason(name, self.runtime.name, self.config.cache_dir)):
                     raise ConfigError(f"strategy {name} is not available: {reason}")
             skipped = {}
@@ -246,6 +246,10 @@ class Runner:
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
+        if self.runtime.name != "docker" and any(program(name).free_threaded for name in strategies):
+            from kit.build import freethreaded
+
+            results.environment["python_free_threaded"] = freethreaded.describe(self.config.cache_dir)
         if probe is not None:
             results.concurrency["gil_probe"] = probe
             fraction = probe.get("fraction")
@@ -390,8 +394,9 @@ class Runner:
                             workload=batch.workload, items_skipped=len(skipped),
                             bytes_moved_per_task=bytes_moved_per_task(batch, cell.strategy,
                                                                       self.config.chunksize),
+                            # the GIL build's figure: it says nothing of an interpreter without a GIL
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
-                                               else None),
+                                               and not program(cell.strategy).free_threaded else None),
                             contention=contention,
                             library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
             outcome.disk_full
@@ -441,9 +446,15 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
     from kit.build.availability import host_bin_dir
 
     entry = program(cell.strategy)
+    interpreter = None
+    if entry.free_threaded:
+        from kit.build.freethreaded import interpreter as free_threaded
+
+        interpreter = free_threaded(config.cache_dir)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
                          host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
-                         config.sample_interval_ms)
+                         config.sample_interval_ms,
+                         interpreter)
 
 
 def _sandbox_name(run_id: str, cell: Cell) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.build.freethreaded import BUILD_DEPENDENCIES
 from kit.build.go import OPENCV_DEV_PACKAGES, SETUP_HINT
 from kit.errors import EnvironmentProblem
 
@@ -46,11 +47,14 @@ def distribution(os_release: Path = OS_RELEASE) -> tuple[str, tuple[str, ...]]:
     return name, (name, *fields.get("ID_LIKE", "").split())
 
 
-def package_plan(os_release: Path = OS_RELEASE) -> PackagePlan:
-    """The packages for this distribution, or EnvironmentProblem saying what to install by hand."""
+def package_plan(os_release: Path = OS_RELEASE, *, free_threaded: bool = False) -> PackagePlan:
+    """The packages for this distribution, or EnvironmentProblem saying what to install by hand.
+    `free_threaded`: also what building CPython from source needs (apt only: the source comes
+    from Debian's archive)."""
     name, family = distribution(os_release)
     if any(word in APT_FAMILY for word in family):
-        packages = ("g++", *OPENCV_DEV_PACKAGES.split())
+        extra = BUILD_DEPENDENCIES if free_threaded else ()
+        packages = ("g++", *OPENCV_DEV_PACKAGES.split(), *extra)
         return PackagePlan("apt-get", packages, ("apt-get", "update"),
                            ("apt-get", "install", "-y", "--no-install-recommends", *packages))
     if any(word in DNF_FAMILY for word in family):

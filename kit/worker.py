@@ -40,18 +40,46 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
 
             cv2.setNumThreads(1)
             threads = cv2.getNumThreads()
-    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {
         **images,
         "language": "python",
         "python": sys.version.split()[0],
-        "gil_enabled": bool(gil),
+        **interpreter_info(),
         "opencv_threads_per_worker": threads,
         "start_method": start_method if entry.process_workers else None,
         "chunksize": chunksize if entry.chunks else None,
         "workers": workers,
         "cpus_allowed": cpus_allowed(),
     }
+
+
+def interpreter_info() -> dict[str, object]:
+    """Whether the GIL is on now (importing a C extension not marked free-threading-safe turns it
+    back on in a free-threaded build, so this is read after the workload's imports), and what
+    the interpreter was built as: `Py_GIL_DISABLED` and its configure arguments."""
+    import sysconfig
+
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    return {"gil_enabled": bool(gil),
+            "python_build": {"gil_disabled_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+                             "configure_args": sysconfig.get_config_var("CONFIG_ARGS") or ""}}
+
+
+def gil_refusal(strategy: str, info: dict[str, object]) -> str | None:
+    """A free-threaded program measures threads without the GIL: a run with the GIL on would
+    measure the GIL build again under another name, so the worker refuses before its first item."""
+    from kit.programs import BY_NAME
+
+    entry = BY_NAME.get(strategy)
+    if entry is None or not entry.free_threaded:
+        return None
+    build = info.get("python_build")
+    if not (isinstance(build, dict) and build.get("gil_disabled_build")):
+        return f"{strategy} needs a free-threaded CPython (--disable-gil); {sys.executable} is not one"
+    if info.get("gil_enabled"):
+        return (f"{strategy}: the free-threaded interpreter runs with the GIL enabled (PYTHON_GIL=1, or a "
+                "C extension that is not free-threading-safe was imported); refusing to measure it")
+    return None
 
 
 def cpus_allowed() -> str | None:
@@ -131,6 +159,9 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         with workload_for(workload, library).session(items) as session:
             items = [replace(item, argument=session.argument) for item in items]
             info = concurrency_info(strategy, workers, start_method, workload, chunksize, library)
+            if refusal := gil_refusal(strategy, info):
+                print(f"kit worker: {refusal}", file=sys.stderr)
+                return 2
             if session.notes:
                 info["workload_session"] = session.notes
             emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))

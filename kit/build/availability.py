@@ -1,6 +1,8 @@
 """Whether a program can run on a runtime here, and if not, how to get it.
 
-Python programs run wherever the kit runs (the image carries the kit for containers). Go programs
+Python programs run wherever the kit runs (the image carries the kit for containers), except
+python-threads-ft, which needs the free-threaded CPython `kit setup --free-threaded` builds
+(kit/build/freethreaded.py; the image carries a copy when `kit build` found one). Go programs
 need their binaries: the host build for the cgroup runtime (kit/build/go.py), the worker image's Go
 stage for containers (kit/build/image.py labels which it built).
 """
@@ -16,6 +18,10 @@ from kit.programs import program
 
 def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | None:
     """Why `strategy` cannot run on `runtime` here, and how to get it; None when it can."""
+    if program(strategy).free_threaded:
+        from kit.build import freethreaded
+
+        return freethreaded.unavailable_reason(runtime, cache_dir)
     if program(strategy).language == "python":
         return None
     if runtime == "kubernetes":   # the cluster's image is not inspectable from here; the Dockerfile builds both

@@ -122,7 +122,9 @@ def worker_env(extra: dict[str, str]) -> dict[str, str]:
     """Only the environment we mean to pass (pyperf's create_environ idea): no user tweaks leak in."""
     import os
 
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT")
+    # PYTHON_GIL passes: set to 1, it turns a free-threaded build's GIL back on, which the worker
+    # must see (and refuse) rather than have the kit drop it silently.
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "PYTHON_GIL")
     env = {key: os.environ[key] for key in keep if key in os.environ}
     env.update(extra)
     return env

@@ -39,14 +39,17 @@ def engine() -> Iterator[Any]:
 def client(engine: Any) -> Any:
     """The engine, with a worker image built from the kit's current sources (rebuilt per test:
     in a shared working tree the sources may change between tests; cached layers make it quick)."""
+    from kit.build.freethreaded import installed_prefix
     from kit.build.image import BuildOptions, build, default_ca_bundle, image_problem
+    from kit.config import default_cache_dir
 
     if image_problem(engine):
         tags = {tag for image in engine.images.list(name="kit-base/*") for tag in image.tags}
         build(BuildOptions(
             python_image="kit-base/python:offline" if "kit-base/python:offline" in tags else None,
             go_image="kit-base/go:offline" if "kit-base/go:offline" in tags else None,
-            ca_bundle=default_ca_bundle()), client=engine)
+            ca_bundle=default_ca_bundle(),
+            free_threaded=installed_prefix(default_cache_dir())), client=engine)   # as `kit build` does
     return engine
 
 

@@ -14,7 +14,7 @@ from kit.programs import names, program
 from kit.runner import choose_strategies, pids_limit
 from kit.runtimes.base import SandboxPaths
 
-PYTHON_STRATEGIES = names("python")
+PYTHON_STRATEGIES = names("python", free_threaded=False)   # python-threads-ft needs its own interpreter
 A, B, C = "python-sequential", "python-threads", "python-processes"
 
 

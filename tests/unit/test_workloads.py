@@ -208,7 +208,7 @@ def test_skip_current_makes_a_truncated_or_empty_output_again(tmp_path: Path) ->
     assert [e.name for e in skipped] == ["a.jpg"] and [e.name for e in todo] == ["b.jpg", "c.jpg"]
 
 
-@pytest.mark.parametrize("strategy", PYTHON_STRATEGIES)
+@pytest.mark.parametrize("strategy", names("python", free_threaded=False))   # in this (GIL) interpreter
 def test_every_python_strategy_runs_task_workloads(strategy: str, tmp_path: Path) -> None:
     """Real threads and processes, in this process: events for every task, results on disk."""
     from kit.worker import run_worker
