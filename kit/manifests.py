@@ -24,10 +24,10 @@ from kit.runner import cluster_settings, sandbox_spec
 def requested_strategies(config: RunConfig) -> list[str]:
     """The strategies asked for, or every one that runs the workload (the image has them all)."""
     for name in config.strategies:
-        if problem := program(name).workload_problem(config.workload):
+        if problem := program(name).workload_problem(config.workload, config.library):
             raise ConfigError(f"strategy {name} is not available: {problem}")
     return list(config.strategies) or [name for name in NAMES
-                                       if program(name).workload_problem(config.workload) is None]
+                                       if program(name).workload_problem(config.workload, config.library) is None]
 
 
 def job_manifests(config: RunConfig, run_id: str, bin_dir: Path | None) -> list[dict[str, Any]]:

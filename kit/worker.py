@@ -131,6 +131,11 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
     if run is None:
         print(f"kit worker: unknown Python strategy {strategy!r}", file=sys.stderr)
         return 2
+    # A free-threaded program whose GIL is on is refused before anything starts (no sample, no item).
+    info = concurrency_info(strategy, workers, start_method, workload, chunksize, library)
+    if refusal := gil_refusal(strategy, info):
+        print(f"kit worker: {refusal}", file=sys.stderr)
+        return 2
     items = read_manifest(manifest, input_root, output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
@@ -158,10 +163,6 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         # the last, so its cost stays out of the work time; what it cost goes into the start event.
         with workload_for(workload, library).session(items) as session:
             items = [replace(item, argument=session.argument) for item in items]
-            info = concurrency_info(strategy, workers, start_method, workload, chunksize, library)
-            if refusal := gil_refusal(strategy, info):
-                print(f"kit worker: {refusal}", file=sys.stderr)
-                return 2
             if session.notes:
                 info["workload_session"] = session.notes
             emit(StartEvent(pid=os.getpid(), workers=workers, concurrency=info))

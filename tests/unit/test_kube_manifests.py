@@ -85,7 +85,9 @@ def assert_restricted(container: dict[str, Any]) -> None:
 def test_every_strategy_cap_and_worker_count_is_a_valid_restricted_job(tmp_path: Path, cap: str | None,
                                                                        workers: int) -> None:
     jobs = jobs_for(tmp_path, mem_limit=cap, workers=workers, items=20)
-    assert [job["metadata"]["labels"]["kit.dev/strategy"] for job in jobs] == list(NAMES)
+    # every strategy that runs images with OpenCV (python-threads-ft cannot: no free-threaded OpenCV)
+    assert [job["metadata"]["labels"]["kit.dev/strategy"] for job in jobs] == [
+        name for name in NAMES if program(name).workload_problem("images") is None]
     for job in jobs:
         validate(job)
         strategy = job["metadata"]["labels"]["kit.dev/strategy"]
@@ -309,3 +311,20 @@ def test_without_a_kubeconfig_kit_run_says_where_it_looked(tmp_path: Path) -> No
     done = kit_run_kubernetes(tmp_path, hide_client=False)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "error: no cluster to talk to" in done.stderr and "KUBECONFIG" in done.stderr
+
+
+def test_the_free_threaded_row_runs_the_image_copy_of_its_interpreter(tmp_path: Path) -> None:
+    """python-threads-ft's Job runs the worker image's free-threaded copy (/opt/python-ft), on the
+    task workloads and on images with Pillow; with OpenCV it is refused before any manifest."""
+    from kit.build.freethreaded import FREE_THREADED_PYTHON
+    from kit.errors import ConfigError
+
+    for options in ({"workload": "pi", "iterations": 1000}, {"library": "pillow"}):
+        (job,) = jobs_for(tmp_path, strategies=["python-threads-ft"], workers=2, items=4, **options)
+        validate(job)
+        assert str(FREE_THREADED_PYTHON) in worker(job)["command"]
+        assert "kit.worker" in worker(job)["command"]
+    with pytest.raises(ConfigError, match="python-threads-ft is not available"):
+        jobs_for(tmp_path, strategies=["python-threads-ft"], workers=2, items=4)
+    assert [job["metadata"]["labels"]["kit.dev/strategy"] for job in jobs_for(tmp_path, library="pillow", items=4)
+            ].count("python-threads-ft") == 1
