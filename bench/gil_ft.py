@@ -12,7 +12,7 @@ handed to a task, python-processes against go-native. Seed 001's published figur
 Interleaved: each repetition runs every cell (workload x workers) once before the next repetition,
 and every `kit run` rotates its strategies, so drift over the minutes hits all alike. Ratios are
 paired by repetition and reported as median [min-max]. pi's iterations are calibrated per language
-(~0.5 s a task each, as seed 001 gave each language its own count); count uses one count_to for all.
+(~0.5 CPU seconds a task each, as seed 001 gave each language its own count); count uses one count_to for all.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 
 Each repetition runs every (workload, workers) cell once, in order, before the next repetition
 starts (interleaved), so drift over the minutes hits every cell alike; each `kit run` rotates its
-two strategies too. pi's iterations are calibrated per language (~0.5 s a task each, as seed 001
+two strategies too. pi's iterations are calibrated per language (~0.5 CPU seconds a task each, as seed 001
 gave each language its own count); count uses the same count_to for both. Speedups and ratios are
 paired by repetition: median [min-max].
 """

@@ -8,7 +8,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -31,50 +31,13 @@ out = Console()
 
 
 @app.command()
-def run(
-    strategy: o.Strategies = None,
-    workload: o.Workload = "images",
-    library: o.Library = o.LIBRARY,
-    images: o.Items = None,
-    resolution: o.Resolution = o.RESOLUTION,
-    source: o.Source = None,
-    workers: o.Workers = None,
-    iterations: o.Iterations = None,
-    count_to: o.CountTo = o.COUNT_TO,
-    payload_size: o.PayloadSize = None,
-    io_delay: o.IoDelay = o.IO_DELAY,
-    chunksize: o.Chunksize = 1,
-    skip_current: o.SkipCurrent = False,
-    mem_limit: o.MemLimit = None,
-    cpus: o.Cpus = None,
-    runtime: o.Runtime = o.RUNTIME,
-    start_method: o.StartMethod = o.START_METHOD,
-    repeat: o.Repeat = 1,
-    warmup: o.Warmup = 0,
-    timeout: o.Timeout = o.TIMEOUT,
-    stall_timeout: o.StallTimeout = o.STALL,
-    out_dir: o.OutDir = o.OUT_DIR,
-    output_dir: o.OutputDir = None,
-    metrics_port: o.MetricsPort = o.METRICS_PORT,
-    metrics_host: o.MetricsHost = o.METRICS_HOST,
-    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
-    pushgateway: o.Pushgateway = None,
-    distinct_images: o.DistinctImages = o.POOL_SIZE,
-    max_pixels: o.MaxPixels = o.MAX_PIXELS,
-    retry_contended: o.RetryContended = 0,
-    cpuset: o.Cpuset = None,
-    namespace: o.Namespace = o.NAMESPACE,
-    image: o.Image = None,
-    node_selector: o.NodeSelector = None,
-    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
-    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
-) -> None:
+@o.with_run_options()
+def run(**options: Any) -> None:
     """Race the strategies through the batch, each in its own capped sandbox."""
-    options = dict(locals())
     from kit.metrics import check_linger
     from kit.units import format_bytes
 
-    linger = check_linger(metrics_linger)
+    linger = check_linger(options["metrics_linger"])
     plan = _plan(options)
     cap = (f"{format_bytes(plan.memory_limit_bytes)} ({plan.memory_limit_bytes} bytes)"
            if plan.memory_limit_bytes else "none")
@@ -82,57 +45,20 @@ def run(
             if plan.workload == "images" else f"{plan.workload} tasks")
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
-    _race(plan, header, metrics_host, linger, lambda runner: runner.run())
+    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run())
 
 
 @app.command()
-def manifests(
-    strategy: o.Strategies = None,
-    workload: o.Workload = "images",
-    library: o.Library = o.LIBRARY,
-    images: o.Items = None,
-    resolution: o.Resolution = o.RESOLUTION,
-    source: o.Source = None,
-    workers: o.Workers = None,
-    iterations: o.Iterations = None,
-    count_to: o.CountTo = o.COUNT_TO,
-    payload_size: o.PayloadSize = None,
-    io_delay: o.IoDelay = o.IO_DELAY,
-    chunksize: o.Chunksize = 1,
-    skip_current: o.SkipCurrent = False,
-    mem_limit: o.MemLimit = None,
-    cpus: o.Cpus = None,
-    runtime: o.Runtime = "kubernetes",
-    start_method: o.StartMethod = o.START_METHOD,
-    repeat: o.Repeat = 1,
-    warmup: o.Warmup = 0,
-    timeout: o.Timeout = o.TIMEOUT,
-    stall_timeout: o.StallTimeout = o.STALL,
-    out_dir: o.OutDir = o.OUT_DIR,
-    output_dir: o.OutputDir = None,
-    metrics_port: o.MetricsPort = o.METRICS_PORT,
-    metrics_host: o.MetricsHost = o.METRICS_HOST,
-    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
-    pushgateway: o.Pushgateway = None,
-    distinct_images: o.DistinctImages = o.POOL_SIZE,
-    max_pixels: o.MaxPixels = o.MAX_PIXELS,
-    retry_contended: o.RetryContended = 0,
-    cpuset: o.Cpuset = None,
-    namespace: o.Namespace = o.NAMESPACE,
-    image: o.Image = None,
-    node_selector: o.NodeSelector = None,
-    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
-    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
-) -> None:
+@o.with_run_options(runtime="kubernetes")
+def manifests(**options: Any) -> None:
     """Print the Kubernetes Jobs `kit run --runtime kubernetes` would create, as one multi-document
     YAML stream on stdout (for kubectl apply or GitOps); needs no cluster and no kubeconfig."""
-    options = dict(locals())
     from kit.build.image import BIN_DIR
     from kit.manifests import job_manifests, yaml_stream
     from kit.runner import new_run_id
 
-    if runtime != "kubernetes":
-        raise ConfigError(f"--runtime {runtime}: kit manifests prints Kubernetes Jobs; omit --runtime")
+    if options["runtime"] != "kubernetes":
+        raise ConfigError(f"--runtime {options['runtime']}: kit manifests prints Kubernetes Jobs; omit --runtime")
     plan = _plan(options, check_paths=False)
     run_id = new_run_id()
     jobs = job_manifests(plan, run_id, BIN_DIR)
@@ -304,96 +230,44 @@ def report(
 
 
 @app.command()
+@o.with_run_options(omit=("skip_current",))
 def sweep(
-    strategy: o.Strategies = None,
     workers: o.WorkersList = o.SWEEP_WORKERS,
     mem_limit: o.MemLimitList = None,
-    workload: o.Workload = "images",
-    library: o.Library = o.LIBRARY,
-    images: o.Items = None,
-    resolution: o.Resolution = o.RESOLUTION,
-    source: o.Source = None,
-    iterations: o.Iterations = None,
-    count_to: o.CountTo = o.COUNT_TO,
-    payload_size: o.PayloadSize = None,
-    io_delay: o.IoDelay = o.IO_DELAY,
-    chunksize: o.Chunksize = 1,
-    cpus: o.Cpus = None,
-    runtime: o.Runtime = o.RUNTIME,
-    start_method: o.StartMethod = o.START_METHOD,
-    repeat: o.Repeat = 1,
-    warmup: o.Warmup = 0,
-    timeout: o.Timeout = o.TIMEOUT,
-    stall_timeout: o.StallTimeout = o.STALL,
-    out_dir: o.OutDir = o.OUT_DIR,
-    output_dir: o.OutputDir = None,
-    metrics_port: o.MetricsPort = o.METRICS_PORT,
-    metrics_host: o.MetricsHost = o.METRICS_HOST,
-    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
-    pushgateway: o.Pushgateway = None,
-    distinct_images: o.DistinctImages = o.POOL_SIZE,
-    max_pixels: o.MaxPixels = o.MAX_PIXELS,
-    retry_contended: o.RetryContended = 0,
-    cpuset: o.Cpuset = None,
-    namespace: o.Namespace = o.NAMESPACE,
-    image: o.Image = None,
-    node_selector: o.NodeSelector = None,
-    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
     parallel: o.Parallel = 1,
-    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
+    **options: Any,
 ) -> None:
     """Run a grid: every strategy at every worker count and memory cap, repeated, into one results set."""
-    options = dict(locals())
     from kit.metrics import check_linger
     from kit.units import format_bytes
 
-    linger = check_linger(metrics_linger)
-    plan = _plan({**options, "workers": None, "mem_limit": None}, workers_list=workers, mem_limit_list=mem_limit)
+    linger = check_linger(options["metrics_linger"])
+    plan = _plan({**options, "workers": None, "mem_limit": None, "parallel": parallel}, workers_list=workers,
+                 mem_limit_list=mem_limit)
     cap_text = ", ".join(format_bytes(c) if c else "none" for c in plan.grid_memory_limits_bytes)
     header = (f"[bold]kit sweep[/bold]: {plan.items or 'all'} items, workers "
               f"{', '.join(map(str, plan.grid_workers))}, memory caps {cap_text}")
-    _race(plan, header, metrics_host, linger, lambda runner: runner.run())
+    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run())
 
 
 @app.command()
+@o.with_run_options(omit=("workload", "iterations", "count_to", "payload_size", "io_delay", "chunksize",
+                          "skip_current", "mem_limit", "repeat", "warmup", "stall_timeout", "output_dir"))
 def floor(
-    strategy: o.Strategies = None,
-    workers: o.Workers = None,
     images: Annotated[int, typer.Option("--images", "--items", help="Items in the batch; peak memory is reached once every worker holds an image, so a short batch finds the same floor faster.")] = 48,  # noqa: E501
-    resolution: o.Resolution = o.RESOLUTION,
-    source: o.Source = None,
-    library: o.Library = o.LIBRARY,
     low: Annotated[str, typer.Option(help="Smallest cap to try, e.g. 64m (expected to fail).")] = "32m",
     high: Annotated[str, typer.Option(help="Largest cap to try, e.g. 4g (expected to pass).")] = "4g",
     step: Annotated[str, typer.Option(help="Resolution of the answer.")] = "8m",
     confirmations: Annotated[int, typer.Option(help="Runs that must all complete for a cap to pass.")] = 3,
     cold: Annotated[bool, typer.Option(help="Drop the page cache before every run (root): libraries are then charged to the sandbox.")] = False,  # noqa: E501
-    cpus: o.Cpus = None,
-    runtime: o.Runtime = o.RUNTIME,
-    start_method: o.StartMethod = o.START_METHOD,
-    timeout: o.Timeout = o.TIMEOUT,
-    out_dir: o.OutDir = o.OUT_DIR,
-    metrics_port: o.MetricsPort = o.METRICS_PORT,
-    metrics_host: o.MetricsHost = o.METRICS_HOST,
-    metrics_linger: o.MetricsLinger = o.METRICS_LINGER,
-    pushgateway: o.Pushgateway = None,
-    distinct_images: o.DistinctImages = o.POOL_SIZE,
-    max_pixels: o.MaxPixels = o.MAX_PIXELS,
-    retry_contended: o.RetryContended = 0,
-    cpuset: o.Cpuset = None,
-    namespace: o.Namespace = o.NAMESPACE,
-    image: o.Image = None,
-    node_selector: o.NodeSelector = None,
-    pending_timeout: o.PendingTimeout = o.PENDING_TIMEOUT,
-    sample_interval_ms: o.SampleInterval = o.SAMPLE_INTERVAL_MS,
+    **options: Any,
 ) -> None:
     """Find by bisection the smallest memory cap under which each strategy completes the batch."""
-    options = dict(locals())
     from kit.floor import align_caps
     from kit.metrics import check_linger
     from kit.units import format_bytes, parse_size
 
-    linger = check_linger(metrics_linger)
+    linger = check_linger(options["metrics_linger"])
     if confirmations < 1:
         raise ConfigError(f"--confirmations {confirmations}: must be at least 1")
     low_bytes = configuration.parse_memory_limit(low)
@@ -402,7 +276,7 @@ def floor(
     step_bytes = parse_size(step)
     low_bytes, high_bytes = align_caps(low_bytes, high_bytes, step_bytes)
     search = configuration.FloorSearch(low_bytes, high_bytes, step_bytes, confirmations, cold)
-    plan = _plan(options, floor=search)
+    plan = _plan({**options, "images": images}, floor=search)
 
     def footer(results: RunResults) -> list[str]:
         return [f"[bold]floor[/bold] {f['strategy']} x{f['workers']}: {f['note']} "
@@ -411,8 +285,8 @@ def floor(
 
     _race(plan, f"[bold]kit floor[/bold]: {plan.items} items, {plan.workers} workers, caps "
                 f"{format_bytes(low_bytes)} to {format_bytes(high_bytes)} by {format_bytes(step_bytes)}, "
-                f"{confirmations} runs per cap", metrics_host, linger,
-          lambda runner: _floors(runner, search))
+                f"{confirmations} runs per cap", options["metrics_host"], linger,
+          lambda runner: _floors(runner, search), footer)
 
 
 def _floors(runner: Runner, search: configuration.FloorSearch) -> RunResults:

@@ -107,7 +107,7 @@ def pi_calibrations(config: RunConfig, languages: tuple[str, ...],
     language's under `languages`, and Go's speed per iteration over Python's."""
     from kit.workloads.pi import CALIBRATION_TARGET_SECONDS, calibrated
 
-    phase(f"calibrating pi's iterations to ~{CALIBRATION_TARGET_SECONDS} s a task for "
+    phase(f"calibrating pi's iterations to ~{CALIBRATION_TARGET_SECONDS} CPU seconds a task for "
           f"{' and '.join(languages)} (once per machine, cached)")
     python = calibrated(config.cache_dir)
     python.setdefault("seconds_per_iteration", python["probe_seconds"] / python["probe_iterations"])

@@ -1,14 +1,18 @@
-"""The command-line options that `kit run`, `kit sweep` and `kit floor` share, declared once.
+"""The command-line options that `kit run`, `kit sweep`, `kit floor` and `kit manifests` share,
+declared once.
 
-Typer `Annotated` aliases: each names its flag, help and type here; the commands only list them.
-Defaults come from kit/config.py (the DEFAULT_* names), the one place they are written. Imported
-by the CLI only.
+Typer `Annotated` aliases: each names its flag, help and type here. `run_options` lists them once in
+the order --help shows them, and `@with_run_options(...)` gives a command that list as its signature
+(its own parameters replacing or adding to it). Defaults come from kit/config.py (the DEFAULT_*
+names), the one place they are written. Imported by the CLI only.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional, TypeVar, get_type_hints
 
 import typer
 
@@ -22,7 +26,7 @@ Items = Annotated[Optional[int], typer.Option("--images", "--items", help="Items
 Resolution = Annotated[str, typer.Option(help="Generated image size: 4k, 1080p, 720p or WxH.")]
 Source = Annotated[Optional[Path], typer.Option(help="Use the JPEG files in this directory instead of generated images.")]  # noqa: UP045,E501
 Workers = Annotated[Optional[int], typer.Option(help="Workers per strategy [default: CPUs the run may use].")]  # noqa: UP045,E501
-Iterations = Annotated[Optional[int], typer.Option(help="pi: Viete terms per task [default: calibrated to ~0.5 s a task here].")]  # noqa: UP045,E501
+Iterations = Annotated[Optional[int], typer.Option(help="pi: Viete terms per task [default: calibrated per language to ~0.5 CPU seconds a task here].")]  # noqa: UP045,E501
 CountTo = Annotated[int, typer.Option(help="count: each task counts to this.")]
 PayloadSize = Annotated[Optional[str], typer.Option(help="payload: the string every task receives, e.g. 100m or 100000000 [default: 10^8 characters].")]  # noqa: UP045,E501
 IoDelay = Annotated[float, typer.Option(help="io: seconds the loopback server waits before answering.")]
@@ -75,3 +79,72 @@ SWEEP_WORKERS = config.DEFAULT_SWEEP_WORKERS
 NAMESPACE = config.DEFAULT_NAMESPACE
 PENDING_TIMEOUT = config.DEFAULT_PENDING_TIMEOUT_SECONDS
 SAMPLE_INTERVAL_MS = config.DEFAULT_SAMPLE_INTERVAL_MS
+
+
+def run_options(
+    strategy: Strategies = None,
+    workload: Workload = "images",
+    library: Library = LIBRARY,
+    images: Items = None,
+    resolution: Resolution = RESOLUTION,
+    source: Source = None,
+    workers: Workers = None,
+    iterations: Iterations = None,
+    count_to: CountTo = COUNT_TO,
+    payload_size: PayloadSize = None,
+    io_delay: IoDelay = IO_DELAY,
+    chunksize: Chunksize = 1,
+    skip_current: SkipCurrent = False,
+    mem_limit: MemLimit = None,
+    cpus: Cpus = None,
+    runtime: Runtime = RUNTIME,
+    start_method: StartMethod = START_METHOD,
+    repeat: Repeat = 1,
+    warmup: Warmup = 0,
+    timeout: Timeout = TIMEOUT,
+    stall_timeout: StallTimeout = STALL,
+    out_dir: OutDir = OUT_DIR,
+    output_dir: OutputDir = None,
+    metrics_port: MetricsPort = METRICS_PORT,
+    metrics_host: MetricsHost = METRICS_HOST,
+    metrics_linger: MetricsLinger = METRICS_LINGER,
+    pushgateway: Pushgateway = None,
+    distinct_images: DistinctImages = POOL_SIZE,
+    max_pixels: MaxPixels = MAX_PIXELS,
+    retry_contended: RetryContended = 0,
+    cpuset: Cpuset = None,
+    namespace: Namespace = NAMESPACE,
+    image: Image = None,
+    node_selector: NodeSelector = None,
+    pending_timeout: PendingTimeout = PENDING_TIMEOUT,
+    sample_interval_ms: SampleInterval = SAMPLE_INTERVAL_MS,
+) -> None:
+    """kit run's options, in --help's order: the list the other commands take theirs from. Never called."""
+
+
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def with_run_options(*, omit: tuple[str, ...] = (), **defaults: Any) -> Callable[[Command], Command]:
+    """Give a command `run_options`' parameters as its signature, which typer reads: the command's own
+    named parameters replace those of the same name and lead, right after --strategy; `omit` drops
+    options the command has no use for; `defaults` changes a default. The command takes the rest as
+    **options."""
+    unknown = (set(omit) | set(defaults)) - set(inspect.signature(run_options).parameters)
+    if unknown:
+        raise TypeError(f"not options of kit run: {sorted(unknown)}")
+
+    def apply(command: Command) -> Command:
+        hints = get_type_hints(run_options, include_extras=True) | get_type_hints(command, include_extras=True)
+        own = {name: parameter.replace(annotation=hints[name])
+               for name, parameter in inspect.signature(command).parameters.items()
+               if parameter.kind is not inspect.Parameter.VAR_KEYWORD}
+        shared = [parameter.replace(annotation=hints[name], default=defaults.get(name, parameter.default))
+                  for name, parameter in inspect.signature(run_options).parameters.items()
+                  if name not in omit and name not in own]
+        listed = [*shared[:1], *own.values(), *shared[1:]]   # --strategy, then what the command is about
+        command.__signature__ = inspect.Signature(listed, return_annotation=None)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in listed} | {"return": None}
+        return command
+
+    return apply

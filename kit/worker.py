@@ -9,6 +9,7 @@ CLI) is loaded into the sandbox or counted against its memory cap.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import threading
@@ -120,6 +121,17 @@ def strategy_runner(strategy: str) -> Strategy | None:
     return run
 
 
+@functools.cache
+def output_lock() -> threading.Lock:
+    """The process's one lock around event lines on stdout, registered with fork once. A process pool
+    forks while the sampler thread may be writing: fork only between two lines, so no child inherits
+    a held lock or half a line in its copy of stdout's buffer."""
+    lock = threading.Lock()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
+    return lock
+
+
 def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, output_dir: Path,
                workers: int, start_method: str, chunksize: int = 1, library: str = "opencv",
                sample_interval_ms: int = DEFAULT_SAMPLE_INTERVAL_MS) -> int:
@@ -138,7 +150,7 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
         return 2
     items = read_manifest(manifest, input_root, output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
+    lock = output_lock()
     counts = {"ok": 0, "failed": 0}
 
     def emit(event: Event) -> None:
@@ -146,10 +158,6 @@ def run_worker(strategy: str, workload: str, manifest: Path, input_root: Path, o
             sys.stdout.write(format_event(event) + "\n")
             sys.stdout.flush()
 
-    # A process pool forks while the sampler thread may be writing: fork only between two lines, so
-    # no child inherits a held lock or half a line in its copy of stdout's buffer.
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=lock.acquire, after_in_parent=lock.release, after_in_child=lock.release)
     sampler = start_sampler(sample_interval_ms, origin, emit)
 
     def report(event: ItemEvent) -> None:

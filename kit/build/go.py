@@ -237,9 +237,9 @@ def toolchain_used(cache_dir: Path) -> dict[str, str] | None:
 
 def pi_calibration_path(cache_dir: Path, target_seconds: float, digest: str) -> Path:
     """Where go-native's pi calibration for these Go sources on this CPU model is cached."""
-    from kit.workloads.pi import PROBE_SECONDS, cpu_model
+    from kit.workloads.pi import CALIBRATION_CLOCK, PROBE_SECONDS, cpu_model
 
-    identity = f"{cpu_model()}|{digest}|{target_seconds}|{PROBE_SECONDS}"
+    identity = f"{cpu_model()}|{digest}|{target_seconds}|{PROBE_SECONDS}|{CALIBRATION_CLOCK}"
     return cache_dir / "calibration" / f"pi-go-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
 
 

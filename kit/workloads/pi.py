@@ -1,7 +1,10 @@
 """Seed 001's CPU-bound task: Viète's product for pi in pure Python, `iterations` terms per task.
 
 The default iteration count is calibrated by the controller once per machine and Python (outside
-any timing, cached) so that one task takes about CALIBRATION_TARGET_SECONDS here.
+any timing, cached) so that one task takes about CALIBRATION_TARGET_SECONDS of CPU here. The probe
+times the calibrating thread's CPU, not the wall clock: a calibration taken while the machine is busy
+would otherwise give shorter tasks for good, and another language's calibration, taken at a quiet
+moment, would no longer match it (seed 001 gave each language the same task time).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from kit.workloads.base import Item, Session, no_session, write_result
 
 CALIBRATION_TARGET_SECONDS = 0.5
 PROBE_SECONDS = 0.2
+CALIBRATION_CLOCK = "thread CPU time"   # part of the cache key: a wall-clock calibration is not reused
 
 
 def calc_pi(iterations: int) -> float:
@@ -64,29 +68,29 @@ class PiWorkload:
 
 
 def calibrate(target_seconds: float = CALIBRATION_TARGET_SECONDS) -> dict[str, Any]:
-    """Iterations for one task of about `target_seconds`: double until a run takes PROBE_SECONDS,
-    take the median of three runs there (short bursts run faster than a sustained loop on a
-    shared or boosting CPU, so neither the fastest nor a tiny probe), scale linearly."""
+    """Iterations for one task of about `target_seconds` of CPU: double until a run takes
+    PROBE_SECONDS of this thread's CPU, take the median of three runs there (short bursts run
+    faster than a sustained loop on a boosting CPU, so neither the fastest nor a tiny probe),
+    scale linearly. `cpu_share` is the probes' CPU over their wall time: well under 1, the machine
+    was busy (the CPU figures still hold; a task will take longer than its CPU seconds there)."""
     iterations = 20_000
-    while True:
-        started = time.perf_counter()
-        calc_pi(iterations)
-        elapsed = time.perf_counter() - started
-        if elapsed >= PROBE_SECONDS:
-            break
+    while _timed(iterations)[0] < PROBE_SECONDS:
         iterations *= 2
-    typical = statistics.median(_timed(iterations) for _ in range(3))
+    runs = [_timed(iterations) for _ in range(3)]
+    typical = statistics.median(cpu for cpu, _ in runs)
     chosen = max(1000, round(iterations * target_seconds / typical, -3))
-    return {"iterations": int(chosen), "target_seconds": target_seconds,
+    return {"iterations": int(chosen), "target_seconds": target_seconds, "clock": CALIBRATION_CLOCK,
             "probe_iterations": iterations, "probe_seconds": round(typical, 4),
             "seconds_per_iteration": typical / iterations,
+            "cpu_share": round(sum(cpu for cpu, _ in runs) / sum(wall for _, wall in runs), 3),
             "python": sys.version.split()[0], "cpu": cpu_model(), "measured_at": time.time()}
 
 
-def _timed(iterations: int) -> float:
-    started = time.perf_counter()
+def _timed(iterations: int) -> tuple[float, float]:
+    """(this thread's CPU seconds, wall seconds) of one calc_pi(iterations)."""
+    cpu, wall = time.thread_time(), time.perf_counter()
     calc_pi(iterations)
-    return time.perf_counter() - started
+    return time.thread_time() - cpu, time.perf_counter() - wall
 
 
 def cpu_model() -> str:
@@ -102,7 +106,7 @@ def cpu_model() -> str:
 
 def calibrated(cache_dir: Path) -> dict[str, Any]:
     """The cached calibration for this CPU model and Python, measured on first use."""
-    identity = f"{cpu_model()}|{sys.version}|{CALIBRATION_TARGET_SECONDS}|{PROBE_SECONDS}"
+    identity = f"{cpu_model()}|{sys.version}|{CALIBRATION_TARGET_SECONDS}|{PROBE_SECONDS}|{CALIBRATION_CLOCK}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     path = cache_dir / "calibration" / f"pi-{key}.json"
     try:

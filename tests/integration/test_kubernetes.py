@@ -26,22 +26,12 @@ from kit.observer import RunObserver
 from kit.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
 from kit.results import RunResults
 from kit.runner import Runner, select_runtime
+from tests.kube.waiting import eventually
 
 pytestmark = pytest.mark.kube
 
 MIB = 2**20
 ITEMS = 3
-
-
-def eventually(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def worker_lines(items: int = ITEMS, working_set: int = 123 * MIB) -> list[str]:
@@ -85,6 +75,37 @@ def run(tmp_path: Path, namespace: str, **options: Any) -> RunResults:
         return Runner(config, runtime, RunObserver()).run()
     finally:
         runtime.cleanup()
+
+
+def start_kit_run(tmp_path: Path, namespace: str, *args: str, kubeconfig: Path) -> subprocess.Popen[str]:
+    """`kit run --runtime kubernetes` as a user starts it, in its own process (so it can get SIGINT)."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
+    return subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
+                             "-s", "python-sequential", "--images", str(ITEMS), "--resolution", "64x48",
+                             "--distinct-images", "1", "--metrics-port", "0", "--out", str(tmp_path / "reports"),
+                             *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def act_when(kit: subprocess.Popen[str], what: str, ready: Callable[[], Any], act: Callable[[], None]) -> str:
+    """Once `ready()` holds (and a second more, so the controller is following it), `act()`; then wait for
+    the kit to end and return its stderr. The kit is killed if it outlives the test."""
+    try:
+        eventually(what, ready, timeout=120)
+        time.sleep(1.0)
+        act()
+        _, err = kit.communicate(timeout=180)
+        return err
+    finally:
+        if kit.poll() is None:
+            kit.kill()
+
+
+def saved_records(tmp_path: Path) -> list[dict[str, Any]]:
+    """The records of the one run's results.json under tmp_path/reports."""
+    (results,) = (tmp_path / "reports").glob("*/results.json")
+    records: list[dict[str, Any]] = json.loads(results.read_text())["results"]
+    return records
 
 
 def test_oom_killed_and_succeeded_pods_give_oom_killed_and_ok_records(kube_cluster: Any, namespace: str,
@@ -138,29 +159,17 @@ def test_ctrl_c_leaves_no_job_and_keeps_the_interrupted_record(kube_cluster: Any
                                                               tmp_path: Path) -> None:
     kube_cluster.pod_logs(namespace, worker_lines()[:2])   # started, never done
     kube_cluster.pod_fate({"kit.dev/strategy": "python-sequential"}, kube_cluster.stages.NEVER, namespace=namespace)
-    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
-    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
-                            "-s", "python-sequential", "--repeat", "2", "--images", str(ITEMS),
-                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
-                            "--out", str(tmp_path / "reports")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        def running() -> bool:
-            return any(pod.status.phase == "Running" for pod in pods_in(kube_cluster, namespace))
+    kit = start_kit_run(tmp_path, namespace, "--repeat", "2", kubeconfig=kube_cluster.kubeconfig)
 
-        eventually("the worker's pod running", running, timeout=120)
-        time.sleep(1.0)   # the controller is following it now
-        kit.send_signal(signal.SIGINT)
-        out, err = kit.communicate(timeout=60)
-    finally:
-        if kit.poll() is None:
-            kit.kill()
+    def running() -> bool:
+        return any(pod.status.phase == "Running" for pod in pods_in(kube_cluster, namespace))
+
+    err = act_when(kit, "the worker's pod running", running, lambda: kit.send_signal(signal.SIGINT))
     assert kit.returncode == 130, err
     assert "Traceback" not in err
     eventually("no Job left after Ctrl-C", lambda: not jobs_in(kube_cluster, namespace))
     eventually("no pod left after Ctrl-C", lambda: not pods_in(kube_cluster, namespace))
-    (results,) = (tmp_path / "reports").glob("*/results.json")
-    records = json.loads(results.read_text())["results"]
+    records = saved_records(tmp_path)
     assert [r["status"] for r in records] == ["interrupted"]   # the second repetition never started
 
 
@@ -313,30 +322,18 @@ def test_a_lost_api_server_ends_the_run_with_a_message_and_keeps_finished_record
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(kube_cluster.kubeconfig.read_text().replace(kube_cluster.server,
                                                                       f"https://127.0.0.1:{proxy.port}"))
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
-    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
-                            "-s", "python-sequential", "--repeat", "2", "--images", str(ITEMS),
-                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
-                            "--out", str(tmp_path / "reports")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        def second_running() -> bool:
-            return any(pod.status.phase == "Running" and pod.metadata.labels.get("kit.dev/repetition") == "1"
-                       for pod in pods_in(kube_cluster, namespace))
+    kit = start_kit_run(tmp_path, namespace, "--repeat", "2", kubeconfig=kubeconfig)
 
-        eventually("the second repetition's pod running", second_running, timeout=120)
-        time.sleep(1.0)
-        proxy.cut()
-        out, err = kit.communicate(timeout=180)
-    finally:
-        if kit.poll() is None:
-            kit.kill()
+    def second_running() -> bool:
+        return any(pod.status.phase == "Running" and pod.metadata.labels.get("kit.dev/repetition") == "1"
+                   for pod in pods_in(kube_cluster, namespace))
+
+    err = act_when(kit, "the second repetition's pod running", second_running, proxy.cut)
     assert kit.returncode == 1, err
     assert "Traceback" not in err
     assert "lost the Kubernetes API server" in err                       # the cause, not a deletion's failure
     assert "kubectl delete job" in err                                    # the Job it could not delete, and how
-    (results,) = (tmp_path / "reports").glob("*/results.json")
-    records = json.loads(results.read_text())["results"]
+    records = saved_records(tmp_path)
     assert [(r["repetition"], r["status"]) for r in records] == [(0, "ok")]   # the finished record is kept
     (left,) = jobs_in(kube_cluster, namespace)   # left for activeDeadlineSeconds, or the user's kubectl
     assert left.spec.active_deadline_seconds > 0
@@ -344,22 +341,10 @@ def test_a_lost_api_server_ends_the_run_with_a_message_and_keeps_finished_record
 
 def test_ctrl_c_while_a_pod_waits_for_a_node_records_interrupted_and_leaves_no_job(
         kube_cluster: Any, namespace: str, tmp_path: Path) -> None:
-    env = {**os.environ, "KUBECONFIG": str(kube_cluster.kubeconfig), "KIT_CACHE_DIR": str(tmp_path / "cache")}
-    kit = subprocess.Popen([sys.executable, "-m", "kit", "run", "--runtime", "kubernetes", "--namespace", namespace,
-                            "-s", "python-sequential", "--mem-limit", "16Gi", "--images", str(ITEMS),
-                            "--resolution", "64x48", "--distinct-images", "1", "--metrics-port", "0",
-                            "--out", str(tmp_path / "reports")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        eventually("the Job's pod, pending", lambda: pods_in(kube_cluster, namespace), timeout=120)
-        time.sleep(1.0)
-        kit.send_signal(signal.SIGINT)
-        out, err = kit.communicate(timeout=60)
-    finally:
-        if kit.poll() is None:
-            kit.kill()
+    kit = start_kit_run(tmp_path, namespace, "--mem-limit", "16Gi", kubeconfig=kube_cluster.kubeconfig)
+    err = act_when(kit, "the Job's pod, pending", lambda: pods_in(kube_cluster, namespace),
+                   lambda: kit.send_signal(signal.SIGINT))
     assert kit.returncode == 130, err
     eventually("no Job left after Ctrl-C", lambda: not jobs_in(kube_cluster, namespace))
-    (results,) = (tmp_path / "reports").glob("*/results.json")
-    (record,) = json.loads(results.read_text())["results"]
+    (record,) = saved_records(tmp_path)
     assert record["status"] == "interrupted" and "never started" in record["message"]

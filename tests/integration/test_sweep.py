@@ -66,4 +66,5 @@ def test_floor_brackets_the_smallest_cap_that_completes(tmp_path: Path, cache_di
         if record["memory_limit_bytes"] >= floor["floor_bytes"]:
             assert record["status"] == "ok" and record["peak_usage_bytes"] <= record["memory_limit_bytes"]
     assert len(run.results["results"]) == sum(len(p["statuses"]) for p in floor["probes"])
-    assert f"floor {floor['floor_bytes'] // MIB} MiB" in run.stdout
+    # the answer is the command's last word: one line per strategy under the table
+    assert f"floor python-threads x2: floor {floor['floor_bytes'] // MIB} MiB" in run.stdout

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,22 +15,11 @@ import pytest
 
 from tests.kube import stages
 from tests.kube.cluster import NODE_LABELS, Binaries, Cluster, ClusterError
+from tests.kube.waiting import eventually
 
 pytestmark = pytest.mark.kube
 
 IMAGE = "kit-worker:0.1.0"      # never pulled: kwok runs no container
-
-
-def eventually(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """The first truthy value of `probe()`, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def job(name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None,

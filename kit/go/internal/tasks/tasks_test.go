@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -100,5 +101,18 @@ func TestCalibrationScalesTheProbeToTheTarget(t *testing.T) {
 	want := 0.05 / c.SecondsPerIteration
 	if math.Abs(float64(c.Iterations)-want) > 1000+want*0.01 {
 		t.Fatalf("iterations %d, want about %.0f", c.Iterations, want)
+	}
+	// CPU time, never more than the wall time it took (a little rounding aside)
+	if c.Clock != Clock || c.CPUShare <= 0 || c.CPUShare > 1.02 {
+		t.Fatalf("clock %q, cpu share %v", c.Clock, c.CPUShare)
+	}
+}
+
+func TestProbesReadThisThreadsCPUTime(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu, wall := timed(2_000_000)
+	if cpu <= 0 || cpu > wall*1.02+0.001 {
+		t.Fatalf("cpu %v s over wall %v s", cpu, wall)
 	}
 }

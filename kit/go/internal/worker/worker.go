@@ -19,7 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"kit/go/internal/cgroupcpu"
+	"kit/go/internal/cgroupstat"
 	"kit/go/internal/contract"
 	"kit/go/internal/pool"
 	"kit/go/internal/tasks"
@@ -286,7 +286,7 @@ func errorText(err error) string {
 // goroutines, GOMAXPROCS (Go 1.25+ derives its default from the cgroup CPU limit) and the
 // quota this process saw, the Go version, and the garbage collector's settings.
 func Concurrency(workers int) map[string]any {
-	quota, hasQuota := cgroupcpu.Quota()
+	quota, hasQuota := cgroupstat.CPUQuota()
 	var quotaValue any
 	if hasQuota {
 		quotaValue = quota

@@ -1,20 +1,10 @@
-package cgroupcpu
+package cgroupstat
 
 import (
-	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
-
-func write(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestV2QuotaIsTheTightestOfTheGroupAndItsAncestors(t *testing.T) {
 	root := t.TempDir()
@@ -23,7 +13,7 @@ func TestV2QuotaIsTheTightestOfTheGroupAndItsAncestors(t *testing.T) {
 	write(t, filepath.Join(mnt, "kit/run-1/cpu.max"), "max 100000\n")
 	write(t, filepath.Join(root, "cgroup"), "0::/kit/run-1\n")
 	write(t, filepath.Join(root, "mountinfo"), "30 23 0:26 / "+mnt+" rw,nosuid - cgroup2 cgroup2 rw\n")
-	if cores, ok := quotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); !ok || cores != 0.5 {
+	if cores, ok := cpuQuotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); !ok || cores != 0.5 {
 		t.Fatalf("got %v %v, want 0.5", cores, ok)
 	}
 }
@@ -35,8 +25,20 @@ func TestV1QuotaFromTheCPUController(t *testing.T) {
 	write(t, filepath.Join(mnt, "kit/x/cpu.cfs_period_us"), "100000\n")
 	write(t, filepath.Join(root, "cgroup"), "12:memory:/kit/x\n4:cpu,cpuacct:/kit/x\n")
 	write(t, filepath.Join(root, "mountinfo"), "40 30 0:35 / "+mnt+" rw - cgroup cgroup rw,cpu,cpuacct\n")
-	if cores, ok := quotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); !ok || cores != 1.5 {
+	if cores, ok := cpuQuotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); !ok || cores != 1.5 {
 		t.Fatalf("got %v %v, want 1.5", cores, ok)
+	}
+}
+
+func TestQuotaInsideACgroupNamespaceIsReadAtTheMountPoint(t *testing.T) {
+	root := t.TempDir()
+	mnt := filepath.Join(root, "sys fs cgroup") // a space: mountinfo escapes it as \040
+	write(t, filepath.Join(mnt, "cpu.max"), "25000 100000\n")
+	write(t, filepath.Join(root, "cgroup"), "0::/\n")
+	write(t, filepath.Join(root, "mountinfo"),
+		"30 23 0:26 /kubepods/pod1/c1 "+strings.ReplaceAll(mnt, " ", `\040`)+" ro - cgroup2 cgroup2 rw\n")
+	if cores, ok := cpuQuotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); !ok || cores != 0.25 {
+		t.Fatalf("got %v %v, want 0.25", cores, ok)
 	}
 }
 
@@ -46,7 +48,7 @@ func TestNoLimitIsNotOK(t *testing.T) {
 	write(t, filepath.Join(mnt, "cpu.max"), "max 100000\n")
 	write(t, filepath.Join(root, "cgroup"), "0::/\n")
 	write(t, filepath.Join(root, "mountinfo"), "30 23 0:26 / "+mnt+" rw - cgroup2 cgroup2 rw\n")
-	if _, ok := quotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); ok {
+	if _, ok := cpuQuotaFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); ok {
 		t.Fatal("no limit reported as one")
 	}
 }
