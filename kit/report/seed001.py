@@ -122,7 +122,9 @@ def _per_iteration(calibration: Mapping[str, Any] | None) -> list[str]:
     ratio = calibration.get("go_speed_per_iteration")
     if not isinstance(ratio, (int, float)) or "go" not in languages:
         return []
-    return [f"iterations per ~{calibration.get('target_seconds', '?')} s task: Python "
+    # older results were calibrated on the wall clock (no `clock` field): say which seconds they are
+    seconds = "CPU s" if calibration.get("clock") == "thread CPU time" else "s"
+    return [f"iterations per ~{calibration.get('target_seconds', '?')} {seconds} task: Python "
             f"{languages['python'].get('iterations')}, Go {languages['go'].get('iterations')}; Go is {ratio:g}× "
             f"faster per iteration here against seed 001's {SEED_GO_PER_ITERATION:g}× (ratio "
             f"{ratio / SEED_GO_PER_ITERATION:.3f}; seed 001's Go loop discarded its result, which lets Go's "

@@ -37,6 +37,10 @@ def test_processes_scaling_like_go_confirms_and_shows_the_seeds_figures_as_ratio
     # seed 001 at 2: 100.77/51.44 = 1.96x and 102.75/51.85 = 1.98x
     assert "seed 001 1.96× and 1.98× (ratio 1.00 and 1.01)" in line
     assert "Go is 9.1× faster per iteration here against seed 001's 317×" in claim.figures[1]
+    assert claim.figures[1].startswith("iterations per ~0.5 s task")   # a wall-clock calibration (older results)
+    cpu_clock = {**CALIBRATION, "clock": "thread CPU time"}
+    assert claim_scaling(group_records(pi_records(3.9)), cpu_clock).figures[1].startswith(
+        "iterations per ~0.5 CPU s task: Python 9000000, Go 81000000")
 
 
 def test_processes_falling_behind_go_refutes_and_missing_points_are_not_measured() -> None:
