@@ -23,6 +23,16 @@ func write(t *testing.T, path, text string) {
 	}
 }
 
+// procSelf writes the /proc/self/cgroup and /proc/self/mountinfo a test makes up under root and
+// returns their paths, in the order findOwnFrom and cpuQuotaFrom take them.
+func procSelf(t *testing.T, root, cgroup, mountinfo string) (string, string) {
+	t.Helper()
+	cgroupFile, mountinfoFile := filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")
+	write(t, cgroupFile, cgroup)
+	write(t, mountinfoFile, mountinfo)
+	return cgroupFile, mountinfoFile
+}
+
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestV1StatsParseTheKernelFiles(t *testing.T) {
@@ -62,11 +72,10 @@ func TestFindOwnV1HostNamespace(t *testing.T) {
 	mem, cpu := filepath.Join(root, "memory"), filepath.Join(root, "cpu,cpuacct")
 	write(t, filepath.Join(mem, "user.slice/kit/sb/memory.usage_in_bytes"), "5\n")
 	write(t, filepath.Join(cpu, "user.slice/kit/sb/cpuacct.usage"), "7\n")
-	write(t, filepath.Join(root, "cgroup"), "12:memory:/user.slice/kit/sb\n4:cpu,cpuacct:/user.slice/kit/sb\n")
-	write(t, filepath.Join(root, "mountinfo"),
+	cgroupFile, mountinfoFile := procSelf(t, root, "12:memory:/user.slice/kit/sb\n4:cpu,cpuacct:/user.slice/kit/sb\n",
 		"35 31 0:32 / "+mem+" rw,relatime - cgroup cgroup rw,memory\n"+
 			"32 31 0:29 / "+cpu+" rw,relatime - cgroup cgroup rw,cpu,cpuacct\n")
-	g, err := findOwnFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo"))
+	g, err := findOwnFrom(cgroupFile, mountinfoFile)
 	if err != nil || g.Version != 1 || g.Dirs["memory"] != filepath.Join(mem, "user.slice/kit/sb") ||
 		g.Dirs["cpuacct"] != filepath.Join(cpu, "user.slice/kit/sb") || g.Dirs["cpu"] != g.Dirs["cpuacct"] {
 		t.Fatalf("got %+v %v", g, err)
@@ -78,10 +87,9 @@ func TestFindOwnV1ContainerBindMount(t *testing.T) {
 	root := t.TempDir()
 	mem := filepath.Join(root, "memory")
 	write(t, filepath.Join(mem, "memory.usage_in_bytes"), "5\n")
-	write(t, filepath.Join(root, "cgroup"), "12:memory:/kit/parent/abc123\n")
-	write(t, filepath.Join(root, "mountinfo"),
+	cgroupFile, mountinfoFile := procSelf(t, root, "12:memory:/kit/parent/abc123\n",
 		"900 890 0:32 /kit/parent/abc123 "+mem+" ro,nosuid - cgroup cgroup rw,memory\n")
-	g, err := findOwnFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo"))
+	g, err := findOwnFrom(cgroupFile, mountinfoFile)
 	if err != nil || g.Version != 1 || g.Dirs["memory"] != mem {
 		t.Fatalf("got %+v %v", g, err)
 	}
@@ -91,10 +99,9 @@ func TestFindOwnV2Namespace(t *testing.T) {
 	root := t.TempDir()
 	mnt := filepath.Join(root, "sys fs cgroup") // a space: mountinfo escapes it as \040
 	write(t, filepath.Join(mnt, "memory.current"), "5\n")
-	write(t, filepath.Join(root, "cgroup"), "0::/\n")
-	write(t, filepath.Join(root, "mountinfo"),
+	cgroupFile, mountinfoFile := procSelf(t, root, "0::/\n",
 		"30 23 0:26 / "+filepath.Join(root, `sys\040fs\040cgroup`)+" rw - cgroup2 cgroup2 rw\n")
-	g, err := findOwnFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo"))
+	g, err := findOwnFrom(cgroupFile, mountinfoFile)
 	if err != nil || g.Version != 2 || g.Dirs["unified"] != mnt {
 		t.Fatalf("got %+v %v", g, err)
 	}
@@ -105,9 +112,9 @@ func TestFindOwnV2Namespace(t *testing.T) {
 
 func TestNoCgroupMounted(t *testing.T) {
 	root := t.TempDir()
-	write(t, filepath.Join(root, "cgroup"), "0::/\n")
-	write(t, filepath.Join(root, "mountinfo"), "22 1 0:21 / /proc rw - proc proc rw\n")
-	if _, err := findOwnFrom(filepath.Join(root, "cgroup"), filepath.Join(root, "mountinfo")); err != ErrNoGroup {
+	cgroupFile, mountinfoFile := procSelf(t, root, "0::/\n",
+		"22 1 0:21 / /proc rw - proc proc rw\n")
+	if _, err := findOwnFrom(cgroupFile, mountinfoFile); err != ErrNoGroup {
 		t.Fatalf("got %v", err)
 	}
 }
