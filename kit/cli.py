@@ -70,7 +70,7 @@ def manifests(**options: Any) -> None:
 # CLI parameter -> kit.config.build() argument, where the names differ
 _RENAMED = {"strategy": "strategies", "images": "items", "stall_timeout": "stall", "out_dir": "out",
             "distinct_images": "pool_size"}
-_CLI_ONLY = {"metrics_host", "metrics_linger", "low", "high", "step", "confirmations", "cold"}
+_CLI_ONLY = {"metrics_host", "metrics_linger"}   # the CLI's own (the endpoint), never the plan's
 
 
 def _plan(options: dict[str, object], **extra: object) -> configuration.RunConfig:

@@ -92,11 +92,17 @@ def unavailable_reason(strategy: str, runtime: str = "cgroup", cache_dir: Path |
     return reason(strategy, runtime, cache_dir or default_cache_dir())
 
 
+def strategy_problem(name: str, runtime: str, cache_dir: Path | None, workload: str = "images",
+                     library: str = "opencv") -> str | None:
+    """Why strategy `name` cannot run here: a workload (or image library) it does not run, else what it
+    lacks on `runtime` and how to get it. None when it can."""
+    return program(name).workload_problem(workload, library) or unavailable_reason(name, runtime, cache_dir)
+
+
 def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[str], dict[str, str]]:
     """The strategies to run (asked for, or every available one) and why the others are skipped."""
     skipped = {name: reason for name in NAMES
-               if (reason := program(name).workload_problem(config.workload, config.library)
-                   or unavailable_reason(name, runtime, config.cache_dir))}
+               if (reason := strategy_problem(name, runtime, config.cache_dir, config.workload, config.library))}
     if config.strategies:
         for name in config.strategies:
             if name in skipped:
@@ -108,8 +114,7 @@ def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[
 def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv") -> list[str]:
     """What `kit run` says first: the strategies this runtime can run; for the others why, and how
     to get them."""
-    reasons = {name: program(name).workload_problem(workload, library) or unavailable_reason(name, runtime, cache_dir)
-               for name in NAMES}
+    reasons = {name: strategy_problem(name, runtime, cache_dir, workload, library) for name in NAMES}
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
     return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
@@ -200,8 +205,8 @@ class Runner:
         if cells is not None:  # a given grid: every strategy in it must be available
             strategies = list(dict.fromkeys(cell.strategy for cell in cells))
             for name in strategies:
-                if reason := (program(name).workload_problem(self.config.workload, self.config.library)
-                              or unavailable_reason(name, self.runtime.name, self.config.cache_dir)):
+                if reason := strategy_problem(name, self.runtime.name, self.config.cache_dir, self.config.workload,
+                                              self.config.library):
                     raise ConfigError(f"strategy {name} is not available: {reason}")
             skipped = {}
         self.strategies = strategies
