@@ -5,7 +5,9 @@ the engine puts the container's cgroup at `<parent>/<container id>`. The parent'
 figures (usage, watermark, CPU) outlive the container, which the engine removes the moment it
 stops, so one reading code (cgroupfs.py) serves both runtimes. What is not hierarchical on
 cgroup v1 (the OOM-kill counter, CPU throttling) is read from the container's own group while it
-lives, and the engine's `State.OOMKilled` covers a kill that ended it between two readings.
+lives, and once more the moment its first process exits (a pidfd wakes the kit before the engine
+hears of the exit and removes the group), so the last moments' throttling is not lost between two
+readings; the engine's `State.OOMKilled` covers a kill should that last reading lose the race.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dataclasses
 import os
 import platform
 import re
+import select
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +126,14 @@ class ParentGroup:
                         directory.rmdir()
 
 
+def _in_group(pid: int, container_id: str) -> bool:
+    """Whether `pid` (as this kit sees it) is a process of that container."""
+    try:
+        return container_id in Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return False
+
+
 class DockerSandbox:
     """One running container; its stdout is the worker's JSON-lines stream (through a pipe)."""
 
@@ -137,6 +148,7 @@ class DockerSandbox:
         self._wait_error: BaseException | None = None
         self._oom_killed = False
         self._child_kills, self._throttled, self._throttled_periods = 0, 0.0, 0
+        self._child_lock = threading.Lock()   # the waiter's reading at exit and the supervisor's
         self._closed = False
         self._pump = threading.Thread(target=self._copy_stdout, daemon=True)
         self._pump.start()
@@ -153,6 +165,7 @@ class DockerSandbox:
             os.close(self._write_fd)
 
     def _wait(self) -> None:
+        self._read_child_at_exit()
         try:
             result = self.container.wait()
             state = self.client.api.inspect_container(self.container.id)["State"]
@@ -160,6 +173,39 @@ class DockerSandbox:
             self._exit_code = int(result.get("StatusCode", state.get("ExitCode", -1)))
         except Exception as exc:
             self._wait_error = exc
+
+    def _read_child_at_exit(self) -> None:
+        """Block until the container's first process exits, then read its own group once more.
+
+        The engine removes that group only after the exit has travelled shim -> containerd -> dockerd
+        -> `runc delete`; a pidfd wakes this thread at the exit itself, well before. Best effort: an
+        engine that does not answer, a process already gone or a kit in another pid namespace (the
+        pid is not the container's here) leave the last tick's reading as the final figure."""
+        try:
+            pid = int(self.client.api.inspect_container(self.container.id)["State"].get("Pid") or 0)
+            if pid <= 0:
+                return
+            descriptor = os.pidfd_open(pid)
+        except Exception:
+            return
+        try:
+            if not _in_group(pid, self.container.id):   # a reused pid, or another pid namespace
+                return
+            exited = select.poll()   # not select(): a descriptor may be above FD_SETSIZE
+            exited.register(descriptor, select.POLLIN)
+            exited.poll()
+            self._note_child(self.parent.child_stats(self.container.id))
+        except Exception:
+            return
+        finally:
+            os.close(descriptor)
+
+    def _note_child(self, child: tuple[int, float, int] | None) -> None:
+        if child is not None:
+            with self._child_lock:
+                self._child_kills = max(self._child_kills, child[0])
+                self._throttled = max(self._throttled, child[1])
+                self._throttled_periods = max(self._throttled_periods, child[2])
 
     def poll(self) -> int | None:
         if self._wait_error is not None:
@@ -170,14 +216,11 @@ class DockerSandbox:
 
     def stats(self) -> CgroupStats:
         stats = self.parent.group.stats()
-        child = self.parent.child_stats(self.container.id)
-        if child is not None:
-            self._child_kills = max(self._child_kills, child[0])
-            self._throttled = max(self._throttled, child[1])
-            self._throttled_periods = max(self._throttled_periods, child[2])
-        kills = max(stats.oom_kills, self._child_kills, 1 if self._oom_killed else 0)
-        return dataclasses.replace(stats, oom_kills=kills, throttled_seconds=self._throttled,
-                                   throttled_periods=self._throttled_periods)
+        self._note_child(self.parent.child_stats(self.container.id))
+        with self._child_lock:
+            kills = max(stats.oom_kills, self._child_kills, 1 if self._oom_killed else 0)
+            return dataclasses.replace(stats, oom_kills=kills, throttled_seconds=self._throttled,
+                                       throttled_periods=self._throttled_periods)
 
     def pids(self) -> list[int]:
         return self.parent.pids()

@@ -194,6 +194,51 @@ def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
     assert parent_groups({"environment": {"sandbox": sandbox.notes}}) == []
 
 
+BURN_THEN_READ_OWN_THROTTLING = """
+import time
+end = time.process_time() + 0.6
+while time.process_time() < end:
+    pass
+for path in ("/sys/fs/cgroup/cpu/cpu.stat", "/sys/fs/cgroup/cpu.stat"):
+    try:
+        stat = dict(line.split() for line in open(path))
+    except OSError:
+        continue
+    print(int(stat["throttled_time"]) / 1e9 if "throttled_time" in stat else int(stat["throttled_usec"]) / 1e6)
+"""
+
+
+def test_throttling_until_the_last_moment_is_counted_after_the_container_is_gone(
+        client: Any, tmp_path: Path) -> None:
+    """The engine removes the container's own group (where throttling is counted) as it stops; the
+    final figure is read at the exit itself, so it is at least what the worker last read inside."""
+    from kit.build.image import image_tag
+    from kit.runtimes.base import SandboxSpec
+    from kit.runtimes.docker import DockerRuntime
+
+    for name in ("input", "output"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "manifest.json").write_text('{"items": []}')
+    spec = SandboxSpec(
+        name=f"throttle-{tmp_path.name}", command=lambda paths: [paths.python, "-c", BURN_THEN_READ_OWN_THROTTLING],
+        input_root=tmp_path / "input", output_dir=tmp_path / "output", manifest=tmp_path / "manifest.json",
+        log_dir=tmp_path / "logs", memory_limit_bytes=128 * 2**20, cpus=0.2, pids_max=32)
+    sandbox = DockerRuntime(image_tag()).start(spec)
+    try:
+        inside = float(sandbox.stdout.readline())   # the worker's last reading, just before it exits
+        deadline = time.monotonic() + 60
+        while sandbox.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox.poll() == 0
+        assert parent_groups({"environment": {"sandbox": sandbox.notes}}) != []   # the kit's parent lives on
+        final = sandbox.stats()   # no reading was taken while it ran: only the one at its exit
+    finally:
+        sandbox.close()
+    assert inside > 0.5                                  # 0.6 CPU s under a 0.2-CPU cap: ~2.4 s throttled
+    assert final.throttled_seconds >= inside
+    assert final.throttled_periods > 0
+
+
 def test_a_missing_or_stale_image_says_to_run_kit_build(client: Any) -> None:
     import io
 
