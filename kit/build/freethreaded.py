@@ -11,6 +11,7 @@ installed: its sources go on the interpreter's path through the command line (`k
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -148,13 +149,31 @@ def unavailable_reason(runtime: str, cache_dir: Path) -> str | None:
     if interpreter is None:
         return (f"no free-threaded CPython built yet: run `{SETUP_HINT}` (once: about 20 minutes on a busy "
                 "2-core machine)")
-    enabled, problem = gil_status(interpreter.python)
+    return _host_reason(interpreter.prefix, _identity(interpreter.prefix), os.environ.get("PYTHON_GIL"))
+
+
+def _identity(prefix: Path) -> tuple[int, int]:
+    """What changes when the build or its wheels do: the interpreter's and site-packages' mtimes."""
+    stamps = []
+    for path in (executable(prefix), site_packages(prefix)):
+        try:
+            stamps.append(path.stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    return stamps[0], stamps[1]
+
+
+@functools.lru_cache(maxsize=8)
+def _host_reason(prefix: Path, identity: tuple[int, int], python_gil: str | None) -> str | None:
+    """The checks that start the interpreter (two starts, ~0.25 s), once per process for as long as
+    what they depend on is unchanged: `kit run` asks for the list, the choice and each cell."""
+    enabled, problem = gil_status(executable(prefix))
     if enabled is None:
         return f"{problem}: rebuild it with `{SETUP_HINT}`"
     if enabled:
         return ("the free-threaded interpreter reports the GIL enabled (PYTHON_GIL=1 in the environment?): "
                 "unset PYTHON_GIL")
-    if missing := missing_wheels(interpreter.prefix):
+    if missing := missing_wheels(prefix):
         return (f"the free-threaded interpreter lacks the worker lock's {', '.join(missing)}: run `{SETUP_HINT}` "
                 "(seconds: it adds the wheels to the existing build)")
     return None

@@ -160,6 +160,23 @@ def test_an_interpreter_that_is_not_free_threaded_is_refused(tmp_path: Path) -> 
     assert "is not a free-threaded build (Py_GIL_DISABLED is not set)" in reason and ft.SETUP_HINT in reason
 
 
+def test_the_interpreter_is_started_once_per_process_until_the_build_changes(tmp_path: Path) -> None:
+    """`kit run` asks for the list, the choice and every cell; the interpreter starts behind the
+    answer (~0.25 s) happen once, and again when the build (or its wheels) or PYTHON_GIL change."""
+    prefix = complete(ft.prefix_for(tmp_path, "3.13.5"))
+    (prefix / "bin").mkdir()
+    starts, python = tmp_path / "starts", prefix / "bin" / "python3.13t"
+    python.write_text(f'#!/bin/sh\necho >> {starts}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    first = ft.unavailable_reason("cgroup", tmp_path) or ""
+    assert "is not a free-threaded build" in first
+    assert ft.unavailable_reason("cgroup", tmp_path) == first
+    assert len(starts.read_text().splitlines()) == 1
+    os.utime(python, ns=(python.stat().st_atime_ns, python.stat().st_mtime_ns + 10**9))   # rebuilt
+    assert ft.unavailable_reason("cgroup", tmp_path) == first
+    assert len(starts.read_text().splitlines()) == 2
+
+
 def test_the_real_build_is_available_and_refused_with_the_gil_turned_back_on(monkeypatch: pytest.MonkeyPatch) -> None:
     build = real_build()
     assert ft.gil_status(build.python) == (False, "")
