@@ -47,6 +47,7 @@ SANDBOX_LABEL = "kit.sandbox"
 UNPRIVILEGED = (65532, 65532)      # the image's numeric user, used when the kit itself runs as root
 SCRATCH = "rw,nosuid,nodev,size=256m"  # tmpfs pages count against the memory cap, like emptyDir medium Memory
 STOP_SECONDS = 10.0
+EXIT_READING_SECONDS = 5.0   # the container's group read at its exit: microseconds, unless stuck
 
 
 def container_name(sandbox_name: str) -> str:
@@ -148,10 +149,14 @@ class DockerSandbox:
         self._wait_error: BaseException | None = None
         self._oom_killed = False
         self._child_kills, self._throttled, self._throttled_periods = 0, 0.0, 0
-        self._child_lock = threading.Lock()   # the waiter's reading at exit and the supervisor's
+        self._child_lock = threading.Lock()   # the reading at exit and the supervisor's
         self._closed = False
         self._pump = threading.Thread(target=self._copy_stdout, daemon=True)
         self._pump.start()
+        # Apart from the waiter: an engine that stops answering must still fail the wait at once,
+        # while the container's process (kept by containerd) may run on.
+        self._exit_reader = threading.Thread(target=self._read_child_at_exit, daemon=True)
+        self._exit_reader.start()
         self._waiter = threading.Thread(target=self._wait, daemon=True)
         self._waiter.start()
 
@@ -165,10 +170,10 @@ class DockerSandbox:
             os.close(self._write_fd)
 
     def _wait(self) -> None:
-        self._read_child_at_exit()
         try:
             result = self.container.wait()
             state = self.client.api.inspect_container(self.container.id)["State"]
+            self._exit_reader.join(EXIT_READING_SECONDS)   # the exit was before: it has read, or is reading
             self._oom_killed = bool(state.get("OOMKilled"))
             self._exit_code = int(result.get("StatusCode", state.get("ExitCode", -1)))
         except Exception as exc:
@@ -193,7 +198,9 @@ class DockerSandbox:
                 return
             exited = select.poll()   # not select(): a descriptor may be above FD_SETSIZE
             exited.register(descriptor, select.POLLIN)
-            exited.poll()
+            while not exited.poll(500):
+                if self._closed:     # closed with the process still there (an engine gone)
+                    return
             self._note_child(self.parent.child_stats(self.container.id))
         except Exception:
             return
