@@ -154,13 +154,14 @@ def unavailable_reason(runtime: str, cache_dir: Path) -> str | None:
 
 def _identity(prefix: Path) -> tuple[int, int]:
     """What changes when the build or its wheels do: the interpreter's and site-packages' mtimes."""
-    stamps = []
-    for path in (executable(prefix), site_packages(prefix)):
-        try:
-            stamps.append(path.stat().st_mtime_ns)
-        except OSError:
-            stamps.append(-1)
-    return stamps[0], stamps[1]
+    return _mtime_ns(executable(prefix)), _mtime_ns(site_packages(prefix))
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1   # absent: a build that is not there is not the one checked before
 
 
 @functools.lru_cache(maxsize=8)
