@@ -16,6 +16,7 @@ from kit.inputs import Batch
 from kit.protocol import ManifestEntry, write_manifest
 from kit.verify import verify_tasks
 from kit.workloads.payload import expected_result
+from kit.workloads.pi import CALIBRATION_CLOCK
 from tests.conftest import need
 from tests.integration.kitrun import kit
 
@@ -60,6 +61,9 @@ def test_go_native_runs_and_verifies_each_task_workload_beside_python(workload: 
         go_iterations = calibration["languages"]["go"]["iterations"]
         python_iterations = calibration["languages"]["python"]["iterations"]
         assert calibration["go_speed_per_iteration"] > 1 and go_iterations > python_iterations
+        # the same clock on both sides (Go's tasks.Clock, Python's CALIBRATION_CLOCK), or the task times differ
+        assert calibration["languages"]["go"]["clock"] == calibration["languages"]["python"]["clock"] \
+            == CALIBRATION_CLOCK
         assert run.record("go-native")["verification"]["task"] == {"iterations": go_iterations}
         assert run.record("python-processes")["verification"]["task"] == {"iterations": python_iterations}
         assert run.results["workload"]["task_by_language"]["go"] == {"iterations": go_iterations}

@@ -16,6 +16,7 @@ from kit.report.seed001 import (
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED
 from kit.results import StrategyRecord, load
 from kit.summary import summarize as group_records
+from kit.workloads.pi import CALIBRATION_CLOCK
 from tests.unit.test_report_verdicts import rec
 from tests.unit.test_report_workloads import DATA, as_workload, text
 
@@ -38,7 +39,7 @@ def test_processes_scaling_like_go_confirms_and_shows_the_seeds_figures_as_ratio
     assert "seed 001 1.96× and 1.98× (ratio 1.00 and 1.01)" in line
     assert "Go is 9.1× faster per iteration here against seed 001's 317×" in claim.figures[1]
     assert claim.figures[1].startswith("iterations per ~0.5 s task")   # a wall-clock calibration (older results)
-    cpu_clock = {**CALIBRATION, "clock": "thread CPU time"}
+    cpu_clock = {**CALIBRATION, "clock": CALIBRATION_CLOCK}   # what the calibration writes today
     assert claim_scaling(group_records(pi_records(3.9)), cpu_clock).figures[1].startswith(
         "iterations per ~0.5 CPU s task: Python 9000000, Go 81000000")
 
