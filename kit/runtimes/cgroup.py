@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+from kit import signals
 from kit.cgroupstat import CgroupStats
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
 from kit.runtimes.cgroupfs import CgroupHost, CgroupV1, CgroupV2
@@ -67,14 +68,18 @@ class CgroupRuntime:
         return self.host.problem()
 
     def start(self, spec: SandboxSpec) -> CgroupSandbox:
-        group = self.host.create(spec.name, spec.memory_limit_bytes, spec.cpus, spec.pids_max, spec.cpuset)
-        paths = SandboxPaths(python=sys.executable, input_root=spec.input_root,
-                             output_dir=spec.output_dir, manifest=spec.manifest)
-        spec.log_dir.mkdir(parents=True, exist_ok=True)
-        stderr_path = spec.log_dir / f"{spec.name}.stderr"
-        env = worker_env(spec.env)
-        env["KIT_CGROUP_PROCS"] = "\n".join(str(path) for path in group.procs_files())
+        # A signal while the group is made (its marker and directories) is delivered inside the
+        # `try` that removes them: a sandbox that never started leaves nothing behind.
+        with signals.hold():
+            group = self.host.create(spec.name, spec.memory_limit_bytes, spec.cpus, spec.pids_max, spec.cpuset)
         try:
+            signals.deliver()
+            paths = SandboxPaths(python=sys.executable, input_root=spec.input_root,
+                                 output_dir=spec.output_dir, manifest=spec.manifest)
+            spec.log_dir.mkdir(parents=True, exist_ok=True)
+            stderr_path = spec.log_dir / f"{spec.name}.stderr"
+            env = worker_env(spec.env)
+            env["KIT_CGROUP_PROCS"] = "\n".join(str(path) for path in group.procs_files())
             with open(stderr_path, "w") as stderr:
                 process = subprocess.Popen(
                     ["/bin/sh", "-c", _ATTACH, "kit-attach", *spec.command(paths)],
@@ -82,7 +87,8 @@ class CgroupRuntime:
                     env=env, start_new_session=True,  # Ctrl-C reaches the kit, which stops the worker
                 )
         except BaseException:
-            group.remove()
+            with signals.hold():   # a second signal must not cut the removal short
+                group.remove()
             raise
         return CgroupSandbox(group, process, stderr_path)
 

@@ -9,6 +9,7 @@ against fixture trees on machines that only have v1 (tests/data/cgroup/).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -74,7 +75,7 @@ class Cgroup:
                 try:
                     directory.rmdir()
                     break
-                except FileNotFoundError:
+                except (FileNotFoundError, NotADirectoryError):   # never made (a group made halfway)
                     break
                 except OSError as exc:  # EBUSY while the last killed process is being reaped
                     if exc.errno != errno.EBUSY:
@@ -85,14 +86,32 @@ class Cgroup:
         release(self.name)
 
 
+PROBE_NAME = "kit-doctor-probe"   # the group `problem()` makes and removes at once
+
+
 def claim(name: str, directories: list[Path]) -> None:
     """The owner marker of a group (kit/runtimes/owners.py), written before its directories."""
+    from kit import signals
     from kit.runtimes.markers import claim as write_marker
 
     try:
         write_marker(name, directories)
     except OSError:
         pass  # no state directory: the group is judged as unowned later, conservatively
+    if name != PROBE_NAME:
+        signals.hook("sandbox")   # tests: the window between the marker and the directories
+
+
+def make_dirs_or_undo(group: Cgroup, directories: list[Path]) -> None:
+    """Make a new group's directories; on any failure (or signal) remove what was made, and its
+    marker, before raising: a group is made whole or not at all."""
+    try:
+        for directory in directories:
+            make_group_dir(directory)
+    except BaseException:
+        with contextlib.suppress(OSError):   # the first failure is the one to tell
+            group.remove()
+        raise
 
 
 def make_group_dir(directory: Path) -> None:
@@ -229,7 +248,7 @@ class CgroupHost:
         if self.version == 1 and not (self.root / "memory").is_dir():
             return f"no memory cgroup controller under {self.root}; {HOW_TO_FIX}"
         try:
-            group = self.create("kit-doctor-probe", memory_bytes=64 * 2**20, cpus=None, pids_max=None)
+            group = self.create(PROBE_NAME, memory_bytes=64 * 2**20, cpus=None, pids_max=None)
         except RuntimeUnavailable as exc:
             return str(exc)
         group.remove()
@@ -248,20 +267,24 @@ class CgroupHost:
                 if cpuset and "cpuset" not in dirs:
                     raise RuntimeUnavailable(f"--cpuset: no cpuset hierarchy under {self.root}")
                 claim(name, list(dirs.values()))
-                for directory in dirs.values():
-                    make_group_dir(directory)
                 group = CgroupV1(name, dirs)
-                if cpuset:
-                    _pin_v1(dirs["cpuset"], cpuset)
+                make_dirs_or_undo(group, list(dirs.values()))
             else:
                 base = self._prepare_v2(cpuset=bool(cpuset))
                 path = base / name
                 claim(name, [path])
-                path.mkdir(exist_ok=True)
                 group = CgroupV2(name, path)
-                if cpuset:
-                    _write(path / "cpuset.cpus", _cpu_list(cpuset))
-            group.notes = group.limit(memory_bytes, cpus, pids_max)
+                make_dirs_or_undo(group, [path])
+            try:
+                if cpuset and isinstance(group, CgroupV1):
+                    _pin_v1(group.dirs["cpuset"], cpuset)
+                elif cpuset and isinstance(group, CgroupV2):
+                    _write(group.path / "cpuset.cpus", _cpu_list(cpuset))
+                group.notes = group.limit(memory_bytes, cpus, pids_max)
+            except BaseException:
+                with contextlib.suppress(OSError):   # a cap that cannot be set: no half-made group stays
+                    group.remove()
+                raise
             if cpuset:
                 group.notes["cpuset"] = _cpu_list(cpuset)
             return group

@@ -28,12 +28,13 @@ from kit.cgroupstat import CgroupStats, read_keyed
 from kit.errors import RuntimeUnavailable
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line
 from kit.runtimes.cgroupfs import (
+    PROBE_NAME,
     V1_CONTROLLERS,
     CgroupHost,
     CgroupV1,
     CgroupV2,
     claim,
-    make_group_dir,
+    make_dirs_or_undo,
 )
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 from kit.runtimes.markers import OWNER_LABEL, owner_label
@@ -74,14 +75,13 @@ class ParentGroup:
             dirs = {c: host.root / c / self.path.lstrip("/") for c in V1_CONTROLLERS
                     if (host.root / c).is_dir()}
             claim(name, list(dirs.values()))
-            for directory in dirs.values():
-                make_group_dir(directory)
             self.group = CgroupV1(name, dirs)
+            make_dirs_or_undo(self.group, list(dirs.values()))
         else:
             base = host._prepare_v2()
             claim(name, [base / name])
-            (base / name).mkdir(exist_ok=True)
             self.group = CgroupV2(name, base / name)
+            make_dirs_or_undo(self.group, [base / name])
             self.path = "/" + str((base / name).relative_to(host.root))
 
     def memory_dir(self) -> Path:
@@ -303,7 +303,7 @@ class DockerRuntime:
         if problem:
             return problem
         try:
-            ParentGroup(self.host, "kit-doctor-probe").remove()
+            ParentGroup(self.host, PROBE_NAME).remove()
         except (OSError, RuntimeUnavailable) as exc:
             return f"cannot create a --cgroup-parent group for containers ({exc}); run as root"
         return None
@@ -323,9 +323,12 @@ class DockerRuntime:
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         paths = SandboxPaths(python=PYTHON, input_root=INPUT_ROOT, output_dir=OUTPUT_DIR, manifest=MANIFEST,
                              bin_dir=self.bin_dir)
-        parent = ParentGroup(self.host, spec.name)
+        # A signal while the parent group is made is delivered inside the `try` that removes it.
+        with signals.hold():
+            parent = ParentGroup(self.host, spec.name)
         container: Any = None
         try:
+            signals.deliver()
             memory = spec.memory_limit_bytes
             container = self.client.containers.create(
                 self.image, spec.command(paths), name=container_name(spec.name),
