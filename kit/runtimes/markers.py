@@ -63,9 +63,19 @@ def claim(name: str, directories: list[Path]) -> None:
 
 
 def release(name: str) -> None:
-    """The group is gone: so is its marker."""
+    """The group is gone: so is its marker. A marker goes last: while any directory it names is
+    still there (a hierarchy this process does not see the group in, `kit doctor --clean` from
+    another login's memory cgroup say), it stays, so the group is still found and removed later."""
+    marker = read_marker(name)
+    if marker is not None and any(Path(d).is_dir() for d in marker.get("directories", [])):
+        return
     with contextlib.suppress(OSError):
         marker_path(name).unlink()
+
+
+def markers() -> list[str]:
+    """Names of every group with an owner marker on this machine (this user's state directory)."""
+    return sorted(path.stem for path in (state_dir() / "sandboxes").glob("*.json"))
 
 
 def read_marker(name: str) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from kit.runtimes.markers import (
     alive,
     claim,
     marker_path,
+    markers,
     me,
     owner_label,
     read_marker,
@@ -61,8 +62,9 @@ def _parents(host: CgroupHost) -> list[Path]:
     parents: list[Path] = []
     memory_own = host.parent or host.own_paths().get("memory", "/")
     # every v1 hierarchy: the kit's own, cpuset (--cpuset), and those the engine adds a container's
-    # parent path to (devices, freezer, blkio, the systemd name hierarchy, ...)
-    mounted = sorted(p.name for p in host.root.iterdir() if p.is_dir() and p.name != "unified")
+    # parent path to (devices, freezer, blkio, the systemd name hierarchy, and on a hybrid host the
+    # cgroup2 `unified` mount, where runc makes the path too)
+    mounted = sorted(p.name for p in host.root.iterdir() if p.is_dir())
     for controller in dict.fromkeys((*V1_CONTROLLERS, *mounted)):
         if not (host.root / controller).is_dir():
             continue
@@ -112,6 +114,12 @@ def find(host: CgroupHost, now: float | None = None) -> list[Leftover]:
             if child.name == CONTROLLER_LEAF or (host.version == 2 and not SANDBOX_NAME.match(child.name)):
                 continue
             found.setdefault(child.name, []).append(child)
+    for name in markers():   # what a marker names, wherever it is (another login's memory cgroup, say)
+        marker = read_marker(name)
+        named = [Path(d) for d in (marker or {}).get("directories", [])]
+        for directory in named:
+            if directory.is_dir() and directory.is_relative_to(host.root) and directory not in found.get(name, []):
+                found.setdefault(name, []).append(directory)
     leftovers: list[Leftover] = []
     for name, directories in sorted(found.items()):
         group = _group(host, directories, name)
