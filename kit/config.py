@@ -58,6 +58,9 @@ MAX_ITEMS = 100_000
 # 4 KiB); a larger value is silently clamped to "no cap", and Docker's API refuses it.
 MAX_MEMORY_LIMIT: Bytes = (2**63 - 1) // 4096 * 4096
 MAX_TIMEOUT_SECONDS: Seconds = 7 * 24 * 3600   # a week: longer is a typo (or inf), not a plan
+# --repeat and --warmup: every sandbox of the plan is listed before the first starts, and 1,000
+# repetitions of the nine strategies at the 900 s timeout are already months of work.
+MAX_REPEAT = 1000
 
 
 def default_cache_dir() -> Path:
@@ -301,6 +304,10 @@ def build(
         raise ConfigError(f"--repeat {repeat}: must be at least 1")
     if warmup < 0:
         raise ConfigError(f"--warmup {warmup}: must be 0 or more")
+    for option, count in (("--repeat", repeat), ("--warmup", warmup)):
+        if count > MAX_REPEAT:
+            raise ConfigError(f"{option} {count}: at most {MAX_REPEAT:,} (every sandbox of the plan is listed "
+                              "before the first starts); split the work into several runs")
     if not (timeout > 0 and stall > 0):
         raise ConfigError("--timeout: must be a positive number of seconds")
     for option, seconds in (("--timeout", timeout), ("--stall-timeout", stall)):
@@ -323,6 +330,10 @@ def build(
     if not 1 <= max_pixels <= MAX_PIXELS_LIMIT:
         raise ConfigError(f"--max-pixels {max_pixels}: must be between 1 and {MAX_PIXELS_LIMIT} "
                           "(JPEG allows at most 65535 x 65535)")
+    if workload == "images" and source is None and width * height > max_pixels:
+        # every generated input would be a failed item, after minutes (and gigabytes) of making it
+        raise ConfigError(f"--resolution {resolution}: {width * height:,} pixels, above --max-pixels "
+                          f"{max_pixels:,}; every generated image would be refused as an input")
     if sample_interval_ms != 0 and not MIN_SAMPLE_INTERVAL_MS <= sample_interval_ms <= MAX_SAMPLE_INTERVAL_MS:
         raise ConfigError(f"--sample-interval-ms {sample_interval_ms}: 0 (no inside samples) or between "
                           f"{MIN_SAMPLE_INTERVAL_MS} and {MAX_SAMPLE_INTERVAL_MS}")
@@ -462,6 +473,25 @@ def check_directory(option: str, path: Path) -> None:
         raise ConfigError(f"{option} {path}: {what}")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {path}: {probe} is not writable by this user")
+    _check_writable_filesystem(option, path, probe)
+
+
+def _check_writable_filesystem(option: str, path: Path, probe: Path) -> None:
+    """Root may "write" anywhere by os.access, /proc and read-only mounts included: make and remove
+    an empty directory there, so that such a place is refused now, not after minutes of work.
+    A full disk is not a usage error: the run says so, naming the path, when it happens."""
+    import errno
+    import tempfile
+
+    try:
+        if os.statvfs(probe).f_flag & os.ST_RDONLY:
+            raise ConfigError(f"{option} {path}: {probe} is on a read-only filesystem")
+        os.rmdir(tempfile.mkdtemp(prefix=".kit-probe-", dir=probe))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return
+        raise ConfigError(f"{option} {path}: {probe} is not a writable directory on a regular filesystem "
+                          f"({exc.strerror or exc})") from None
 
 
 def plan_warnings(config: RunConfig) -> list[str]:
