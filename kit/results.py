@@ -29,10 +29,13 @@
 #       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
 #       `environment.python_free_threaded` (version, configure flags, source, prefix) when
 #       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
+#       Issue 25: a top-level `stopped` (only when set): why a run ended before its first sandbox
+#       (a signal during setup, say), with no record and a warning that says the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -153,6 +156,7 @@ class RunResults:
     warnings: list[str] = field(default_factory=list)
     floors: list[dict[str, Any]] = field(default_factory=list)   # `kit floor` only (kit/floor.py Floor)
     workload: dict[str, Any] = field(default_factory=dict)   # name, unit, task parameters, verification
+    stopped: str | None = None   # why a run ended before its first sandbox (a signal during setup)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -167,6 +171,7 @@ class RunResults:
             "warnings": self.warnings,
             "results": [asdict(record) for record in self.records],
             **({"floors": self.floors} if self.floors else {}),
+            **({"stopped": self.stopped} if self.stopped else {}),
         }
 
 
@@ -241,8 +246,11 @@ def atomic_write(path: Path, text: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:   # a write or fsync names no file: say which
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

@@ -32,7 +32,7 @@ from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, not_started, supervise
-from kit.verify import Reference, make_reference, verify_outputs
+from kit.verify import Reference, make_reference, output_verified, verify_outputs
 from kit.workloads import unit
 
 if TYPE_CHECKING:
@@ -233,6 +233,7 @@ class Runner:
                 raise ConfigError(problem)
         manifest = self.run_dir / "manifest.json"
         _written(self.run_dir, lambda: make_dirs(self.run_dir))
+        signals.hook("setup")
         _written(manifest, lambda: write_manifest(manifest, batch.entries))
         for lang, entries in batch.by_language.items():   # pi calibrated per language: its own tasks
             target = _language_manifest(self.run_dir, lang)
@@ -271,6 +272,18 @@ class Runner:
         save(results, self.run_dir)
         self.prepared = _Prepared(batch, reference, manifest, results)
         return results
+
+    def save_unfinished(self, why: str) -> bool:
+        """A run stopped after its directory was made but before its results file (a signal during
+        setup, a failed write): results.json with no record, saying why, so that a run directory
+        never lacks its results and report. True when it wrote one."""
+        if not self.run_dir.is_dir() or (self.run_dir / "results.json").exists():
+            return False
+        results = RunResults(run_id=self.run_id, command=self.argv, config=self.config.to_json(),
+                             environment={"runtime": self.runtime.name}, concurrency={}, inputs={},
+                             warnings=[f"no strategy ran: {why}, before the first sandbox"], stopped=why)
+        save(results, self.run_dir)
+        return True
 
     def _probe_gil(self, batch: Batch, strategies: list[str]) -> dict[str, object] | None:
         """The worker pipeline's GIL-free fraction, in its own untimed pass (kit/gil_probe.py)."""
@@ -337,7 +350,9 @@ class Runner:
             batch, manifest = batch.for_language(lang), _language_manifest(self.run_dir, lang)
         skipped: list[ManifestEntry] = []
         if self.config.skip_current:  # seed 004: keep earlier outputs, give the worker the rest only
-            todo, skipped = split_current(batch.entries, batch.input_root, output_dir)
+            check = program(cell.strategy).output_check(self.config.library)
+            todo, skipped = split_current(batch.entries, batch.input_root, output_dir,
+                                          lambda entry, output: output_verified(reference, entry.input, output, check))
             manifest = self.run_dir / f"manifest-{_sandbox_name(self.run_id, cell)}.json"
             _written(manifest, lambda: write_manifest(manifest, todo))
         else:

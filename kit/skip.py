@@ -6,6 +6,7 @@ second run over a stable --output-dir does almost nothing, whatever the strategy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from kit.protocol import ManifestEntry
@@ -25,12 +26,18 @@ def is_current(source: Path, output: Path) -> bool:
         return False
 
 
-def split_current(entries: list[ManifestEntry], input_root: Path,
-                  output_dir: Path) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
-    """(entries to process, entries skipped because their output is current)."""
+def split_current(entries: list[ManifestEntry], input_root: Path, output_dir: Path,
+                  verified: Callable[[ManifestEntry, Path], bool] | None = None,
+                  ) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
+    """(entries to process, entries skipped because their output is current). With `verified`
+    (the record's own check against the reference outputs), an output that fails it is made again:
+    a cut output with its end marker put back, or another image's output under the right name,
+    is never trusted."""
     todo: list[ManifestEntry] = []
     skipped: list[ManifestEntry] = []
     for entry in entries:
-        current = bool(entry.input) and is_current(input_root / entry.input, output_dir / entry.output)
+        output = output_dir / entry.output
+        current = (bool(entry.input) and is_current(input_root / entry.input, output)
+                   and (verified is None or verified(entry, output)))
         (skipped if current else todo).append(entry)
     return todo, skipped

@@ -121,6 +121,21 @@ def verify_outputs(batch: Batch, reference: Reference, output_dir: Path,
     return not (mismatched or missing or unexpected), detail
 
 
+def output_verified(reference: Reference, input_name: str, output: Path, method: str = "sha256") -> bool:
+    """One existing output passes the check its strategy's record would apply (--skip-current:
+    an output that fails it is not current, whatever its date)."""
+    expected = reference.digests.get(input_name)
+    if expected is None:
+        return False   # the item must fail: an output for it is not one to keep
+    if method == "psnr":
+        verdict, value = _compare_pixels(reference_file(reference, input_name), output)
+        return verdict == "ok" and value is not None and value >= PSNR_THRESHOLD_DB
+    try:
+        return hashlib.sha256(output.read_bytes()).hexdigest() == expected
+    except OSError:
+        return False
+
+
 # PSNR floor for outputs made by another decoder, resizer or encoder than the reference's
 # (measured, kit 0.x: go-gocv decodes to the reference's very pixels; go-native, whose image/jpeg
 # upsamples chroma without libjpeg's smoothing, reaches 45-47 dB on the generated photos and
