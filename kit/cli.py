@@ -15,7 +15,7 @@ from rich.console import Console
 
 from kit import config as configuration
 from kit import options as o
-from kit import signals
+from kit import pipe, signals
 from kit.errors import ConfigError, KitError
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
                        "4K images, each in a memory-capped sandbox.")
 err = Console(stderr=True)
-out = Console()
+out = Console(file=pipe.stdout())   # `kit run | head`: a closed stdout never costs the run (kit/pipe.py)
 
 
 @app.command()
@@ -89,7 +89,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
     from kit.pushgateway import group_path, pushing
-    from kit.runner import Runner, availability_lines, new_run_id, select_runtime
+    from kit.runner import Interrupted, Runner, availability_lines, new_run_id, select_runtime
 
     chosen, note = select_runtime(plan.runtime, plan)
     if note:
@@ -107,6 +107,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     metrics = MetricsObserver(run_id, plan.workload)
     with contextlib.ExitStack() as stack:  # the endpoint is up before image generation starts
         stack.callback(_end_of_run, chosen, plan.out_dir / run_id)
+        stack.callback(_late_report, plan.out_dir / run_id)   # stopped while the table printed
         server = (stack.enter_context(serve(metrics.registry(), metrics_host, plan.metrics_port))
                   if plan.metrics_port else None)
         if server:
@@ -123,14 +124,17 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
             runner = Runner(plan, chosen, observers, run_id=run_id)
             try:
                 results = execute(runner)
-            except BaseException:
+            except BaseException as exc:
                 view.progress.stop()
                 # never hide why the run stopped; a second Ctrl-C waits for the report
                 with signals.hold(), contextlib.suppress(Exception):
+                    runner.save_unfinished(signals.reason() if isinstance(exc, (KeyboardInterrupt, Interrupted))
+                                           else str(exc) or type(exc).__name__)   # stopped during setup
                     _write_report(runner.run_dir)  # what completed is reported
                 raise
             finally:
                 view.progress.stop()
+        signals.hook("table")
         out.print(results_table(results.records))
         for line in footer(results):
             out.print(line)
@@ -186,7 +190,8 @@ def _end_of_run(runtime: object, run_dir: Path) -> None:
     from kit.runtimes.cgroupfs import CgroupHost
     from kit.runtimes.owners import remove_empty_parents
 
-    with signals.hold():
+    with signals.hold():   # a signal now is noted: main() exits with its code once this is done
+        signals.hook("cleanup")
         cleanup = getattr(runtime, "cleanup", None)
         if cleanup is not None:   # kubernetes: Jobs a failed call or Ctrl-C left (the others are gone)
             for line in cleanup():
@@ -195,6 +200,18 @@ def _end_of_run(runtime: object, run_dir: Path) -> None:
         if isinstance(host, CgroupHost):
             remove_empty_parents(host)
         hand_over_tree(run_dir)
+
+
+def _late_report(run_dir: Path) -> None:
+    """The run stopped after its last record but before its report: a signal while the table
+    printed to a blocked stdout (a full pipe, Ctrl-S). What completed is reported all the same,
+    its path said on stderr (stdout is what blocked)."""
+    from kit.report import write_report
+
+    if (run_dir / "report.html").exists() or not (run_dir / "results.json").is_file():
+        return   # written already, or nothing to report
+    with signals.hold(), contextlib.suppress(Exception):
+        err.print(f"report: {write_report(run_dir)}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _write_report(run_dir: Path) -> None:
@@ -678,33 +695,72 @@ def _port_problem(port: int) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,
-    SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
+    SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report.
+
+    A signal that arrives at any moment before the process exits makes the exit code the first
+    signal's, and none kills the process on its way out. Called without `argv` (the console script,
+    `python -m kit`) main owns the process: signals stay noted until it is gone. With `argv`
+    (tests calling it in-process) it puts back the handlers it replaced."""
     previous = signals.install()
+    code: int = 1
     try:
-        _main(argv)
+        code = _main(argv)
+    except KeyboardInterrupt:   # a signal between _main's own handlers (it prints the word once)
+        code = signals.exit_code()
+        with signals.ending():
+            _say(signals.describe())
     finally:
-        signals.uninstall(previous)
+        with signals.ending():
+            signals.hook("exit")
+            _flush_stdout()
+            if signals.received() is not None:
+                code = signals.exit_code()   # also a signal during the final cleanup, after the report
+            if argv is None:
+                signals.quiet()
+            else:
+                signals.uninstall(previous)
+    sys.exit(code)
 
 
-def _main(argv: list[str] | None) -> None:
+def _say(line: str) -> None:
+    """One line on stderr, which a closed pipe cannot turn into a traceback."""
+    with contextlib.suppress(OSError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _flush_stdout() -> None:
+    """Whatever is still buffered; a reader that went away (`kit run | head`) costs nothing."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno not in (errno.EPIPE, errno.EINVAL):
+            raise
+        pipe.silence_stdout()
+
+
+def _main(argv: list[str] | None) -> int:
+    """Run the command; its exit code, every error said in one line."""
     try:
         code = app(args=argv, standalone_mode=False)
     except typer.TyperException as exc:  # usage errors (exit 2) from typer's own parser
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _say(f"error: {exc.format_message()}")
+        return int(exc.exit_code)
     except KitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(signals.exit_code() if exc.exit_code == 130 else exc.exit_code)
+        with signals.ending():
+            _say(f"error: {exc}")
+        return signals.exit_code() if exc.exit_code == 130 else exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        print(signals.describe(), file=sys.stderr)
-        sys.exit(signals.exit_code())
+        with signals.ending():
+            _say(signals.describe())
+        return signals.exit_code()
     except OSError as exc:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise  # a bug: keep its traceback
-        print(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}; free space there or choose "
-              "another --out / --output-dir", file=sys.stderr)
-        sys.exit(1)
+        _say(f"error: cannot write {exc.filename or 'a file'}: {exc.strerror}; free space there or choose "
+             "another --out / --output-dir")
+        return 1
     if code == 130:  # typer turns a KeyboardInterrupt into Exit(130)
-        print(signals.describe(), file=sys.stderr)
-        code = signals.exit_code()
-    sys.exit(code if isinstance(code, int) else 0)
+        with signals.ending():
+            _say(signals.describe())
+        return signals.exit_code()
+    return code if isinstance(code, int) else 0

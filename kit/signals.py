@@ -5,6 +5,11 @@ The handler raises KeyboardInterrupt, so every `except KeyboardInterrupt` in the
 supervisor's, the metrics linger's) treats the three alike. Inside `deferred()` a signal is only
 noted and raised when the block ends: saving results, writing the report and tearing down a
 sandbox are never cut in half.
+
+Only the first signal raises. Later ones (a burst: Ctrl-C pressed twice, SIGTERM from a service
+manager after SIGHUP from the terminal) are noted and change nothing: a KeyboardInterrupt raised
+while the first one is being handled would cut the stop short and lose the running strategy's
+record. The exit code is the first signal's.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ _state = {"depth": 0, "pending": 0}
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
+    first = not _received
     _received.append(signum)
-    raise KeyboardInterrupt
+    if first:   # a later one repeats a stop already under way: noted only (see the module's docstring)
+        raise KeyboardInterrupt
 
 
 def _note(signum: int, frame: FrameType | None) -> None:
@@ -125,10 +132,45 @@ def deferred() -> Iterator[None]:
     deliver()
 
 
+@contextmanager
+def ending() -> Iterator[None]:
+    """The process's last moments (the exit message, flushing output): every handled signal is
+    noted, none raises, so the kit never dies of one nor loses its exit code."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    for signum in HANDLED:
+        signal.signal(signum, _note)
+    yield
+
+
+def quiet() -> None:
+    """After the exit code is decided: a signal can no longer change it, nor kill the process while
+    the interpreter shuts down (which puts back the default handlers of Python-level ones)."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in HANDLED:
+            signal.signal(signum, signal.SIG_IGN)
+
+
+# Failpoints (as etcd's gofail or TiKV's fail-rs): the moments tests can hit on purpose.
+MOMENTS = {
+    "setup": "the run directory exists, before the first sandbox (inputs, reference, manifests)",
+    "sandbox": "a sandbox's group is being made: its owner marker is written, its directories not yet",
+    "item": "an item's progress line arrived from the worker",
+    "verify": "the worker exited, its outputs are being verified",
+    "table": "the results table is about to be printed",
+    "report": "report.html is about to be written",
+    "cleanup": "the run's end: empty parent groups removed, files handed over",
+    "exit": "the exit message is printed, the process is about to exit",
+}
+DEFAULT_BURST_GAP_MS = 20.0
+
+
 def hook(moment: str) -> None:
     """Tests only: with KIT_TEST_SIGNALS="verify:INT,report:TERM" the controller sends itself the
-    named signal the first time it reaches each named moment (item, verify, report), so tests hit
-    a narrow window deterministically instead of by timing."""
+    named signal the first time it reaches each named moment (MOMENTS), so tests hit a narrow
+    window deterministically instead of by timing. A burst: "item:INT+TERM+HUP" sends the first
+    signal at the moment and each next one DEFAULT_BURST_GAP_MS later ("item:INT+INT/150": 150 ms)."""
     spec = os.environ.get("KIT_TEST_SIGNALS")
     if not spec:
         return
@@ -136,7 +178,25 @@ def hook(moment: str) -> None:
         name, _, which = part.partition(":")
         if name == moment and part not in _fired:
             _fired.add(part)
-            os.kill(os.getpid(), getattr(signal, f"SIG{which}"))
+            burst, gap_ms = parse_burst(which)
+            if len(burst) > 1:
+                threading.Thread(target=_send_later, args=(burst[1:], gap_ms / 1000), daemon=True).start()
+            os.kill(os.getpid(), burst[0])
+
+
+def parse_burst(which: str) -> tuple[list[int], float]:
+    """"INT+TERM/50" -> ([SIGINT, SIGTERM], 50.0): the signals of one hook and the gap between them."""
+    names, _, gap = which.partition("/")
+    return ([int(getattr(signal, f"SIG{name.strip().upper()}")) for name in names.split("+")],
+            float(gap) if gap else DEFAULT_BURST_GAP_MS)
+
+
+def _send_later(signums: list[int], gap_seconds: float) -> None:
+    import time
+
+    for signum in signums:
+        time.sleep(gap_seconds)
+        os.kill(os.getpid(), signum)
 
 
 def reset() -> None:
