@@ -179,9 +179,14 @@ def hook(moment: str) -> None:
         if name == moment and part not in _fired:
             _fired.add(part)
             burst, gap_ms = parse_burst(which)
+            first_sent = threading.Event()   # the rest of a burst never overtakes its first signal
             if len(burst) > 1:
-                threading.Thread(target=_send_later, args=(burst[1:], gap_ms / 1000), daemon=True).start()
-            os.kill(os.getpid(), burst[0])
+                threading.Thread(target=_send_later, args=(burst[1:], gap_ms / 1000, first_sent),
+                                 daemon=True).start()
+            try:
+                os.kill(os.getpid(), burst[0])   # raises here when the handler does
+            finally:
+                first_sent.set()
 
 
 def parse_burst(which: str) -> tuple[list[int], float]:
@@ -191,9 +196,10 @@ def parse_burst(which: str) -> tuple[list[int], float]:
             float(gap) if gap else DEFAULT_BURST_GAP_MS)
 
 
-def _send_later(signums: list[int], gap_seconds: float) -> None:
+def _send_later(signums: list[int], gap_seconds: float, first_sent: threading.Event) -> None:
     import time
 
+    first_sent.wait()
     for signum in signums:
         time.sleep(gap_seconds)
         os.kill(os.getpid(), signum)

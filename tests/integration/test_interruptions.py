@@ -7,6 +7,7 @@ KIT_TEST_SIGNALS (kit/signals.py `hook`): it sends the signal when the run reach
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -209,3 +210,108 @@ def test_sudo_owner_and_umask_are_honoured(tmp_path: Path, cache_dir: Path) -> N
         assert (info.st_uid, info.st_gid) == (65534, 65534), name
     for path in [out, run_dir, *run_dir.rglob("*")]:
         assert path.stat().st_uid == 65534, path
+
+
+# --- issue 25: the last windows, each hit on purpose (kit/signals.py MOMENTS) ------------------------
+
+FIRST_CODE = {"INT": 130, "TERM": 143, "HUP": 129}
+
+
+def _markers(run_id: str) -> list[Path]:
+    from kit.runtimes.markers import state_dir
+
+    return sorted((state_dir() / "sandboxes").glob(f"{run_id}*.json"))
+
+
+def _started(stdout: str) -> list[str]:
+    """Strategies the console said were started (`<label>: started, N items`)."""
+    return [line.split(":")[0].split()[0] for line in stdout.splitlines() if ": started, " in line]
+
+
+def _assert_nothing_left(run_dir: Path) -> None:
+    assert leftover_groups(run_dir.name) == [], "leftover cgroups"
+    assert _markers(run_dir.name) == [], "leftover owner markers"
+    assert _workers(str(run_dir)) == [], "leftover worker processes"
+
+
+@pytest.mark.parametrize("moments", ["sandbox:INT", "sandbox:TERM+INT/2", "setup:HUP", "table:TERM",
+                                     "cleanup:INT", "item:INT+TERM+HUP/30", "item:TERM+INT/2",
+                                     "verify:HUP+INT+TERM/5", "report:INT+TERM/1", "table:INT+INT+HUP/10"])
+def test_a_signal_or_a_burst_at_each_window_loses_nothing(tmp_path: Path, cache_dir: Path, moments: str) -> None:
+    """Issue 25 defects 1-4: whatever the moment and however many signals, the exit code is the
+    first signal's (never death by a signal), the run directory holds results.json and a complete
+    report.html, every started strategy has a record, and nothing is left behind."""
+    out = tmp_path / "out"
+    process = _start(["run", "-s", "python-sequential", "-s", "python-threads", *SMALL], out, cache_dir,
+                     {"KIT_TEST_SIGNALS": moments})
+    stdout, stderr = process.communicate(timeout=300)
+    first = moments.split(":")[1].split("+")[0].split("/")[0]
+    assert process.returncode == FIRST_CODE[first], (process.returncode, stderr)
+    assert "Traceback" not in stderr
+    run_dir = next(out.iterdir())
+    results = json.loads((run_dir / "results.json").read_text())
+    _assert_complete_report(run_dir)
+    recorded = {record["strategy"] for record in results["results"]}
+    assert set(_started(stdout)) <= recorded, (stdout, recorded)
+    if moments.startswith("setup"):
+        assert results["results"] == [] and results["stopped"] == "hung up (SIGHUP)"
+    if moments.startswith("sandbox"):
+        [record] = results["results"]
+        assert record["status"] == "interrupted"
+    if moments.startswith(("table", "cleanup")):   # the run had completed: every record is whole
+        assert [r["status"] for r in results["results"]] == ["ok", "ok"]
+    _assert_nothing_left(run_dir)
+
+
+def test_a_closed_stdout_costs_the_run_nothing(tmp_path: Path, cache_dir: Path) -> None:
+    """Issue 25 defect 9: `kit run ... | head -3`: the run finishes, writes its results and report,
+    says nothing about the pipe and exits 0."""
+    out = tmp_path / "out"
+    process = _start(["run", "-s", "python-sequential", *SMALL], out, cache_dir)
+    assert process.stdout is not None
+    for _ in range(3):
+        process.stdout.readline()
+    process.stdout.close()   # what head does after its three lines
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "Broken pipe" not in stderr and "BrokenPipe" not in stderr and "Traceback" not in stderr
+    run_dir = next(out.iterdir())
+    assert json.loads((run_dir / "results.json").read_text())["results"][0]["status"] == "ok"
+    _assert_complete_report(run_dir)
+
+
+def test_doctor_clean_from_another_memory_cgroup_removes_everything_and_the_marker_last(
+        tmp_path: Path, cache_dir: Path) -> None:
+    """Issue 25 defect 5: the run is made in login B's memory cgroup, SIGKILLed; doctor --clean runs
+    in this (another) memory cgroup: the capped memory group goes with the others, the marker last."""
+    host = CgroupHost()
+    if host.version != 1:
+        pytest.skip("memory cgroups of two logins: a cgroup v1 case")
+    login_b = host._base_v1("memory") / f"kit-test-login-b-{os.getpid()}"
+    login_b.mkdir()
+    out = tmp_path / "out"
+    try:
+        argv = [sys.executable, "-m", "kit", "run", "-s", "python-threads", "--images", "400", "--distinct-images",
+                "4", "--out", str(out), "--metrics-port", "0", "--runtime", "cgroup"]
+        process = subprocess.Popen(["/bin/sh", "-c", f'echo $$ > {login_b}/cgroup.procs && exec "$@"', "sh", *argv],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                   env=kit_env(cache_dir))
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*/logs/*.stderr")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        process.kill()
+        process.communicate(timeout=30)
+        run_dir = next(out.iterdir())
+        memory_groups = list((login_b / "kit").glob(f"{run_dir.name}*"))
+        assert memory_groups and _markers(run_dir.name), "the killed run's memory group and marker"
+        clean = subprocess.run([sys.executable, "-m", "kit", "doctor", "--clean", "--metrics-port", "0"],
+                               capture_output=True, text=True, env=kit_env(cache_dir), timeout=120)
+        assert f"removed group {run_dir.name}" in clean.stdout, clean.stdout
+        assert not any(group.exists() for group in memory_groups), "the capped memory group was left"
+        _assert_nothing_left(run_dir)
+    finally:
+        kit_parent = login_b / "kit"
+        for directory in [*(kit_parent.iterdir() if kit_parent.is_dir() else []), kit_parent, login_b]:
+            with contextlib.suppress(OSError):
+                directory.rmdir()
