@@ -121,3 +121,39 @@ def test_a_cap_beyond_the_machines_memory_runs_with_a_warning(tmp_path: Path, ca
     assert "more than this machine's" in run.stderr
     assert any("more than this machine's" in w for w in run.results["warnings"])
     assert json.loads((run.run_dir / "results.json").read_text())["results"][0]["status"] == "ok"
+
+
+def test_skip_current_remakes_another_images_output_under_the_right_name(tmp_path: Path, cache_dir: Path) -> None:
+    """Issue 25 defect 11: an output that fails verification is not current, whatever its date and
+    however complete a JPEG it is: the rerun remakes it and the record is verified."""
+    outputs = tmp_path / "thumbs"
+    args = ["run", "-s", "python-sequential", "--images", "4", "--distinct-images", "4", "--resolution", "720p",
+            "--output-dir", str(outputs)]
+    first = kit(args, tmp_path / "out1", cache_dir)
+    assert first.returncode == 0, first.stderr
+    made = sorted((outputs / "python-sequential").iterdir())
+    good = made[1].read_bytes()
+    made[1].write_bytes(made[2].read_bytes())   # another image's output, newer than the source
+    second = kit([*args, "--skip-current"], tmp_path / "out2", cache_dir)
+    assert second.returncode == 0, second.stderr
+    record = second.record("python-sequential")
+    assert record["items_skipped"] == 3 and record["items_ok"] == 1 and record["verified"] is True
+    assert made[1].read_bytes() == good
+
+
+def test_an_out_on_a_read_only_mount_is_refused_before_any_work(tmp_path: Path, cache_dir: Path) -> None:
+    """Issue 25 defect 8: root passes os.access everywhere; a read-only mount and /proc are usage
+    errors (exit 2, one line) before any work, not exit 1 minutes later."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        for out in (mount / "reports", Path("/proc")):
+            run = kit(["run", "-s", "python-sequential", "--images", "1"], out, cache_dir, timeout=60)
+            assert run.returncode == 2, (out, run.stderr)
+            assert str(out.parent if out.parent == mount else out) in _one_error_line(run.stderr)
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
