@@ -121,11 +121,26 @@ def _render(index: int, width: int, height: int, seed: int) -> np.ndarray:
     return out
 
 
+# The float32 layers of `_render` take about 29 bytes a pixel: a 100-megapixel frame (what
+# --max-pixels allows by default) would take the controller 3 GiB. A larger frame is rendered at
+# this many pixels and scaled up (its texture is coarser; the bytes of every frame up to this size,
+# 4K included, are unchanged), so the controller stays under 1 GiB for any size it accepts.
+RENDER_MAX_PIXELS = 2 * 3840 * 2160
+
+
+def _render_bounded(index: int, width: int, height: int, seed: int) -> np.ndarray:
+    if width * height <= RENDER_MAX_PIXELS:
+        return _render(index, width, height, seed)
+    scale = (RENDER_MAX_PIXELS / (width * height)) ** 0.5
+    small = _render(index, max(16, int(width * scale)), max(16, int(height * scale)), seed)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
 def generate_image(index: int, width: int, height: int, quality: int = 90, seed: int = 0) -> bytes:
     """JPEG bytes for image ``index``: same arguments give the same bytes on the same OpenCV build."""
     if width < 1 or height < 1:
         raise ValueError(f"bad size {width}x{height}")
-    ok, buf = cv2.imencode(".jpg", _render(index, width, height, seed), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(".jpg", _render_bounded(index, width, height, seed), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
     return buf.tobytes()

@@ -157,3 +157,20 @@ def test_an_out_on_a_read_only_mount_is_refused_before_any_work(tmp_path: Path, 
             assert str(out.parent if out.parent == mount else out) in _one_error_line(run.stderr)
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_the_largest_generated_frame_keeps_the_controller_under_1_gib(tmp_path: Path) -> None:
+    """Issue 25 defect 7: 10000x10000 (100 Mpx, the most --max-pixels accepts by default) was 3 GiB
+    of float layers; rendered smaller and scaled up it stays under 1 GiB."""
+    import os
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "kit", "data", "--count", "1", "--resolution", "10000x10000"],
+                               stdout=subprocess.DEVNULL, env={**os.environ, "KIT_CACHE_DIR": str(tmp_path / "cache")})
+    _, status, usage = os.wait4(process.pid, 0)   # this process's own peak, not the session's children's
+    process.returncode = os.waitstatus_to_exitcode(status)
+    assert process.returncode == 0
+    peak_bytes = usage.ru_maxrss * 1024
+    assert peak_bytes < 2**30, f"peak RSS {peak_bytes / 2**20:.0f} MiB"
+    [image] = (tmp_path / "cache" / "images").glob("*/img-000.jpg")
+    assert jpeg_problem(image.read_bytes()) is None
