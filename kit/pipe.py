@@ -22,7 +22,7 @@ def silence_stdout() -> None:
     what is still buffered, go nowhere instead of failing."""
     _state["closed"] = True
     try:
-        fd = sys.stdout.fileno()
+        fd = _target().fileno()
     except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
         return   # not a real file (a test's capture): the flag alone silences it
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -43,13 +43,19 @@ def _gone(exc: OSError) -> None:
     silence_stdout()
 
 
+def _target() -> IO[str]:
+    """sys.stdout now (tests swap it); under rich's live display, which proxies sys.stdout to the
+    console (whose file this is), the file it proxies, as rich's own Console.file does."""
+    return cast(IO[str], getattr(sys.stdout, "rich_proxied_file", sys.stdout))
+
+
 class Stdout(io.TextIOBase):
     """sys.stdout as it is at each write (tests swap it), silenced for good by a closed pipe."""
 
     def write(self, text: str) -> int:
         if not _state["closed"]:
             try:
-                sys.stdout.write(text)
+                _target().write(text)
             except OSError as exc:
                 _gone(exc)
         return len(text)
@@ -57,22 +63,22 @@ class Stdout(io.TextIOBase):
     def flush(self) -> None:
         if not _state["closed"]:
             try:
-                sys.stdout.flush()
+                _target().flush()
             except OSError as exc:
                 _gone(exc)
 
     def isatty(self) -> bool:
         try:
-            return bool(sys.stdout.isatty())
+            return bool(_target().isatty())
         except (OSError, ValueError, AttributeError):
             return False
 
     def fileno(self) -> int:
-        return sys.stdout.fileno()
+        return _target().fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return str(getattr(sys.stdout, "encoding", None) or "utf-8")
+        return str(getattr(_target(), "encoding", None) or "utf-8")
 
 
 def stdout() -> IO[str]:

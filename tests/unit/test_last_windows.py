@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -313,3 +314,19 @@ def test_results_of_a_run_stopped_in_setup_say_so(tmp_path: Path) -> None:
     assert any("terminated (SIGTERM)" in warning for warning in data["warnings"])
     assert "terminated (SIGTERM)" in write_report(runner.run_dir).read_text()
     assert runner.save_unfinished("again") is False   # never overwrites saved results
+
+
+def test_the_console_under_riches_live_display_writes_to_the_proxied_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal the progress display proxies sys.stdout to the console: the console's file
+    must reach the proxied stream, not the proxy (which would write back to the console forever)."""
+    from rich.console import Console
+    from rich.file_proxy import FileProxy
+
+    monkeypatch.setattr(pipe, "_state", {"closed": False})
+    real = io.StringIO()
+    console = Console(file=pipe.stdout(), force_terminal=False)
+    monkeypatch.setattr(sys, "stdout", FileProxy(console, real))
+    printing = threading.Thread(target=console.print, args=("results: here",), daemon=True)
+    printing.start()
+    printing.join(10)   # the loop would never end
+    assert not printing.is_alive() and real.getvalue() == "results: here\n"
