@@ -6,13 +6,16 @@ Formatting returns rich objects or lines; cli.py prints them (tests assert on th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.segment import Segment
 from rich.table import Table
+from rich.text import Text
 
 from kit.observer import RunObserver
 from kit.plan import Cell
@@ -139,6 +142,108 @@ class LineProgress:
         self.print(f"{cell.label}: {record.status}, {record.items_ok}/{record.items_total} items in {elapsed:.1f} s")
 
 
+class Wrapped:
+    """Text that wraps between words and never inside a parenthesized group that fits the line:
+    `ok CONTENDED (machine busy)` may fold before `(machine busy)`, never after `(machine`. A word
+    longer than the line (a path) stays whole on a line of its own, never folded or cut.
+
+    Rich's own wrapping folds such a word and may split a group; `soft_wrap=True` leaves the breaking
+    to the terminal, which breaks anywhere (`python-pool-ima⏎p`). `phrases` are kept together when
+    they fit (a table cell's parts); continuation lines are indented by `indent` spaces.
+
+        >>> console.print(Wrapped("python-processes x2 (rep 1): ok, 8/8 items"))   # doctest: +SKIP
+    """
+
+    def __init__(self, phrases: str | Text | Sequence[str | Text], indent: int = 0) -> None:
+        given = [phrases] if isinstance(phrases, (str, Text)) else list(phrases)
+        self.phrases = [Text(p) if isinstance(p, str) else p for p in given]
+        self.indent = indent
+
+    def paragraphs(self) -> list[list[Text]]:
+        """The phrases, one list per line of the text (a newline inside a phrase starts a new one)."""
+        out: list[list[Text]] = [[]]
+        for phrase in self.phrases:
+            for index, line in enumerate(phrase.split("\n", allow_blank=True)):
+                if index:
+                    out.append([])
+                out[-1].append(line)
+        return out
+
+    def narrowest(self) -> int:
+        """The width below which a group would have to break: the longest word or parenthesized group."""
+        return max((p.cell_len for para in self.paragraphs() for phrase in para for p in _atoms(phrase)),
+                   default=0)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        widest = max((sum(p.cell_len for p in para) + len(para) - 1 for para in self.paragraphs()), default=0)
+        return Measurement(self.narrowest(), max(widest, self.narrowest()))
+
+    def lines(self, width: int) -> list[Text]:
+        """Greedy packing of the pieces at `width` (a piece wider than that has a line of its own)."""
+        out: list[Text] = []
+        for para in self.paragraphs():
+            current: Text | None = None
+            for piece in (p for phrase in para for p in _fit(phrase, max(width - self.indent, 1))):
+                if current is not None and current.cell_len + 1 + piece.cell_len <= width:
+                    current.append(" ")
+                    current.append_text(piece)
+                    continue
+                if current is not None:
+                    out.append(current)
+                current = Text(" " * self.indent) + piece if out else piece.copy()
+            out.append(current if current is not None else Text(""))
+        return out
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for line in self.lines(options.max_width):
+            yield from line.render(console)
+            yield Segment.line()
+
+
+def _atoms(phrase: Text) -> list[Text]:
+    """`phrase` cut at its spaces outside parentheses: words and whole parenthesized groups."""
+    cuts, depth = [], 0
+    for index, char in enumerate(phrase.plain):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == " " and depth == 0:
+            cuts.append(index)
+    return _pieces(phrase, cuts)
+
+
+def _pieces(phrase: Text, cuts: list[int]) -> list[Text]:
+    parts = phrase.divide(cuts)
+    return [part[1:] if index else part for index, part in enumerate(parts)
+            if (part[1:] if index else part).plain]
+
+
+def _fit(phrase: Text, width: int) -> list[Text]:
+    """A phrase that fits stays whole; else its words and parenthesized groups; a group that is
+    itself too wide, its words."""
+    if phrase.cell_len <= width:
+        return [phrase]
+    atoms = _atoms(phrase)
+    if len(atoms) > 1:
+        return [piece for atom in atoms for piece in _fit(atom, width)]
+    words = _pieces(phrase, [i for i, char in enumerate(phrase.plain) if char == " "])
+    return words if len(words) > 1 else [phrase]
+
+
+class WordConsole(Console):
+    """A rich Console whose `print(..., soft_wrap=True)` wraps between words (`Wrapped`, continuation
+    lines indented) instead of leaving the line to the terminal: the kit's status lines stay whole
+    at 80 columns, and a long path still prints unbroken on a line of its own."""
+
+    def print(self, *objects: Any, sep: str = " ", **kwargs: Any) -> None:
+        if kwargs.get("soft_wrap") and objects and all(isinstance(o, (str, Text)) for o in objects):
+            texts = [self.render_str(o, markup=kwargs.get("markup"), highlight=kwargs.get("highlight"),
+                                     emoji=kwargs.get("emoji")) if isinstance(o, str) else o for o in objects]
+            objects = (Wrapped(Text(sep).join(texts), indent=2),)
+        super().print(*objects, sep=sep, **kwargs)
+
+
 def eta_text(done: float, total: float, elapsed_seconds: float) -> str:
     """'ETA 3m 20s' from the mean cell time so far (cells differ, so it is a rough guide)."""
     if done <= 0 or done >= total:
@@ -187,9 +292,22 @@ class ResultsTable:
     def wide(self) -> Table:
         return _table(self.records, self.unit, WIDE_COLUMNS, compact=False)
 
-    def narrow(self) -> list[Table]:
-        return [_table(self.records, self.unit, columns, compact=True, part=part)
-                for part, columns in (("time", TIME_COLUMNS), ("memory and outputs", MEMORY_COLUMNS))]
+    def narrow(self, width: int | None = None, console: Console | None = None) -> list[Table]:
+        """Time, then memory and outputs; where the time table cannot fit `width` with its outcome
+        cell whole, the outcome moves to the second table, and if that is still too wide, to a third."""
+        layouts = [(("time", TIME_COLUMNS), ("memory and outputs", MEMORY_COLUMNS)),
+                   (("time", _without(TIME_COLUMNS, "outcome")), ("memory and outputs", MEMORY_COLUMNS + ("outcome",))),
+                   (("time", _without(TIME_COLUMNS, "outcome")), ("memory and outputs", MEMORY_COLUMNS),
+                    ("outcomes", ("strategy", "W", "cap", "outcome")))]
+        for index, layout in enumerate(layouts):
+            tables = [_table(self.records, self.unit, columns, compact=True, part=part, last=part == layout[-1][0])
+                      for part, columns in layout]
+            if width is None or console is None or index == len(layouts) - 1:
+                return tables
+            if all(Measurement.get(console, console.options.update_width(10_000), t).minimum <= width
+                   for t in tables):
+                return tables
+        raise AssertionError("unreachable")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         wide = self.wide()
@@ -197,7 +315,11 @@ class ResultsTable:
         if needed <= options.max_width:
             yield wide
             return
-        yield from self.narrow()
+        yield from self.narrow(options.max_width, console)
+
+
+def _without(columns: tuple[str, ...], name: str) -> tuple[str, ...]:
+    return tuple(column for column in columns if column != name)
 
 
 WIDE_COLUMNS = ("strategy", "W", "cap", "n", "work s", "wall s", "peak MiB", "rate", "95% CI", "per MiB", "CPU",
@@ -207,7 +329,7 @@ MEMORY_COLUMNS = ("strategy", "W", "cap", "peak MiB", "per MiB", "ok", "verified
 
 
 def _table(records: list[StrategyRecord], unit: str, wanted: tuple[str, ...], compact: bool,
-           part: str | None = None) -> Table:
+           part: str | None = None, last: bool = False) -> Table:
     summaries = summarize(records)
     _, show_caps = varying(summaries)
     show_ci = any(s.throughput and s.throughput.ci_low is not None for s in summaries)
@@ -217,38 +339,32 @@ def _table(records: list[StrategyRecord], unit: str, wanted: tuple[str, ...], co
     caption: str | None = CAPTION
     if compact:
         title = title + f" ({part})"
-        caption = CAPTION if part == "memory and outputs" else None   # once, under the second table
+        caption = CAPTION if last else None   # once, under the last table
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
                   box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact, collapse_padding=compact)
+    rows = [_cells(s, show_caps, compact) for s in summaries]
     for name in columns:
         header = f"{unit}/s" if name == "rate" else name
         justify = "left" if name in ("strategy", "outcome") else "center" if name == "verified" else "right"
-        if name in ("strategy", "outcome"):   # text: folds onto a second line at worst, never cut
+        if name in ("strategy", "outcome"):   # text: folds onto more lines at worst, never cut
             longest = max((len(s.strategy) for s in summaries), default=8) if name == "strategy" and compact else None
-            table.add_column(header, justify=justify, no_wrap=not compact, overflow="fold",  # type: ignore[arg-type]
-                             min_width=longest)
+            if name == "outcome":             # never narrower than its widest word or parenthesized group
+                longest = max((cell.narrowest() for row in rows if isinstance(cell := row[name], Wrapped)),
+                              default=None)
+            # rich's collapse would shrink the names below their minimum too: only the outcome wraps
+            table.add_column(header, justify=justify, no_wrap=not compact or name == "strategy",  # type: ignore[arg-type]
+                             overflow="fold", min_width=longest)
         else:                                # figures: always whole
             table.add_column(header, justify=justify, no_wrap=True, overflow="fold")  # type: ignore[arg-type]
-    for s in summaries:
-        cells = _cells(s, show_caps, compact)
+    for cells in rows:
         table.add_row(*(cells[name] for name in columns))
     return table
 
 
-def _cells(s: Summary, show_caps: bool, compact: bool) -> dict[str, str]:
+def _cells(s: Summary, show_caps: bool, compact: bool) -> dict[str, str | Wrapped]:
     """Every column's text for one row; in the compact layout a range goes on a second line."""
     statuses = {r.status for r in s.records}
     style = STATUS_STYLE.get(s.records[0].status if len(statuses) == 1 else "failed", "")
-    outcome = s.outcome
-    if s.oom_kills:
-        outcome += f" ({s.oom_kills} kill{'s' if s.oom_kills > 1 else ''})"
-    if skipped := max(r.items_skipped for r in s.records):
-        outcome += f" ({skipped} skipped: output current)"
-    if s.noisy and s.throughput and s.throughput.cv is not None:
-        outcome += f" [yellow]noisy (CV {s.throughput.cv:.0%})[/yellow]"
-    if contended := sum(1 for r in s.records if r.contended):
-        share = f"{contended} of {len(s.records)} " if len(s.records) > 1 else ""
-        outcome += f" [bold yellow]CONTENDED {share}(machine busy)[/bold yellow]"
     ok_items = sorted({f"{r.items_ok}/{r.items_total}" for r in s.records})
     separator = "\n" if compact else " "
     return {
@@ -262,5 +378,21 @@ def _cells(s: Summary, show_caps: bool, compact: bool) -> dict[str, str]:
         "CPU": f"{s.cpu_utilization.median:.2f}" if s.cpu_utilization else "-",
         "ok": ok_items[0] if len(ok_items) == 1 else f"{ok_items[0]}..",
         "verified": {True: "yes", False: "[red]NO[/red]", None: "-"}[s.verified],
-        "outcome": f"[{style}]{outcome}[/{style}]",
+        "outcome": Wrapped(_outcome_phrases(s, style)),
     }
+
+
+def _outcome_phrases(s: Summary, style: str) -> list[Text]:
+    """The outcome cell's phrases: it folds between them (or between words), never inside parentheses."""
+    outcome = s.outcome
+    if s.oom_kills:
+        outcome += f" ({s.oom_kills} kill{'s' if s.oom_kills > 1 else ''})"
+    phrases = [Text(outcome, style=style)]
+    if skipped := max(r.items_skipped for r in s.records):
+        phrases.append(Text(f"({skipped} up to date)", style=style))   # --skip-current left them alone
+    if s.noisy and s.throughput and s.throughput.cv is not None:
+        phrases.append(Text(f"noisy (CV {s.throughput.cv:.0%})", style="yellow"))
+    if contended := sum(1 for r in s.records if r.contended):
+        share = f"{contended}/{len(s.records)} " if len(s.records) > 1 else ""
+        phrases.append(Text(f"CONTENDED {share}(machine busy)", style="bold yellow"))
+    return phrases
