@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from kit import config as configuration
 from kit import options as o
 from kit import signals
+from kit.console import WordConsole
 from kit.errors import ConfigError, KitError
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
                        "4K images, each in a memory-capped sandbox.")
-err = Console(stderr=True)
-out = Console()
+err = WordConsole(stderr=True)   # soft_wrap=True: wrapped between words, paths whole
+out = WordConsole()
 
 
 @app.command()
@@ -45,7 +45,14 @@ def run(**options: Any) -> None:
             if plan.workload == "images" else f"{plan.workload} tasks")
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
-    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run())
+    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run(), _no_oom_footer)
+
+
+def _no_oom_footer(results: RunResults) -> list[str]:
+    """After the table of a capped run that killed nobody: the line that says so, and how to get a kill."""
+    from kit.summary import no_oom_lines
+
+    return no_oom_lines(results.records)
 
 
 @app.command()
@@ -85,7 +92,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
     from rich.markup import escape
 
-    from kit.console import ProgressView, results_table
+    from kit.console import ProgressView, after_table_warnings, results_table
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
     from kit.pushgateway import group_path, pushing
@@ -97,7 +104,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     out.print(f"{header}, runtime {chosen.name}")
     if chosen.name == "cgroup":
         _first_use_builds(plan)
-    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library):
+    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library, plan.strategies):
         out.print(line, highlight=False, soft_wrap=True)
     for warning in configuration.plan_warnings(plan):
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
@@ -134,7 +141,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         out.print(results_table(results.records))
         for line in footer(results):
             out.print(line)
-        for warning in results.warnings:
+        for warning in after_table_warnings(results.warnings):
             out.print(f"[yellow]warning:[/yellow] {warning}")
         out.print(f"results: {runner.run_dir / 'results.json'}")
         with signals.deferred():  # Ctrl-C now ends the run after the report, never in the middle of it
@@ -675,6 +682,8 @@ def _port_problem(port: int) -> str | None:
             return f"port {port} is taken ({exc.strerror}): pass --metrics-port with a free port, or 0"
     return None
 
+
+o.unwrap_docstrings(app)   # after the last command: `kit --help` wraps between words
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,

@@ -6,12 +6,13 @@ Formatting returns rich objects or lines; cli.py prints them (tests assert on th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich import box
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.segment import Segment
 from rich.table import Table
@@ -19,6 +20,7 @@ from rich.text import Text
 
 from kit.observer import RunObserver
 from kit.plan import Cell
+from kit.programs import NAMES
 from kit.protocol import ItemEvent
 from kit.results import Sample, StrategyRecord
 from kit.stats import Spread
@@ -40,7 +42,7 @@ class ProgressView(RunObserver):
         self.console = console
         self.interactive = console.is_terminal if interactive is None else interactive
         self.lines = LineProgress(console)
-        self.progress = Progress(
+        self.progress = FoldingProgress(
             TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>10}"), TextColumn("mem {task.fields[memory]:>9}"),
             TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console, transient=False)
@@ -110,6 +112,50 @@ class ProgressView(RunObserver):
                 self.lines.print(f"all cells ({task.total:.0f}): {task.completed:.0f} done{suffix}")
 
 
+class FoldingProgress(Progress):
+    """rich's Progress, one line per bar where that fits the terminal; narrower (80 columns), each bar
+    on two lines: its name and status, then the bar with its figures, none of them squeezed to `…`."""
+
+    INDENT = 2
+    FIGURES = 48   # "177/200    6.0 it/s  mem   101 MiB  0:00:12" and the gaps around the bar
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield _Fitted(self)
+
+    def folded(self, width: int) -> Table:
+        """Two rows per bar: name and status, then the bar (as wide as the rest leaves) and its figures."""
+        bar = BarColumn(bar_width=max(width - self.INDENT - self.FIGURES, 5))
+        figures = (bar, MofNCompleteColumn(), TextColumn("{task.fields[rate]:>10}"),
+                   TextColumn("mem {task.fields[memory]:>9}"), TimeElapsedColumn())
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        for task in self.tasks:
+            if not task.visible:
+                continue
+            status = Text.from_markup(str(task.fields.get("status", "")))
+            table.add_row(Wrapped([Text(task.description), status]))
+            row = Table.grid(padding=(0, 1))
+            for _ in figures:
+                row.add_column(no_wrap=True)
+            row.add_row(*(column(task) for column in figures))
+            table.add_row(Padding(row, (0, 0, 0, self.INDENT)))
+        return table
+
+
+class _Fitted:
+    """Chooses the progress layout at render time, from the width the console gives it."""
+
+    def __init__(self, progress: FoldingProgress) -> None:
+        self.progress = progress
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        table = self.progress.make_tasks_table(self.progress.tasks)
+        if Measurement.get(console, options.update_width(10_000), table).maximum <= options.max_width:
+            yield table
+        else:
+            yield self.progress.folded(options.max_width)
+
+
 class LineProgress:
     """Progress for consoles that are not terminals: whole lines, never redrawn, never cut."""
 
@@ -121,8 +167,10 @@ class LineProgress:
         self.started: dict[Cell, float] = {}
         self.memory: dict[Cell, str] = {}
 
-    def print(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+    def print(self, text: str | Sequence[str]) -> None:
+        """One status line; past the console's width it wraps between its phrases, indented."""
+        self.console.print(Wrapped([text] if isinstance(text, str) else text, indent=2), highlight=False,
+                           soft_wrap=True)
 
     def cell_started(self, cell: Cell, items_total: int) -> None:
         self.totals[cell] = items_total
@@ -134,12 +182,13 @@ class LineProgress:
         if now - self.last_line.get(cell, now) >= self.interval:
             self.last_line[cell] = now
             memory = self.memory.get(cell, "-")
-            self.print(f"{cell.label}: {done}/{self.totals.get(cell, 0)} items, {rate or '-'}, mem {memory}, "
-                        f"{now - self.started.get(cell, now):.0f} s")
+            self.print([f"{cell.label}:", f"{done}/{self.totals.get(cell, 0)} items,", f"{rate or '-'},",
+                        f"mem {memory},", f"{now - self.started.get(cell, now):.0f} s"])
 
     def cell_finished(self, cell: Cell, record: StrategyRecord) -> None:
         elapsed = self.clock() - self.started.get(cell, self.clock())
-        self.print(f"{cell.label}: {record.status}, {record.items_ok}/{record.items_total} items in {elapsed:.1f} s")
+        self.print([f"{cell.label}:", f"{record.status},", f"{record.items_ok}/{record.items_total} items",
+                    f"in {elapsed:.1f} s"])
 
 
 class Wrapped:
@@ -242,6 +291,13 @@ class WordConsole(Console):
                                      emoji=kwargs.get("emoji")) if isinstance(o, str) else o for o in objects]
             objects = (Wrapped(Text(sep).join(texts), indent=2),)
         super().print(*objects, sep=sep, **kwargs)
+
+
+def after_table_warnings(warnings: Sequence[str]) -> list[str]:
+    """The run's warnings the terminal has not said yet: a strategy skipped as unavailable had its line
+    before the run (the results file and the report keep the whole reason)."""
+    skipped = tuple(f"{name} skipped: " for name in NAMES)
+    return [warning for warning in warnings if not warning.startswith(skipped)]
 
 
 def eta_text(done: float, total: float, elapsed_seconds: float) -> str:
@@ -389,7 +445,7 @@ def _outcome_phrases(s: Summary, style: str) -> list[Text]:
         outcome += f" ({s.oom_kills} kill{'s' if s.oom_kills > 1 else ''})"
     phrases = [Text(outcome, style=style)]
     if skipped := max(r.items_skipped for r in s.records):
-        phrases.append(Text(f"({skipped} up to date)", style=style))   # --skip-current left them alone
+        phrases.append(Text(f"{skipped} skipped (up to date)", style=style))   # --skip-current left them alone
     if s.noisy and s.throughput and s.throughput.cv is not None:
         phrases.append(Text(f"noisy (CV {s.throughput.cv:.0%})", style="yellow"))
     if contended := sum(1 for r in s.records if r.contended):

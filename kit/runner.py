@@ -10,7 +10,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -111,13 +111,25 @@ def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[
     return [name for name in NAMES if name not in skipped], skipped
 
 
-def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv") -> list[str]:
-    """What `kit run` says first: the strategies this runtime can run; for the others why, and how
-    to get them."""
+def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv",
+                       asked: Sequence[str] | None = None) -> list[str]:
+    """What `kit run` says first: the strategies this runtime can run, and one line per other strategy
+    with the gist of why and how to get it. Nothing when the user named the strategies (-s): the
+    others are none of their business."""
+    if asked:
+        return []
     reasons = {name: strategy_problem(name, runtime, cache_dir, workload, library) for name in NAMES}
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
-    return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
+    return lines + [f"  {name} not available: {gist(reason)}" for name, reason in reasons.items() if reason]
+
+
+def gist(reason: str) -> str:
+    """A reason as its one line before a run: whole when it names the command that fixes it, else its
+    first clause ('no free-threaded (cp313t) OpenCV wheel exists: PyPI's ...' -> the part before the
+    colon); the results file and the report keep it whole."""
+    head = reason.split(": ", 1)[0]
+    return reason if "`" in reason or len(head) < 20 else head
 
 
 # kubernetes: the outputs stay in the pod's emptyDir, which goes with the pod; the controller sees
@@ -241,6 +253,7 @@ class Runner:
             run_id=self.run_id, command=self.argv, config=self.config.to_json(),
             environment=environment.capture(self.runtime.describe()),
             concurrency={"start_method": self.config.start_method}, inputs=batch.description,
+            # said before the run in one line each (kit.console.after_table_warnings leaves them out)
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch, self.config.library)

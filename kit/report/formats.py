@@ -12,7 +12,7 @@ from kit.report import fmt
 from kit.report.render import read_results
 from kit.report.verdicts import claims
 from kit.results import StrategyRecord, record_from_json, to_csv
-from kit.summary import summarize
+from kit.summary import no_oom_lines, summarize
 
 MARKDOWN_COLUMNS = ("strategy", "workers", "cap", "n", "work s", "rate", "peak working set", "CPU (cores)",
                     "verified", "outcome")
@@ -48,6 +48,8 @@ def markdown(data: dict[str, Any]) -> str:
                  fmt.stat_text(work), fmt.stat_text(g.throughput), fmt.stat_text(peak, fmt.mib),
                  fmt.stat_text(cpu), verified, g.outcome]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if no_oom := no_oom_lines(records):   # a cap that killed nobody: the highest peak against it
+        lines += ["", *no_oom]
     if data.get("workload", {}).get("name", "images") == "images" and groups:
         lines.append("")
         for claim in claims(groups):

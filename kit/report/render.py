@@ -23,7 +23,7 @@ from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.verdicts import claims, headlines
 from kit.results import StrategyRecord, atomic_write, load
 from kit.stats import Spread
-from kit.summary import GroupKey, Summary, parse_records, summarize
+from kit.summary import GroupKey, Summary, no_oom_lines, parse_records, summarize
 
 REPORT_NAME = "report.html"
 Styles = dict[GroupKey, Style]
@@ -280,6 +280,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
             "partial_timelines": len(shown) < len(groups),
         },
         "ooms": oom_rows(groups, ax, style), "truth": memory_truth(groups, ax, style),
+        "no_oom": no_oom_lines(records),   # a cap that killed nobody: the highest peak against it
         "study": {"rows": study_rows, "run_fastest": run_fastest, "study_fastest": study_fastest,
                   "machine": STUDY_MACHINE,
                   "setting": (f"{setting[0]} workers, cap {fmt.cap(setting[1])}" if setting else "")},

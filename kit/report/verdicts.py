@@ -197,6 +197,11 @@ def claim_processes(groups: Sequence[Summary]) -> Claim:
         return Claim(2, title, study, REFUTED,
                      f"python-processes survived {fmt.cap(g.memory_limit_bytes)} with {g.workers} workers "
                      f"(peak working set {fmt.mib(peak.median if peak else None)}).", tuple(figures), rule)
+    # issue 26: a rival that did not run at those workers and caps cannot have "not survived"
+    if not any(_find(groups, rival, g.workers, g.memory_limit_bytes) for g in capped):
+        return Claim(2, title, study, NOT_MEASURED,
+                     f"python-processes was killed, but {rival} did not run beside it at the same workers and "
+                     f"cap: add -s {rival} to measure the claim.", tuple(figures), rule)
     return Claim(2, title, study, NOT_MEASURED,
                  f"No cap separated them: python-processes was killed but {rival} did not survive "
                  "beside it (`kit floor` finds each strategy's cap).", tuple(figures), rule)
