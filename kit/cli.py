@@ -379,22 +379,14 @@ def doctor(
     checks.append((f"cgroup v{host.version}: a child group with a memory cap", host.problem()))
     checks.append((f"metrics port 127.0.0.1:{metrics_port} free", _port_problem(metrics_port)))
     checks.append(("no sandboxes left by killed runs", _leftovers_problem(host, clean)))
-    failed = False
-    for name, problem in checks:
-        if problem:
-            failed = True
-            out.print(f"[red]FAIL[/red] {name}\n     {problem}", highlight=False, soft_wrap=True)
-        else:
-            out.print(f"[green] ok [/green] {name}")
-    # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
+    # Optional: without an engine (or image) runs use the cgroup runtime; without a build, fewer strategies.
     from kit import system
+    from kit.console import doctor_lines
 
-    for name, problem in [*_docker_checks(), *_go_checks(), _free_threaded_check(),
-                          *system.findings(system.capture())]:
-        if problem:
-            out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
-        else:
-            out.print(f"[green] ok [/green] {name}")
+    lines, failed = doctor_lines(checks, [*_docker_checks(), *_go_checks(), _free_threaded_check()],
+                                 system.findings(system.capture()))
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -476,9 +468,9 @@ def _go_checks() -> list[tuple[str, str | None]]:
     from kit.programs import names
 
     tool, version = go_tool()
-    label = f"Go toolchain{' ' + version if tool else ''} (optional: Go strategies on the cgroup runtime)"
+    label = f"Go toolchain{' ' + version if tool else ''} (for the Go strategies on the cgroup runtime)"
     checks = [(label, None if tool else version)]
-    return checks + [(f"{name} built for the cgroup runtime (optional)",
+    return checks + [(f"{name} built for the cgroup runtime",
                       unavailable_reason(name, "cgroup", default_cache_dir())) for name in names("go")]
 
 
@@ -488,7 +480,7 @@ def _free_threaded_check() -> tuple[str, str | None]:
     from kit.config import default_cache_dir
 
     found = freethreaded.installed(default_cache_dir())
-    label = f"free-threaded CPython{' ' + found.version if found else ''} (optional: python-threads-ft)"
+    label = f"free-threaded CPython{' ' + found.version if found else ''} (for python-threads-ft)"
     return label, freethreaded.unavailable_reason("cgroup", default_cache_dir())
 
 
@@ -501,12 +493,12 @@ def _docker_checks() -> list[tuple[str, str | None]]:
     try:
         client = connect()
     except RuntimeUnavailable as exc:
-        return [(f"Docker engine at {engine_address()} (optional)", str(exc)),
-                (f"worker image {image_tag()} current (optional)", "not checked: no engine")]
+        return [(f"Docker engine at {engine_address()} (for the docker runtime)", str(exc)),
+                (f"worker image {image_tag()} current", "not checked: no engine")]
     with contextlib.closing(client):
         version = client.version().get("Version", "?")
-        return [(f"Docker engine {version} at {engine_address()} (optional)", None),
-                (f"worker image {image_tag()} current (optional)", image_problem(client))]
+        return [(f"Docker engine {version} at {engine_address()} (for the docker runtime)", None),
+                (f"worker image {image_tag()} current", image_problem(client))]
 
 
 @app.command()

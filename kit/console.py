@@ -11,6 +11,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.markup import escape
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -231,15 +232,22 @@ class Wrapped:
         """Greedy packing of the pieces at `width` (a piece wider than that has a line of its own)."""
         out: list[Text] = []
         for para in self.paragraphs():
+            # a line's own leading spaces stay, and its continuation lines align with them at least
+            lead = len(para[0].plain) - len(para[0].plain.lstrip(" ")) if para else 0
+            if lead:
+                para = [para[0][lead:], *para[1:]]
+            indent = max(lead, self.indent)
             current: Text | None = None
-            for piece in (p for phrase in para for p in _fit(phrase, max(width - self.indent, 1))):
+            for piece in (p for phrase in para for p in _fit(phrase, max(width - indent, 1))):
                 if current is not None and current.cell_len + 1 + piece.cell_len <= width:
                     current.append(" ")
                     current.append_text(piece)
                     continue
                 if current is not None:
                     out.append(current)
-                current = Text(" " * self.indent) + piece if out else piece.copy()
+                    current = Text(" " * indent) + piece
+                else:
+                    current = Text(" " * lead) + piece
             out.append(current if current is not None else Text(""))
         return out
 
@@ -257,8 +265,8 @@ def _atoms(phrase: Text) -> list[Text]:
             depth += 1
         elif char == ")":
             depth = max(depth - 1, 0)
-        elif char == " " and depth == 0:
-            cuts.append(index)
+        elif char == " " and depth == 0 and phrase.plain[index + 1:index + 2] not in (" ", ""):
+            cuts.append(index)   # at a run of spaces' last one: the others stay ("ok  cgroup" keeps two)
     return _pieces(phrase, cuts)
 
 
@@ -276,7 +284,8 @@ def _fit(phrase: Text, width: int) -> list[Text]:
     atoms = _atoms(phrase)
     if len(atoms) > 1:
         return [piece for atom in atoms for piece in _fit(atom, width)]
-    words = _pieces(phrase, [i for i, char in enumerate(phrase.plain) if char == " "])
+    words = _pieces(phrase, [i for i, char in enumerate(phrase.plain)
+                             if char == " " and phrase.plain[i + 1:i + 2] not in (" ", "")])
     return words if len(words) > 1 else [phrase]
 
 
@@ -298,6 +307,28 @@ def after_table_warnings(warnings: Sequence[str]) -> list[str]:
     before the run (the results file and the report keep the whole reason)."""
     skipped = tuple(f"{name} skipped: " for name in NAMES)
     return [warning for warning in warnings if not warning.startswith(skipped)]
+
+
+Check = tuple[str, "str | None"]   # (what was checked, None when fine or what is wrong and how to fix it)
+
+
+def doctor_lines(needed: Sequence[Check], extras: Sequence[Check], skews: Sequence[Check]) -> tuple[list[str], bool]:
+    """`kit doctor`'s report in three parts: what runs need (FAIL: exit 1), the optional extras (each
+    adds strategies or a runtime; one not set up is no problem: ' -- ' and how to add it), and what
+    skews figures here (warn). Returns the lines (rich markup) and whether a needed check failed."""
+    lines = ["[bold]needed for runs[/bold]"]
+    failed = False
+    for name, problem in needed:
+        failed = failed or problem is not None
+        lines.append(f"[red]FAIL[/red] {escape(name)}\n     {escape(problem)}" if problem
+                     else f"[green] ok [/green] {escape(name)}")
+    lines.append("[bold]optional extras[/bold] (runs work without them; each adds strategies or a runtime)")
+    lines += [f"[dim] -- [/dim] {escape(name)}: not set up\n     {escape(problem)}" if problem
+              else f"[green] ok [/green] {escape(name)}" for name, problem in extras]
+    lines.append("[bold]what can skew figures here[/bold] (runs work; records show it)")
+    lines += [f"[yellow]warn[/yellow] {escape(name)}\n     {escape(problem)}" if problem
+              else f"[green] ok [/green] {escape(name)}" for name, problem in skews]
+    return lines, failed
 
 
 def eta_text(done: float, total: float, elapsed_seconds: float) -> str:
