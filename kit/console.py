@@ -220,9 +220,12 @@ class Wrapped:
         return out
 
     def narrowest(self) -> int:
-        """The width below which a group would have to break: the longest word or parenthesized group."""
-        return max((p.cell_len for para in self.paragraphs() for phrase in para for p in _atoms(phrase)),
-                   default=0)
+        """The width below which a unit would have to break: the longest of several phrases given (each is
+        a unit), or of one text's words and parenthesized groups."""
+        units = (phrase for para in self.paragraphs() for phrase in para)
+        if len(self.phrases) == 1:
+            units = (atom for unit in units for atom in _atoms(unit))
+        return max((unit.cell_len for unit in units), default=0)
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         widest = max((sum(p.cell_len for p in para) + len(para) - 1 for para in self.paragraphs()), default=0)
@@ -391,8 +394,7 @@ class ResultsTable:
                       for part, columns in layout]
             if width is None or console is None or index == len(layouts) - 1:
                 return tables
-            if all(Measurement.get(console, console.options.update_width(10_000), t).minimum <= width
-                   for t in tables):
+            if all(_table_width(console, t, width) <= width for t in tables):
                 return tables
         raise AssertionError("unreachable")
 
@@ -403,6 +405,14 @@ class ResultsTable:
             yield wide
             return
         yield from self.narrow(options.max_width, console)
+
+
+def _table_width(console: Console, table: Table, width: int) -> int:
+    """The width rich will give `table` at `width`: more when the columns that cannot wrap and the
+    minimum widths of those that can do not fit (rich then overflows, and the console cuts the line).
+    Mirrors rich's Table.__rich_console__ (its column widths are a private method)."""
+    extra = table._extra_width
+    return sum(table._calculate_column_widths(console, console.options.update_width(width - extra))) + extra
 
 
 def _without(columns: tuple[str, ...], name: str) -> tuple[str, ...]:
@@ -470,16 +480,17 @@ def _cells(s: Summary, show_caps: bool, compact: bool) -> dict[str, str | Wrappe
 
 
 def _outcome_phrases(s: Summary, style: str) -> list[Text]:
-    """The outcome cell's phrases: it folds between them (or between words), never inside parentheses."""
-    outcome = s.outcome
+    """The outcome cell's units: it folds between them, and inside one only when a unit is wider than
+    the column can be (never inside parentheses)."""
+    tally = s.outcome.split(", ")    # 'ok 2, oom_killed 1' over repetitions
+    phrases = [Text(part + ("," if index < len(tally) - 1 else ""), style=style) for index, part in enumerate(tally)]
     if s.oom_kills:
-        outcome += f" ({s.oom_kills} kill{'s' if s.oom_kills > 1 else ''})"
-    phrases = [Text(outcome, style=style)]
-    if skipped := max(r.items_skipped for r in s.records):
-        phrases.append(Text(f"{skipped} skipped (up to date)", style=style))   # --skip-current left them alone
+        phrases.append(Text(f"({s.oom_kills} kill{'s' if s.oom_kills > 1 else ''})", style=style))
+    if skipped := max(r.items_skipped for r in s.records):   # --skip-current left them alone
+        phrases += [Text(f"{skipped} skipped", style=style), Text("(up to date)", style=style)]
     if s.noisy and s.throughput and s.throughput.cv is not None:
         phrases.append(Text(f"noisy (CV {s.throughput.cv:.0%})", style="yellow"))
     if contended := sum(1 for r in s.records if r.contended):
-        share = f"{contended}/{len(s.records)} " if len(s.records) > 1 else ""
-        phrases.append(Text(f"CONTENDED {share}(machine busy)", style="bold yellow"))
+        share = f" {contended}/{len(s.records)}" if len(s.records) > 1 else ""
+        phrases += [Text(f"CONTENDED{share}", style="bold yellow"), Text("(machine busy)", style="bold yellow")]
     return phrases
