@@ -235,11 +235,11 @@ class Wrapped:
         """Greedy packing of the pieces at `width` (a piece wider than that has a line of its own)."""
         out: list[Text] = []
         for para in self.paragraphs():
-            # a line's own leading spaces stay, and its continuation lines align with them at least
+            # a line's own leading spaces stay, and its continuation lines are indented from them
             lead = len(para[0].plain) - len(para[0].plain.lstrip(" ")) if para else 0
             if lead:
                 para = [para[0][lead:], *para[1:]]
-            indent = max(lead, self.indent)
+            indent = lead + self.indent
             current: Text | None = None
             for piece in (p for phrase in para for p in _fit(phrase, max(width - indent, 1))):
                 if current is not None and current.cell_len + 1 + piece.cell_len <= width:
