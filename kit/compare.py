@@ -17,7 +17,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 
-from kit.console import Wrapped
+from kit.console import Wrapped, table_width
 from kit.errors import ConfigError
 from kit.results import load
 from kit.stats import MIN_REPETITIONS, SIGNIFICANT, TOO_FEW, Significance, significance
@@ -160,19 +160,26 @@ class ComparisonTable:
     def wide(self) -> Table:
         return _comparison(self.c, THROUGHPUT_COLUMNS + MEMORY_COLUMNS[1:], compact=False)
 
-    def narrow(self) -> list[Table]:
-        return [_comparison(self.c, THROUGHPUT_COLUMNS, compact=True, part="throughput"),
-                _comparison(self.c, MEMORY_COLUMNS, compact=True, part="memory")]
+    def narrow(self, width: int | None = None, console: Console | None = None) -> list[Table]:
+        """Throughput, then memory; each keeps its strategy labels on one line where that fits `width`."""
+        tables = []
+        for part, columns in (("throughput", THROUGHPUT_COLUMNS), ("memory", MEMORY_COLUMNS)):
+            table = _comparison(self.c, columns, compact=True, part=part, fold=False)
+            if width is None or console is None or table_width(console, table, width) > width:
+                table = _comparison(self.c, columns, compact=True, part=part, fold=True)
+            tables.append(table)
+        return tables
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         wide = self.wide()
         if Measurement.get(console, options.update_width(10_000), wide).maximum <= options.max_width:
             yield wide
             return
-        yield from self.narrow()
+        yield from self.narrow(options.max_width, console)
 
 
-def _comparison(c: Comparison, columns: tuple[str, ...], compact: bool, part: str | None = None) -> Table:
+def _comparison(c: Comparison, columns: tuple[str, ...], compact: bool, part: str | None = None,
+                fold: bool = False) -> Table:
     title = f"kit compare: A {c.run_a}  vs  B {c.run_b}  (ratios B / A)" + (f" ({part})" if part else "")
     caption = ("significance: two-sided Mann-Whitney U on the repetitions, p < 0.05; "
                f"needs {MIN_REPETITIONS} repetitions a side") if part != "throughput" else None
@@ -183,7 +190,7 @@ def _comparison(c: Comparison, columns: tuple[str, ...], compact: bool, part: st
         text = name in ("strategy", "significance")
         narrowest = max((cell.narrowest() for row in rows if isinstance(cell := row[name], Wrapped)), default=None)
         # folded, the strategy is two lines (name, then workers and cap) and only the verdict shrinks further
-        widest = narrowest if compact and name == "strategy" else None
+        widest = narrowest if fold and name == "strategy" else None
         # (rich's collapse shrinks every wrapping column alike, below its minimum: the strategy keeps out of it)
         table.add_column(name, justify="left" if text else "right", no_wrap=name != "significance",
                          min_width=narrowest, max_width=widest)

@@ -394,7 +394,7 @@ class ResultsTable:
                       for part, columns in layout]
             if width is None or console is None or index == len(layouts) - 1:
                 return tables
-            if all(_table_width(console, t, width) <= width for t in tables):
+            if all(table_width(console, t, width) <= width for t in tables):
                 return tables
         raise AssertionError("unreachable")
 
@@ -407,7 +407,7 @@ class ResultsTable:
         yield from self.narrow(options.max_width, console)
 
 
-def _table_width(console: Console, table: Table, width: int) -> int:
+def table_width(console: Console, table: Table, width: int) -> int:
     """The width rich will give `table` at `width`: more when the columns that cannot wrap and the
     minimum widths of those that can do not fit (rich then overflows, and the console cuts the line).
     Mirrors rich's Table.__rich_console__ (its column widths are a private method)."""

@@ -60,8 +60,8 @@ def test_go_strategies_beside_python_bad_inputs_failed_by_name_outputs_verified(
     run = kit(["run", "-s", "python-sequential", "-s", "go-native", "-s", "go-gocv", "--workers", "2",
                "--runtime", "cgroup", "--source", str(source)], tmp_path / "out", cache_dir)
     assert run.returncode == 0, run.stderr
-    available = next(line for line in run.stdout.splitlines() if line.startswith("strategies available on"))
-    assert "go-native" in available and "go-gocv" in available
+    # -s names the strategies: nothing is said about the others (issue 26); the records show these ran
+    assert "strategies available on" not in run.stdout and "not available" not in run.stdout
     python = run.record("python-sequential")
     expected = {item["name"]: item["reason"] for item in python["failed_items"]}
     assert set(expected) == {"c-truncated.jpg", "d-empty.jpg", "e-notes.txt"}
@@ -155,7 +155,7 @@ def test_go_strategies_in_the_worker_image(tmp_path: Path, cache_dir: Path) -> N
     run = kit(["run", "--runtime", "docker", "-s", "go-native", "-s", "go-gocv", "--workers", "2",
                "--source", str(source)], tmp_path / "out", cache_dir)
     assert run.returncode == 0, run.stderr
-    assert "strategies available on docker:" in run.stdout and "go-gocv" in run.stdout
+    assert "strategies available on" not in run.stdout and "go-gocv" in run.stdout   # -s: the others unsaid
     for strategy in GO_STRATEGIES:
         record = run.record(strategy)
         assert record["status"] == "ok", record["message"]
