@@ -17,7 +17,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.measure import Measurement
 from rich.table import Table
 
-from kit.console import Wrapped, table_width
+from kit.console import Wrapped, fits
 from kit.errors import ConfigError
 from kit.results import load
 from kit.stats import MIN_REPETITIONS, SIGNIFICANT, TOO_FEW, Significance, significance
@@ -165,7 +165,7 @@ class ComparisonTable:
         tables = []
         for part, columns in (("throughput", THROUGHPUT_COLUMNS), ("memory", MEMORY_COLUMNS)):
             table = _comparison(self.c, columns, compact=True, part=part, fold=False)
-            if width is None or console is None or table_width(console, table, width) > width:
+            if width is None or console is None or not fits(console, table, width):
                 table = _comparison(self.c, columns, compact=True, part=part, fold=True)
             tables.append(table)
         return tables

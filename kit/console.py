@@ -394,7 +394,7 @@ class ResultsTable:
                       for part, columns in layout]
             if width is None or console is None or index == len(layouts) - 1:
                 return tables
-            if all(table_width(console, t, width) <= width for t in tables):
+            if all(fits(console, t, width) for t in tables):
                 return tables
         raise AssertionError("unreachable")
 
@@ -407,12 +407,18 @@ class ResultsTable:
         yield from self.narrow(options.max_width, console)
 
 
-def table_width(console: Console, table: Table, width: int) -> int:
-    """The width rich will give `table` at `width`: more when the columns that cannot wrap and the
-    minimum widths of those that can do not fit (rich then overflows, and the console cuts the line).
-    Mirrors rich's Table.__rich_console__ (its column widths are a private method)."""
+def fits(console: Console, table: Table, width: int) -> bool:
+    """Whether rich lays `table` out within `width` with every cell whole: it neither overflows (a
+    column's minimum kept, the console then cutting the line) nor squeezes a column that cannot
+    wrap (its figures then end in `…`). Mirrors rich's Table.__rich_console__, whose column widths
+    are private methods."""
     extra = table._extra_width
-    return sum(table._calculate_column_widths(console, console.options.update_width(width - extra))) + extra
+    widths = table._calculate_column_widths(console, console.options.update_width(width - extra))
+    if sum(widths) + extra > width:
+        return False
+    unclamped = console.options.update_width(10_000)
+    return all(given >= table._measure_column(console, unclamped, column).maximum
+               for column, given in zip(table.columns, widths, strict=True) if column.no_wrap)
 
 
 def _without(columns: tuple[str, ...], name: str) -> tuple[str, ...]:
