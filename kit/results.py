@@ -29,6 +29,9 @@
 #       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
 #       `environment.python_free_threaded` (version, configure flags, source, prefix) when
 #       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
+#       Verdicts that hold (issue 23): per record `stage_seconds` (see StrategyRecord) and
+#       `jpeg_library`; `concurrency.gil_probe` gains `round_fractions`, `contended` and
+#       `other_cpu_seconds` (a contended probe gives no ceiling).
 """
 
 from __future__ import annotations
@@ -126,6 +129,9 @@ class StrategyRecord:
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
     inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
+    # CPU seconds over the finished items, stage by stage, on the working thread (images: read,
+    # decode, resize, encode, write; payload: serialize, transfer, deserialize); None: no stages
+    stage_seconds: dict[str, float] | None = None
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,

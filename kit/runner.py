@@ -546,6 +546,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contention_threshold=contention.threshold if contention else None,
         library=library[0], library_version=library[1],
         inside=outcome.inside.to_json() if outcome.inside is not None else None,
+        stage_seconds=({stage: round(seconds, 4) for stage, seconds in outcome.stage_seconds.items()}
+                       if outcome.stage_seconds is not None else None),
     )
 
 
