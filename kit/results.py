@@ -128,6 +128,7 @@ class StrategyRecord:
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
+    jpeg_library: str | None = None             # images: the JPEG library the record's pipeline ran on
     inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
     # CPU seconds over the finished items, stage by stage, on the working thread (images: read,
     # decode, resize, encode, write; payload: serialize, transfer, deserialize); None: no stages

@@ -50,8 +50,8 @@ def markdown(data: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if data.get("workload", {}).get("name", "images") == "images" and groups:
         lines.append("")
-        for claim in claims(groups):
-            lines.append(f"- **Claim {claim.number} {claim.verdict}**: {claim.title}. {claim.summary}")
+        for claim in claims(groups, (data.get("concurrency") or {}).get("gil_probe")):
+            lines.append(f"- **Claim {claim.number} {claim.verdict}**: {claim.summary} ({claim.title})")
     return "\n".join(lines) + "\n"
 
 

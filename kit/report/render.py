@@ -243,6 +243,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
     config = data.get("config") or {}
     env = data.get("environment") or {}
     workload = workloads.describe(data)
+    probe = (data.get("concurrency") or {}).get("gil_probe")
     unit = workload.unit
     setting = primary_setting(groups)
     primary = at_setting(groups, setting)
@@ -264,7 +265,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         },
         "interrupted": any(r.status == "interrupted" for r in records),
         "contended": contended_lines(groups),
-        "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups),
+        "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups, probe),
         "workload": workload,
         "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
         "seed_claims": seed001.claims(groups, workload.name, data.get("workload") or {}) if workload.is_task else [],

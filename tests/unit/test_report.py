@@ -92,21 +92,26 @@ def test_verdicts_and_headlines_on_a_real_run(real: str) -> None:
     assert "Fastest" in top and "python-processes" in top
     assert "OOM-killed" in top and "python-processes under 200 MiB (1 of 2 runs)" in top
     first = claim(real, 1)   # threads x4 against python-sequential, the one-thread point of the default run
-    assert "Claim 1 confirmed" in first and "for python-sequential ×1" in first and "(bar 3.2×)" in first
+    assert "for python-sequential ×1" in first and "(bar 3.2×)" in first
+    # ... but python-sequential worked 1.00 s: too short to carry a verdict, and more images would
+    assert "Claim 1 inconclusive" in first and "too short: python-sequential ×1 worked 1.00 s" in first
+    assert "--images 32" in first
     second = claim(real, 2)  # killed in one of two runs at 200 MiB while python-threads survived both
-    assert "confirmed" in second and "python-threads survived" in second and "200 MiB" in second
+    assert "Claim 2 inconclusive" in second and "killed in 1 of 2 repetitions at 200 MiB" in second
+    assert "python-threads survived" in second and "kit floor" in second
     third = claim(real, 3)
     assert "not measured" in third and "go-gocv did not run" in third.lower()
 
 
 def test_verdicts_on_a_sweep(sweep: str) -> None:
     first = claim(sweep, 1)
-    assert "refuted" in first and "3.87×" in first and "bar 3.2×" in first
+    assert "refuted" in first and "3.87× python-threads ×1's throughput" in first and "bar 3.2×" in first
     second = claim(sweep, 2)
     assert "confirmed" in second and "go-gocv survived" in second and "512 MiB" in second
     third = claim(sweep, 3)
-    assert "refuted" in third and "go-gocv / python-threads = 2.91× (range 2.91–2.93, 3 pairs)" in third
-    assert "3.7×" in third
+    assert "go-gocv / python-threads = 2.91× (range 2.91–2.93, 3 pairs)" in third and "3.7×" in third
+    # go-gocv worked 0.7 s a repetition (16 images): too short to carry a verdict
+    assert "Claim 3 inconclusive" in third and "too short: go-gocv ×4 worked 0.69 s" in third
 
 
 def test_table_shows_medians_ranges_and_outcomes(real: str) -> None:
