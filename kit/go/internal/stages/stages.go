@@ -15,18 +15,21 @@ import (
 const clockThreadCPUTimeID = 3
 
 // ThreadCPUSeconds is the calling OS thread's CPU seconds (0 if the clock cannot be read).
+func ThreadCPUSeconds() float64 { return float64(threadCPUNanoseconds()) / 1e9 }
+
+// threadCPUNanoseconds is the calling OS thread's CPU in nanoseconds (0 if unreadable).
 //
 // RawSyscall, not Syscall: clock_gettime never blocks, so the scheduler needs no notice, and the
 // read costs the system call alone (see BenchmarkClockRead). Go's runtime reads its own clocks
 // through the vDSO but exposes no thread CPU clock, and golang.org/x/sys/unix would be a plain
 // system call too, plus a module to download in every build.
-func ThreadCPUSeconds() float64 {
+func threadCPUNanoseconds() int64 {
 	var ts syscall.Timespec
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID,
 		uintptr(unsafe.Pointer(&ts)), 0); errno != 0 {
 		return 0
 	}
-	return float64(ts.Sec) + float64(ts.Nsec)/1e9
+	return ts.Nano()
 }
 
 // Seconds is a stage's CPU seconds, always written as a JSON float ("0.0", never "0"), as the
@@ -44,17 +47,18 @@ func (s Seconds) MarshalJSON() ([]byte, error) {
 	return append(text, '.', '0'), nil
 }
 
-// Clock splits the thread's CPU into consecutive stages.
-type Clock struct{ last float64 }
+// Clock splits the thread's CPU into consecutive stages. It keeps whole nanoseconds, so a
+// stage is the exact difference of two readings (0.000196187, not 0.00019618699999999958).
+type Clock struct{ lastNanoseconds int64 }
 
 // Start reads the clock: the first stage begins now.
-func Start() Clock { return Clock{last: ThreadCPUSeconds()} }
+func Start() Clock { return Clock{lastNanoseconds: threadCPUNanoseconds()} }
 
 // Lap adds the thread CPU since the previous Lap (or Start) to *stage, and begins the next stage.
 func (c *Clock) Lap(stage *Seconds) {
-	now := ThreadCPUSeconds()
-	*stage += Seconds(now - c.last)
-	c.last = now
+	now := threadCPUNanoseconds()
+	*stage += Seconds(float64(now-c.lastNanoseconds) / 1e9)
+	c.lastNanoseconds = now
 }
 
 // Images is one image item's stages, emitted as the item event's "stages" (ok items only).
