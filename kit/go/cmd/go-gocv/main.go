@@ -12,6 +12,7 @@ import (
 
 	"kit/go/internal/cvthreads"
 	"kit/go/internal/geometry"
+	"kit/go/internal/jpeglib"
 	"kit/go/internal/stages"
 	"kit/go/internal/worker"
 )
@@ -56,7 +57,8 @@ func main() {
 		Pipeline: transform,
 		Setup: func() map[string]any {
 			return map[string]any{"opencv_threads_per_worker": cvthreads.Set(1),
-				"opencv": gocv.OpenCVVersion(), "gocv": gocv.Version()}
+				"opencv": gocv.OpenCVVersion(), "gocv": gocv.Version(),
+				"jpeg_library": jpeglib.Identify("/proc/self/maps")} // the libjpeg OpenCV loaded
 		},
 	}, os.Args[1:], os.Stdout, os.Stderr))
 }
