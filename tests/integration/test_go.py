@@ -230,5 +230,5 @@ def test_go_workers_fail_known_bad_items_by_the_controllers_verdict_and_survive_
         else:
             assert "stages" not in event, name
     assert "stages" not in changed
-    jpeg_library = events[0]["concurrency"]["jpeg_library"]
+    jpeg_library = next(e for e in events if e["event"] == "start")["concurrency"]["jpeg_library"]
     assert jpeg_library.startswith("libjpeg-turbo " if strategy == "go-gocv" else "image/jpeg (Go go")
