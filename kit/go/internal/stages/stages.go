@@ -66,7 +66,9 @@ func (c *Clock) Lap(stage *Seconds) {
 // The worker laps read and write; the pipeline laps decode after decoding and resize after
 // resizing (never, when nothing needs resizing: the stage stays 0.0); whatever follows until the
 // pipeline returns, freeing its buffers included, is encode, which the worker laps on return.
-// Clock reads per item: 6 (5 without a resize).
+// Clock reads per item: 6 (5 without a resize). BenchmarkClockRead measured 0.39-0.70 µs a read
+// on a 2-core VM under load 16: about 3 µs an item, under 0.01% of a 4K item's 60-140 ms of CPU
+// and under 0.03% of a 15 ms 1080p one (the bar is 1%).
 type Images struct {
 	Read   Seconds `json:"read"`
 	Decode Seconds `json:"decode"`
