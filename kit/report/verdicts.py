@@ -312,6 +312,8 @@ def claim_gocv(groups: Sequence[Summary]) -> Claim:
     gocv, best, ratios = max(comparisons, key=lambda c: (c[0].workers, len(c[2])))
     figures.append(f"builds: go-gocv {evidence.describe_build(evidence.build_of(gocv))}; {best.strategy} "
                    f"{evidence.describe_build(evidence.build_of(best))}")
+    if stages := _stages_side_by_side(gocv, best):
+        figures.append(stages)
     median = statistics.median(ratios)
     doubt = evidence.doubt([gocv, best], ratios, STUDY_RATIO, f"go-gocv / {best.strategy}",
                            extra=evidence.unlike_builds(gocv, best))
@@ -322,6 +324,27 @@ def claim_gocv(groups: Sequence[Summary]) -> Claim:
                  f"go-gocv ×{gocv.workers} was {median:.2f}× the best Python ({best.strategy}), "
                  f"{'at or above' if verdict == CONFIRMED else 'below'} the study's {STUDY_RATIO}×",
                  tuple(figures), rule)
+
+
+def _per_item_stages(group: Summary) -> dict[str, float]:
+    """Median CPU milliseconds per finished item of each stage, and of the rest of the record's CPU."""
+    found: dict[str, list[float]] = {}
+    for r in group.ok:
+        if not r.stage_seconds or not r.items_ok:
+            continue
+        for stage, seconds in [*r.stage_seconds.items(), ("rest", r.cpu_seconds - sum(r.stage_seconds.values()))]:
+            found.setdefault(stage, []).append(1000 * seconds / r.items_ok)
+    return {stage: statistics.median(values) for stage, values in found.items()}
+
+
+def _stages_side_by_side(gocv: Summary, python: Summary) -> str | None:
+    """Where each side's CPU goes per item: the same C++ decode shows as the same decode time."""
+    ours, theirs = _per_item_stages(gocv), _per_item_stages(python)
+    shared = [stage for stage in ours if stage in theirs]
+    if not shared:
+        return None
+    parts = ", ".join(f"{stage} {ours[stage]:.1f} vs {theirs[stage]:.1f}" for stage in shared)
+    return f"CPU ms per image, go-gocv vs {python.strategy}: {parts} (rest: start-up, pools, the kit's own work)"
 
 
 def _gocv_figure(gocv: Summary, best: Summary, ratios: list[float]) -> str:

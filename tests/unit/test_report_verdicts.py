@@ -138,6 +138,11 @@ def test_claim_3_compares_like_builds_only() -> None:
     assert "OpenCV 4.6.0 with libjpeg-turbo 2.1.5" in claim.summary and "OpenCV 5.0.0" in claim.summary
     assert "--runtime docker" in claim.summary
     assert any("builds:" in figure and "libjpeg-turbo 3.1.2" in figure for figure in claim.figures)
+    assert not any("CPU ms per image" in figure for figure in claim.figures)   # no stages recorded
+    stages = {"read": 0.1, "decode": 4.0, "resize": 0.3, "encode": 0.8, "write": 0.1}
+    timed = [replace(r, stage_seconds=stages, cpu_seconds=6.0) for r in unlike]   # 300 and 50 items
+    side = next(f for f in claim_gocv(group_records(timed)).figures if "CPU ms per image" in f)
+    assert "go-gocv vs python-threads: read 0.3 vs 2.0, decode 13.3 vs 80.0" in side and "rest 2.3 vs 14.0" in side
     jpeg_only = [unlike[0], replace(unlike[1], library_version="4.6.0")]
     assert claim_gocv(group_records(jpeg_only)).verdict == INCONCLUSIVE
     unrecorded = [unlike[0], replace(unlike[1], library_version="4.6.0", jpeg_library=None)]
