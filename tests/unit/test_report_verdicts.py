@@ -210,3 +210,17 @@ def test_a_gil_probe_on_a_busy_machine_keeps_its_number_but_gives_no_ceiling() -
     assert not any("Amdahl" in figure for figure in busy.figures)
     never = claim_threads(group_records([replace(rec("python-threads", 2, 4.8), gil_free_fraction=1.0)]))
     assert never.verdict == NOT_MEASURED and any("unbounded" in figure for figure in never.figures)
+
+
+def test_the_terminal_answer_is_one_wrapped_line_per_claim() -> None:
+    from kit.report.answer import verdict_lines
+
+    records = [rec("python-threads", 1, 2.5), rec("python-threads", 4, 9.5), rec("go-gocv", 4, 30),
+               rec("python-processes", 4, None, status="oom_killed")]
+    lines = verdict_lines(records, {}, {"name": "images"}, 80)
+    starts = [line for line in lines if not line.startswith("  ")]
+    assert [line.split(":")[0] for line in starts] == ["Claim 1 refuted", "Claim 2 confirmed", "Claim 3 refuted"]
+    assert all(len(line) <= 80 for line in lines)
+    assert verdict_lines([], {}, {"name": "images"}, 80) == []
+    # warmups are no evidence
+    assert verdict_lines([replace(r, warmup=True) for r in records], {}, {"name": "images"}, 80) == []
