@@ -9,7 +9,7 @@ can scale to at most 1 / (1 - f) times one thread, on any number of cores. (c al
 pure-Python pipeline and the counter take turns, and the counter keeps half its rate.)
 
 Run by the controller in its own untimed pass, in a fresh interpreter (`python -m kit.gil_probe`)
-with no other thread of the kit's, never inside a strategy's sandbox. Limits (README): both threads
+with no other thread of the kit's, never inside a strategy's sandbox. Limits (docs/measurement.md): both threads
 need a core each (a busy machine adds noise; the solo rates are measured before and after, which
 absorbs steady load, not bursts); the GIL hand-over interval is cut to 0.5 ms during the probe, so
 the pipeline waits less for the GIL after each OpenCV call and the probe disturbs it less.

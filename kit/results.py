@@ -2,7 +2,7 @@
 
 # JSON format history:
 # 1.0 - first version: top level schema_version, run_id, command, config, environment,
-#       concurrency, inputs, results (one record per strategy x repetition); see README.
+#       concurrency, inputs, results (one record per strategy x repetition); see docs/results-json.md.
 #       Additions that old readers may ignore: config.grid (kit sweep: the axes run), a `floors`
 #       section (kit floor), per-record environment.cpu_steal_seconds and load_average_at_end.
 #       Workloads (issue 8): a top-level `workload` section (name, unit, task parameters, pi's
