@@ -264,7 +264,8 @@ def to_csv(records: list[StrategyRecord]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names + ["failed_item_names", "oom_victims"])
     for record in records:
-        row = [getattr(record, name) for name in names]
+        # a mapping (stage_seconds) as JSON in its cell, as the lists below, never Python's repr
+        row = [json.dumps(v) if isinstance(v := getattr(record, name), dict) else v for name in names]
         row.append(json.dumps([item.name for item in record.failed_items], ensure_ascii=False))
         row.append(json.dumps([event.victim for event in record.oom_events]))
         writer.writerow(["" if value is None else value for value in row])
