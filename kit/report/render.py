@@ -16,7 +16,7 @@ from typing import Any
 import jinja2
 
 from kit.errors import ConfigError
-from kit.report import charts, fmt, gil, seed001, speedup, sweep, workloads
+from kit.report import charts, fmt, gil, seed001, speedup, stages, sweep, workloads
 from kit.report.charts import Style
 from kit.report.layout import Axes, at_setting, axes, primary_setting
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
@@ -301,6 +301,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
             "cpu_timeline": charts.cpu_timeline(shown, ax, style, cores if isinstance(cores, int) else None,
                                                 config.get("cpus")),
             "partial_timelines": len(shown) < len(groups),
+            "stages": stages.stage_chart(shown, ax, unit),   # issue 23: empty when no record has stages
         },
         "ooms": oom_rows(groups, ax, style), "truth": memory_truth(groups, ax, style),
         "study": {"rows": study_rows, "run_fastest": run_fastest, "study_fastest": study_fastest,
