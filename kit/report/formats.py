@@ -9,7 +9,7 @@ from typing import Any
 
 from kit.errors import ConfigError
 from kit.report import fmt
-from kit.report.render import read_results
+from kit.report.render import contended_mark, read_results
 from kit.report.verdicts import claims
 from kit.results import StrategyRecord, record_from_json, to_csv
 from kit.summary import summarize
@@ -46,7 +46,7 @@ def markdown(data: dict[str, Any]) -> str:
         verified = "–" if not g.ok else "yes" if all(r.verified for r in g.ok) else "NO"
         cells = [g.strategy, str(g.workers), fmt.cap(g.memory_limit_bytes), str(len(g.records)),
                  fmt.stat_text(work), fmt.stat_text(g.throughput), fmt.stat_text(peak, fmt.mib),
-                 fmt.stat_text(cpu), verified, g.outcome]
+                 fmt.stat_text(cpu), verified, g.outcome + (f", {busy}" if (busy := contended_mark(g)) else "")]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if data.get("workload", {}).get("name", "images") == "images" and groups:
         lines.append("")
