@@ -281,11 +281,12 @@ OVERLAPPING_LABELS = """
 
 
 def gigabytes_of_memory(tmp_path: Path) -> str:
-    """real_oom_repeats.json with every memory figure x10 and no cap: the timeline's y ticks reach
-    "2,000", four digits beside the rotated axis title."""
+    """real_oom_repeats.json with its memory figures x10 and no cap: the ticks reach "2,000", four
+    digits beside the timeline's rotated axis title and under the peak memory chart's."""
     data = json.loads((DATA / "real_oom_repeats.json").read_text())
     for record in data["results"]:
         record["memory_limit_bytes"] = None
+        record["peak_memory_bytes"] = record["peak_memory_bytes"] * 10 + 1500 * 2**20
         record["samples"] = [{**s, "working_set_bytes": s["working_set_bytes"] * 10 + 1500 * 2**20}
                              for s in record["samples"]]
     (tmp_path / "wide.json").write_text(json.dumps(data))
