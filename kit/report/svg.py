@@ -279,6 +279,8 @@ def line_chart(chart: LineChart) -> Markup:
         taken.append(text_box(width - right - 4, top + 12 + 14 * i, text, 11.5, "end", bold=True))
         parts.append(f'<text x="{width - right - 4}" y="{top + 12 + 14 * i}" text-anchor="end" class="t-cap" '
                      f'fill="{esc(level.color)}">{esc(text)}</text>')
+    # The kills' symbols first, so that no level's label covers one.
+    taken.extend((px(m.x) - 8, py(m.y) - 8, px(m.x) + 8, py(m.y) + 8) for m in chart.markers)
     for level in shown:
         ly = py(level.y)
         # above the line at the right end; else at the left end, else under the line

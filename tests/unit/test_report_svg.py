@@ -87,3 +87,7 @@ def test_an_oom_kill_label_moves_off_the_cap_label() -> None:
                                          r'fill="[^"]+">([^<]+)</text>', svg):
         boxes.append(text_box(float(x), float(y), text, 11.5, anchor, bold=True))
     assert len(boxes) == 2 and not overlaps(*boxes)
+    circle = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="7"', svg)
+    assert circle
+    cx, cy = float(circle.group(1)), float(circle.group(2))
+    assert not any(overlaps(box, (cx - 8, cy - 8, cx + 8, cy + 8)) for box in boxes)   # nor on the kill's ⊗
