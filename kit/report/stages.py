@@ -30,7 +30,7 @@ STAGE_COLORS = {      # in pipeline order; payload's three reuse decode / resize
 }
 OTHER_COLORS = ("#8b5cf6", "#14b8a6", "#f97316", "#84cc16")   # stages a later worker may add
 REMAINDER_COLOR = "#cbd5e1"
-REMAINDER_TEXT = "rest: start-up, pools, the kit"
+REMAINDER_TEXT = "rest: start-up, pools, the kit's own work"   # the words of claim 3's card
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,7 @@ def test_the_chart_in_the_report() -> None:
     assert card
     svg = html.unescape(card.group(1))
     assert 'aria-label="Where the CPU time goes, per item"' in svg and "CPU ms per image" in svg
-    for legend in ("read", "decode", "resize", "encode", "write", "rest: start-up, pools, the kit"):
+    for legend in ("read", "decode", "resize", "encode", "write", "rest: start-up, pools, the kit's own work"):
         assert f">{legend}</text>" in svg, legend
     for strategy in ("python-sequential", "python-threads", "python-processes", "go-gocv"):
         assert f">{strategy}</text>" in svg
