@@ -308,7 +308,7 @@ def line_chart(chart: LineChart) -> Markup:
             labelled.append((mx, my))
             half = _text_width("OOM kill", 11.5) * 0.6 + 2
             cx = min(max(mx, left + half), width - right - half)   # centred, but inside the plot
-            tx, ty, anchor = place([(cx, my - 12, "middle"), (cx, my + 22, "middle"), (mx - 12, my + 4, "end"),
+            tx, ty, anchor = place([(cx, my - 13, "middle"), (cx, my + 22, "middle"), (mx - 12, my + 4, "end"),
                                     (mx + 12, my + 4, "start"), (mx - 10, my + 20, "end"),
                                     (mx - 10, my - 10, "end")], "OOM kill", 11.5, taken, plot_box)
             parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
