@@ -5,6 +5,8 @@ The remainder is the record's `cpu_seconds` (the whole sandbox, from the cgroup)
 sum: interpreter start-up, pools, pickling between processes that no stage measured, and the kit's
 own work. Dividing by `items_ok` lets runs of different sizes compare; each part is the median over
 the repetitions that completed (every attempt when none did, drawn faded as in the time chart).
+Payload's `transfer` is wall time (the pipe, and the wait for a free worker), so it is named beside
+the bar rather than stacked into the CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ STAGE_COLORS = {      # in pipeline order; payload's three reuse decode / resize
 }
 OTHER_COLORS = ("#8b5cf6", "#14b8a6", "#f97316", "#84cc16")   # stages a later worker may add
 REMAINDER_COLOR = "#cbd5e1"
+# Stages timed by the wall clock, not the CPU (payload's trip through the pipe, waiting included):
+# named beside the bar, never stacked into the CPU nor taken from the remainder.
+WALL_STAGES = frozenset({"transfer"})
 REMAINDER_TEXT = "rest: start-up, pools, the kit's own work"   # the words of claim 3's card
 
 
@@ -42,6 +47,7 @@ class StageBar:
     faded: bool = False          # no repetition completed: the attempts' figures
     note: str = ""               # then why, e.g. "OOM-killed"
     over: bool = False           # the stages summed above the record's CPU (remainder shown as 0)
+    wall: tuple[tuple[str, float], ...] = ()   # WALL_STAGES' seconds per item, shown as text
 
     @property
     def total(self) -> float:
@@ -54,8 +60,8 @@ def per_item(record: StrategyRecord) -> dict[str, float] | None:
     if not isinstance(stages, dict) or not stages or record.items_ok <= 0:
         return None
     values = {name: float(v) / record.items_ok for name, v in stages.items() if isinstance(v, int | float)}
-    values[REMAINDER] = (record.cpu_seconds - sum(float(v) for v in stages.values()
-                                                  if isinstance(v, int | float))) / record.items_ok
+    values[REMAINDER] = record.cpu_seconds / record.items_ok - sum(
+        v for name, v in values.items() if name not in WALL_STAGES)
     return values
 
 
@@ -74,8 +80,10 @@ def stage_bars(groups: Sequence[Summary], axes: Axes) -> list[StageBar]:
         names = stage_order({name for values in measured for name in values})
         medians = {name: statistics.median(values.get(name, 0.0) for values in measured) for name in names}
         note = ("OOM-killed" if g.oom_killed else g.records[-1].status.replace("_", " ")) if g.partial else ""
-        bars.append(StageBar(axes.label(g), tuple((name, max(medians[name], 0.0)) for name in names),
-                             faded=g.partial, note=note, over=medians[REMAINDER] < 0))
+        bars.append(StageBar(axes.label(g), tuple((name, max(medians[name], 0.0)) for name in names
+                                                  if name not in WALL_STAGES),
+                             faded=g.partial, note=note, over=medians[REMAINDER] < 0,
+                             wall=tuple((name, medians[name]) for name in names if name in WALL_STAGES)))
     return bars
 
 
@@ -103,14 +111,15 @@ def stage_chart(groups: Sequence[Summary], axes: Axes, unit: str) -> Markup:
     bars = stage_bars(groups, axes)
     if not bars:
         return Markup("")
-    names = stage_order({name for bar in bars for name, _ in bar.parts})
+    names = stage_order({name for bar in bars for name, _ in bar.parts})   # the stacked ones
     swatch = colors(names)
     factor, symbol = _scale(max(bar.total for bar in bars))
     width, row, bottom = 860, 34, 40   # drawn across the charts' grid: 1:1 at its usual width
-    values = [f"{number(bar.total * factor)} {symbol}" + (" (stages > CPU)" if bar.over else "") for bar in bars]
+    values = [f"{number(bar.total * factor)} {symbol}" + (" (stages > CPU)" if bar.over else "")
+              + "".join(f"; {name} {number(v * factor)} {symbol} wall" for name, v in bar.wall) for bar in bars]
     width_of = [text_width(v + (f" {b.note}" if b.note else ""), 12) for v, b in zip(values, bars, strict=True)]
     left = int(min(max(max(text_width(b.label, 14.2) for b in bars) + 16, 110), 280))
-    right = int(min(max(max(width_of) + 14, 60), 200))
+    right = int(min(max(max(width_of) + 14, 60), 260))
     plot = width - left - right
     # The legend: swatch and name per stage, wrapped over as many rows as the width needs.
     legend, lx, ly = [], float(left), 18.0

@@ -54,8 +54,14 @@ def test_payload_stages_and_no_chart_without_stages() -> None:
     assert stage_bars(summarize(parse_records(data)), axes(summarize(parse_records(data)))) == []
     assert 'id="stages"' not in render_html(data)                     # count: stage_seconds null
     data = with_stages(data, {"serialize": 0.01, "transfer": 0.02, "deserialize": 0.01})
-    parts = next(iter(bars(data).values()))
-    assert list(parts) == ["serialize", "transfer", "deserialize", REMAINDER]
+    groups = summarize(parse_records(data))
+    bar = stage_bars(groups, axes(groups))[0]
+    record = next(r for r in parse_records(data) if r.strategy == "python-sequential")
+    # transfer is wall time: beside the bar, neither stacked nor taken from the CPU's remainder
+    assert [name for name, _ in bar.parts] == ["serialize", "deserialize", REMAINDER]
+    assert dict(bar.parts)[REMAINDER] == pytest.approx((record.cpu_seconds - 0.02) / record.items_ok)
+    assert bar.wall == (("transfer", pytest.approx(0.02 / record.items_ok)),)
+    assert " wall" in str(stage_chart(groups, axes(groups), "tasks"))
     for old in ("real_oom_repeats.json", "sweep_every_strategy.json", "interrupted_old.json"):
         assert 'id="stages"' not in render_html(fixture(old)), old   # files from before the field
 
