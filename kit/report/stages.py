@@ -116,7 +116,8 @@ def stage_chart(groups: Sequence[Summary], axes: Axes, unit: str) -> Markup:
     factor, symbol = _scale(max(bar.total for bar in bars))
     width, row, bottom = 860, 34, 40   # drawn across the charts' grid: 1:1 at its usual width
     values = [f"{number(bar.total * factor)} {symbol}" + (" (stages > CPU)" if bar.over else "")
-              + "".join(f"; {name} {number(v * factor)} {symbol} wall" for name, v in bar.wall) for bar in bars]
+              + "".join(f"; {name} {number(v * factor)} {symbol} wall" for name, v in bar.wall if v > 0)
+              for bar in bars]
     width_of = [text_width(v + (f" {b.note}" if b.note else ""), 12) for v, b in zip(values, bars, strict=True)]
     left = int(min(max(max(text_width(b.label, 14.2) for b in bars) + 16, 110), 280))
     right = int(min(max(max(width_of) + 14, 60), 260))
