@@ -88,7 +88,7 @@ def _plan(options: dict[str, object], **extra: object) -> configuration.RunConfi
 
 def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger: float,
           execute: Callable[[Runner], RunResults],
-          footer: Callable[[RunResults], list[str]] = lambda results: []) -> None:
+          footer: Callable[[RunResults], list[str]] = lambda results: [], verdicts: bool = True) -> None:
     """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
     from rich.markup import escape
 
@@ -141,6 +141,11 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         out.print(results_table(results.records))
         for line in footer(results):
             out.print(line)
+        if verdicts:   # the run's answer, in the reports' words
+            from kit.report.answer import verdict_lines
+
+            for line in verdict_lines(results.records, results.concurrency, results.workload, out.width):
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
         for warning in after_table_warnings(results.warnings):
             out.print(f"[yellow]warning:[/yellow] {warning}")
         out.print(f"results: {runner.run_dir / 'results.json'}")
@@ -293,7 +298,7 @@ def floor(
     _race(plan, f"[bold]kit floor[/bold]: {plan.items} items, {plan.workers} workers, caps "
                 f"{format_bytes(low_bytes)} to {format_bytes(high_bytes)} by {format_bytes(step_bytes)}, "
                 f"{confirmations} runs per cap", options["metrics_host"], linger,
-          lambda runner: _floors(runner, search), footer)
+          lambda runner: _floors(runner, search), footer, verdicts=False)
 
 
 def _floors(runner: Runner, search: configuration.FloorSearch) -> RunResults:

@@ -295,7 +295,7 @@ class Runner:
         if not good:
             return None
         self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
-        return probe_gil(batch.input_root, good, self.config.library)
+        return probe_under_watch(batch.input_root, good, self.config.library, self.config.contention_threshold)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
         """One sandbox after `start`: its record is appended and saved before this returns. A
@@ -452,6 +452,26 @@ def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> d
         return {"error": f"unreadable probe output: {exc}"}
 
 
+def probe_under_watch(input_root: Path, inputs: list[str], library: str, threshold: float) -> dict[str, object]:
+    """The probe, with the contention it ran under (as a sandbox's): a probe on a busy machine
+    keeps its number, but the report derives no ceiling from it."""
+    import resource
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    cpus = sorted(os.sched_getaffinity(0))
+    before, cpu_before, started = read_counters(cpus), children_cpu(), time.monotonic()
+    probe = probe_gil(input_root, inputs, library)
+    contention = assess(before, read_counters(cpus), children_cpu() - cpu_before, len(cpus),
+                        time.monotonic() - started, threshold)
+    if contention is not None and "error" not in probe:
+        probe.update(contended=contention.contended, other_cpu_seconds=contention.other_cpu_seconds,
+                     steal_seconds=contention.steal_seconds)
+    return probe
+
+
 def _item(observer: RunObserver, cell: Cell, event: object) -> None:
     from kit.protocol import ItemEvent
 
@@ -559,6 +579,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contention_threshold=contention.threshold if contention else None,
         library=library[0], library_version=library[1],
         inside=outcome.inside.to_json() if outcome.inside is not None else None,
+        stage_seconds=({stage: round(seconds, 4) for stage, seconds in outcome.stage_seconds.items()}
+                       if outcome.stage_seconds is not None else None),
     )
 
 

@@ -228,7 +228,7 @@ def image_problem(client: Any, tag: str | None = None) -> str | None:
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
-        return f"no worker image {tag}: run `kit build` (air-gapped: README, Running in containers)"
+        return f"no worker image {tag}: run `kit build` (air-gapped: docs/containers.md)"
     built_from = (image.labels or {}).get(SOURCE_LABEL)
     if built_from != source_digest():
         return (f"the worker image {tag} is stale (built from other sources than this kit's): "

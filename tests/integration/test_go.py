@@ -222,3 +222,13 @@ def test_go_workers_fail_known_bad_items_by_the_controllers_verdict_and_survive_
     written = {path.name for path in outputs.iterdir()}
     assert written == {name for name, verdict in verdicts.items() if verdict is None} - {"changed-after-check.jpg"}
     assert events[-1] == {"event": "done", "items_ok": len(written), "items_failed": len(samples) - len(written)}
+    # Issue 23: each ok item's CPU seconds per stage on its thread, floats; failed items none.
+    for name, event in items.items():
+        if event["ok"]:
+            assert list(event["stages"]) == ["read", "decode", "resize", "encode", "write"], name
+            assert all(isinstance(v, float) and v >= 0 for v in event["stages"].values()), event
+        else:
+            assert "stages" not in event, name
+    assert "stages" not in changed
+    jpeg_library = next(e for e in events if e["event"] == "start")["concurrency"]["jpeg_library"]
+    assert jpeg_library.startswith("libjpeg-turbo " if strategy == "go-gocv" else "image/jpeg (Go go")

@@ -63,3 +63,12 @@ def test_report_prints_text_formats_from_results_json_alone(output_format: str,
         assert table[0].startswith("| strategy | workers | cap | n | work s | images/s |")
         assert len(table) == 1 + 4     # header + python-sequential, -threads, -processes, go-native
         assert "&lt;" not in out and "- **Claim 1 " in out and "- **Claim 3 not measured**" in out
+
+
+def test_markdown_marks_contended_rows_as_the_html_table_does() -> None:
+    from kit.report.formats import markdown
+    from kit.results import load
+
+    table = [line for line in markdown(load(DATA / "contended_stages.json")).splitlines() if line.startswith("| ")]
+    assert len(table) == 5 and all(line.endswith(", contended |") for line in table[1:])
+    assert "| oom_killed, contended |" in table[3]
