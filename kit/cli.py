@@ -682,6 +682,7 @@ def _port_problem(port: int) -> str | None:
 
 o.unwrap_docstrings(app)   # after the last command: `kit --help` wraps between words
 
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: every user mistake is one line and exit 2, never a traceback; Ctrl-C,
     SIGTERM and SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
