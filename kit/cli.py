@@ -147,7 +147,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
             for line in verdict_lines(results.records, results.concurrency, results.workload, out.width):
                 out.print(line, markup=False, highlight=False, soft_wrap=True)
         for warning in after_table_warnings(results.warnings):
-            out.print(f"[yellow]warning:[/yellow] {warning}")
+            out.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)   # '(under 1 s)' kept whole
         out.print(f"results: {runner.run_dir / 'results.json'}")
         with signals.deferred():  # Ctrl-C now ends the run after the report, never in the middle of it
             _write_report(runner.run_dir)
