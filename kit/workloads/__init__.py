@@ -58,17 +58,22 @@ def workload_for(name: str, library: str = "opencv") -> Workload:
     raise ValueError(f"unknown workload {name!r}")
 
 
-def library_info(library: str) -> dict[str, str]:
-    """The image library's name and version, and its JPEG library's, as a worker records them."""
+def library_info(library: str) -> dict[str, str | None]:
+    """The image library's name and version, and its JPEG library's, as a worker records them:
+    `libjpeg` as the library describes it, `jpeg_library` the release ("libjpeg-turbo 2.1.5", None
+    when unknown) that claim 3 compares with go-gocv's."""
     if library == "pillow":
         from kit.workloads.images_pillow import pillow_info
 
         info = pillow_info()
-        return {"library": "pillow", "library_version": info["pillow"], "libjpeg": info["libjpeg"]}
+        known = None if info["libjpeg"].endswith("unknown") else info["libjpeg"]
+        return {"library": "pillow", "library_version": info["pillow"], "libjpeg": info["libjpeg"],
+                "jpeg_library": known}
     from kit.workloads.images import opencv_info
 
-    info = opencv_info()
-    return {"library": "opencv", "library_version": info["opencv"], "libjpeg": info["libjpeg"]}
+    found = opencv_info()
+    return {"library": "opencv", "library_version": found["opencv"], "libjpeg": found["libjpeg"],
+            "jpeg_library": found["jpeg_library"]}
 
 
 def task_check(name: str) -> Callable[[Mapping[str, Any], str, str], str | None]:
