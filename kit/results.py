@@ -29,6 +29,12 @@
 #       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
 #       `environment.python_free_threaded` (version, configure flags, source, prefix) when
 #       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
+#       Like for like on claim 3 (issue 23): per images record `jpeg_library` ("libjpeg-turbo 2.1.5",
+#       what its worker reported; null in older files or when the worker could not tell); per
+#       Python worker in concurrency.workers `jpeg_library` and `python_executable`;
+#       `workload.reference_build` (the controller's OpenCV and JPEG library, which made the
+#       reference outputs); per record `verification.build_reason` when a Python record's outputs
+#       were compared by PSNR because its build differs from the reference's.
 """
 
 from __future__ import annotations
@@ -125,6 +131,7 @@ class StrategyRecord:
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
+    jpeg_library: str | None = None             # images: the JPEG library's release, "libjpeg-turbo 2.1.5"
     inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
 
 

@@ -32,7 +32,7 @@ from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, not_started, supervise
-from kit.verify import Reference, make_reference, verify_outputs
+from kit.verify import Reference, make_reference, verify_record
 from kit.workloads import unit
 
 if TYPE_CHECKING:
@@ -244,6 +244,8 @@ class Runner:
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch, self.config.library)
+        if reference.build:   # what the Python workers' builds are compared with (verify.method_for_build)
+            results.workload["reference_build"] = reference.build
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
         if (self.runtime.name not in ("docker", "kubernetes")   # those run the image's Go build
@@ -385,8 +387,9 @@ class Runner:
             if self.runtime.remote:
                 verified, detail = None, ({"unverified": REMOTE_UNVERIFIED} if outcome.status == "ok" else {})
             else:
-                verified, detail = (verify_outputs(batch, reference, output_dir,
-                                                   program(cell.strategy).output_check(self.config.library))
+                verified, detail = (verify_record(batch, reference, output_dir,
+                                                  program(cell.strategy).output_check(self.config.library),
+                                                  outcome.concurrency)
                                     if outcome.status == "ok"
                                     else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
@@ -403,7 +406,8 @@ class Runner:
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
                                                and not program(cell.strategy).free_threaded else None),
                             contention=contention,
-                            library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
+                            library=record_library(cell.strategy, batch.workload, outcome.concurrency),
+                            jpeg_library=record_jpeg_library(batch.workload, outcome.concurrency)), \
             outcome.disk_full
 
 
@@ -512,7 +516,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
                  bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None,
                  contention: Contention | None = None,
-                 library: tuple[str | None, str | None] = (None, None)) -> StrategyRecord:
+                 library: tuple[str | None, str | None] = (None, None),
+                 jpeg_library: str | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -544,7 +549,7 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contended=contention.contended if contention else None,
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
-        library=library[0], library_version=library[1],
+        library=library[0], library_version=library[1], jpeg_library=jpeg_library,
         inside=outcome.inside.to_json() if outcome.inside is not None else None,
     )
 
@@ -563,6 +568,14 @@ def record_library(strategy: str, workload: str,
     if strategy == "go-native":
         return "image/jpeg (go)", str(concurrency.get("go") or "") or None
     return None, None
+
+
+def record_jpeg_library(workload: str, concurrency: Mapping[str, object] | None) -> str | None:
+    """The JPEG library release a record's images went through ("libjpeg-turbo 2.1.5"), as its
+    worker reported it (Python and Go alike); None for task workloads or when it could not tell."""
+    if workload != "images" or not concurrency:
+        return None
+    return str(concurrency.get("jpeg_library") or "") or None
 
 
 def command_line(argv: list[str]) -> str:

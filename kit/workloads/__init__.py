@@ -13,7 +13,8 @@ WORKLOAD_NAMES: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
 TASK_WORKLOADS: tuple[str, ...] = ("pi", "count", "payload", "io")
 # What the kit says each item is, and how each workload's tasks are verified (recorded in results).
 VERIFICATION: dict[str, str] = {
-    "images": "output bytes equal the sequential pipeline's (PSNR for Go and Pillow)",
+    "images": ("output bytes equal the sequential pipeline's where the worker ran the reference's OpenCV "
+               "build (version and JPEG library); PSNR for Go, Pillow and other OpenCV builds"),
     "pi": "|result - math.pi| <= pi * 4^-iterations + 1e-12 (Viete's truncation bound)",
     "count": "result equals count_to exactly",
     "payload": "result equals the payload's length in characters and the sha256 of every 4096th character",
