@@ -253,6 +253,11 @@ class Runner:
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
+        if (self.runtime.name not in ("docker", "kubernetes") and batch.workload == "images"
+                and self.config.library == "opencv" and any(program(name).language == "python" for name in strategies)):
+            from kit.build import system_opencv  # which OpenCV the Python workers ran, and why
+
+            results.environment["python_system_opencv"] = system_opencv.describe(self.config.cache_dir)
         if self.runtime.name != "docker" and any(program(name).free_threaded for name in strategies):
             from kit.build import freethreaded
 
@@ -460,6 +465,10 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
         from kit.build.freethreaded import interpreter as free_threaded
 
         interpreter = free_threaded(config.cache_dir)
+    elif entry.language == "python" and config.workload == "images" and config.library == "opencv":
+        from kit.build.system_opencv import interpreter as system_opencv  # like for like with go-gocv
+
+        interpreter = system_opencv(config.cache_dir)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
                          host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
                          config.sample_interval_ms,
