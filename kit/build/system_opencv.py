@@ -32,7 +32,7 @@ from kit.programs import Interpreter
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 PACKAGES = ("python3-opencv", "python3-numpy")   # apt and dnf alike
-SETUP_HINT = f"{go.SETUP_HINT} (installs {' and '.join(PACKAGES)})"
+SETUP_HINT = f"run `{go.SETUP_HINT}` (it installs {' and '.join(PACKAGES)})"
 # Where a linker finds `-lopencv_core` when no go-gocv is built yet (the dev files' symlink).
 LIBRARY_DIRS = ("/usr/local/lib", "/usr/local/lib64", "/usr/lib/{multiarch}", "/usr/lib64", "/usr/lib")
 # What changes when a package is installed or removed, or go-gocv rebuilt: the probe's cache key.
@@ -158,13 +158,12 @@ def judge(python: Path, loaded: dict[str, object] | None, why: str, gocv_path: s
     go-gocv links (None: unknown here): the distribution's OpenCV when both are one version."""
     gocv = {"gocv_opencv": core_version(gocv_path), "gocv_core_library": gocv_path, "gocv_source": gocv_source}
     if loaded is None:
-        return SystemOpenCV(str(python), **gocv, problem=f"{why}: run `{SETUP_HINT}`")
+        return SystemOpenCV(str(python), **gocv, problem=f"{why}: {SETUP_HINT}")
     system = SystemOpenCV(str(python), opencv=_text(loaded.get("opencv")),
                           jpeg_library=_text(loaded.get("jpeg_library")), numpy=_text(loaded.get("numpy")),
                           core_library=_text(loaded.get("core_library")), **gocv)
     if gocv_path is None:
-        problem = ("go-gocv's OpenCV is unknown here (no host build of go-gocv, no OpenCV dev files): "
-                   f"run `{SETUP_HINT}`")
+        problem = f"go-gocv's OpenCV is unknown here (no host build of go-gocv, no OpenCV dev files): {SETUP_HINT}"
     elif system.gocv_opencv != system.opencv:
         problem = (f"{python}'s cv2 is OpenCV {system.opencv}, while go-gocv links OpenCV "
                    f"{system.gocv_opencv or 'of unknown version'} ({gocv_path})")
@@ -189,3 +188,12 @@ def describe(cache_dir: Path) -> dict[str, object]:
     """What results.json's environment records of this choice (`python_system_opencv`)."""
     found = probe(cache_dir)
     return {**found.to_json(), "used": found.problem is None}
+
+
+def summary(found: SystemOpenCV) -> str:
+    """One line for `kit setup`: which OpenCV the Python strategies run on this host, and why."""
+    if found.problem is None:
+        jpeg = found.jpeg_library or "an unknown JPEG library"
+        return (f"Python strategies' OpenCV here: {found.python}'s cv2 {found.opencv} with {jpeg}, the build "
+                "go-gocv links (like for like on claim 3)")
+    return f"Python strategies' OpenCV here: the venv's, not the distribution's: {found.problem}"

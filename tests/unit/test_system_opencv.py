@@ -51,8 +51,8 @@ def test_otherwise_it_says_why_in_one_line() -> None:
     assert other.problem == (f"/usr/bin/python3's cv2 is OpenCV 4.10.0, while go-gocv links OpenCV 4.6.0 ({CORE_406})")
     missing = so.judge(python, None, "/usr/bin/python3 cannot load the images pipeline (ModuleNotFoundError: "
                        "No module named 'cv2')", CORE_406, "dev files")
-    assert missing.problem is not None and missing.problem.endswith(f"run `{so.SETUP_HINT}`")
-    assert "python3-opencv and python3-numpy" in so.SETUP_HINT
+    assert missing.problem is not None and missing.problem.endswith(
+        "run `sudo .venv/bin/kit setup --with-deps` (it installs python3-opencv and python3-numpy)")
     unknown = so.judge(python, DEBIAN, "", None, None)
     assert unknown.problem is not None and "go-gocv's OpenCV is unknown here" in unknown.problem
     for problem in (other.problem, missing.problem, unknown.problem):
@@ -145,3 +145,11 @@ def test_on_this_machine_debians_opencv_is_chosen_when_it_matches_go_gocv() -> N
     chosen = so.interpreter(default_cache_dir())
     assert chosen is not None and chosen.host_python == "/usr/bin/python3"
     assert so.probe(default_cache_dir()) is found        # probed once per process
+
+
+def test_kit_setup_says_which_opencv_the_python_strategies_run_in_one_line() -> None:
+    chosen = so.judge(Path("/usr/bin/python3"), DEBIAN, "", CORE_406, "ldd go-gocv")
+    assert so.summary(chosen) == ("Python strategies' OpenCV here: /usr/bin/python3's cv2 4.6.0 with libjpeg-turbo "
+                                  "2.1.5, the build go-gocv links (like for like on claim 3)")
+    other = so.judge(Path("/usr/bin/python3"), {**DEBIAN, "opencv": "4.10.0"}, "", CORE_406, "ldd go-gocv")
+    assert so.summary(other) == f"Python strategies' OpenCV here: the venv's, not the distribution's: {other.problem}"
