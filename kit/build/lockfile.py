@@ -1,10 +1,13 @@
-"""The worker lock without some of its packages, for the worker image's venv.
+"""The worker lock split for the worker image: its venv's part and its input generator's.
 
 The image's Python strategies run Debian's own OpenCV and NumPy (python3-opencv, python3-numpy: the
 build go-gocv links), so its venv installs the lock minus numpy and opencv-python-headless; every
-other pin keeps its hashes. The Dockerfile runs this file on its own, before the kit is installed:
-`python3 lockfile.py requirements.lock numpy opencv-python-headless > image.lock`. Stdlib only,
-and nothing of the kit.
+other pin keeps its hashes. Those two pins go to a directory of their own, /opt/kit/generator, which
+only a Kubernetes pod's init container puts on its path (kit/kube/manifests.py): it generates the
+inputs there, and they must be the controller's bytes, made with the lock's OpenCV. The Dockerfile
+runs this file on its own, before the kit is installed:
+`python3 lockfile.py requirements.lock numpy opencv-python-headless > image.lock` and, with
+`--only`, the other part. Stdlib only, and nothing of the kit.
 """
 
 from __future__ import annotations
@@ -24,12 +27,21 @@ def canonical(name: str) -> str:
 
 def without(lock: str, names: Iterable[str]) -> str:
     """`lock`'s text with the blocks of `names` left out (header comments and other blocks kept)."""
-    dropped, skipping, kept = {canonical(name) for name in names}, False, []
+    return _select(lock, names, keep=False)
+
+
+def only(lock: str, names: Iterable[str]) -> str:
+    """`lock`'s text with only the blocks of `names` (and the header comments)."""
+    return _select(lock, names, keep=True)
+
+
+def _select(lock: str, names: Iterable[str], keep: bool) -> str:
+    wanted, inside, kept = {canonical(name) for name in names}, not keep, []
     for line in lock.splitlines(keepends=True):
         if line[:1] not in ("", " ", "\t", "#", "\n"):
             match = _PIN.match(line)
-            skipping = match is not None and canonical(match.group(1)) in dropped
-        if not skipping:
+            inside = (match is not None and canonical(match.group(1)) in wanted) is keep
+        if inside or (keep and line.startswith("#")):
             kept.append(line)
     return "".join(kept)
 
@@ -40,11 +52,14 @@ def pins(lock: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    keep = argv[:1] == ["--only"]
+    argv = argv[1:] if keep else argv
     if len(argv) < 2:
-        print("usage: python3 lockfile.py LOCK NAME... (prints LOCK without NAME's pins)", file=sys.stderr)
+        print("usage: python3 lockfile.py [--only] LOCK NAME... (prints LOCK without NAME's pins, or only them)",
+              file=sys.stderr)
         return 2
     with open(argv[0], encoding="utf-8") as handle:
-        sys.stdout.write(without(handle.read(), argv[1:]))
+        sys.stdout.write((only if keep else without)(handle.read(), argv[1:]))
     return 0
 
 

@@ -172,3 +172,14 @@ def test_the_images_python_strategies_run_debians_opencv_in_a_venv_of_debians_py
     assert "lockfile.py /opt/kit-build/requirements.lock numpy opencv-python-headless" in text
     assert "--require-hashes \\\n        -r /opt/kit-build/image.lock" in text
     assert "COPY --from=python-build /opt/venv /opt/venv" in final
+
+
+def test_the_generator_lock_is_the_two_pins_the_venv_leaves_out() -> None:
+    from kit.build.lockfile import only, pins, without
+
+    lock = (CONTAINER / "requirements.lock").read_text()
+    generator = only(lock, ["numpy", "opencv-python-headless"])
+    assert [pin.split("==")[0] for pin in pins(generator)] == ["numpy", "opencv-python-headless"]
+    assert sorted(pins(generator) + pins(without(lock, ["numpy", "opencv-python-headless"]))) == sorted(pins(lock))
+    assert generator.count("--hash=sha256:") == sum(block.count("--hash=sha256:") for block in re.split(
+        r"\n(?=[a-z0-9])", lock) if block.startswith(("numpy==", "opencv-python-headless==")))
