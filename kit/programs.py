@@ -145,7 +145,6 @@ class WorkerCommand:
                 *(["--sample-interval-ms", str(self.sample_interval_ms)]
                   if self.sample_interval_ms != DEFAULT_SAMPLE_INTERVAL_MS else [])]
 
-
     def _python(self, paths: WorkerPaths) -> list[str]:
         """The Python worker's program: the sandbox's own Python, or `interpreter`'s on the host or
         in the worker image (a container: the image's programs and sources)."""
