@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kit.build import go
 from kit.build.freethreaded import clean_env, kit_path
-from kit.programs import Interpreter
+from kit.programs import Interpreter, worker_argv
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 PACKAGES = ("python3-opencv", "python3-numpy")   # apt and dnf alike
@@ -182,6 +182,18 @@ def interpreter(cache_dir: Path) -> Interpreter | None:
     if probe(cache_dir).problem is not None:
         return None
     return Interpreter(host_python=str(SYSTEM_PYTHON), host_kit_path=str(kit_path(cache_dir)))
+
+
+def python_argv(cache_dir: Path) -> list[str]:
+    """The Python that the host's Python strategies run their OpenCV pipeline on, as the start of an
+    argv for `-m MODULE` (the GIL probe and bench/hot_path.py measure the same build): the
+    distribution's with the kit on its path, else the controller's own."""
+    import sys
+
+    chosen = interpreter(cache_dir)
+    if chosen is None:
+        return [sys.executable]
+    return worker_argv(chosen.host_python, chosen.host_kit_path)[:-2]   # without "-m kit.worker"
 
 
 def describe(cache_dir: Path) -> dict[str, object]:

@@ -153,3 +153,11 @@ def test_kit_setup_says_which_opencv_the_python_strategies_run_in_one_line() -> 
                                   "2.1.5, the build go-gocv links (like for like on claim 3)")
     other = so.judge(Path("/usr/bin/python3"), {**DEBIAN, "opencv": "4.10.0"}, "", CORE_406, "ldd go-gocv")
     assert so.summary(other) == f"Python strategies' OpenCV here: the venv's, not the distribution's: {other.problem}"
+
+
+def test_the_gil_probe_and_benches_can_start_the_same_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = Interpreter(host_python="/usr/bin/python3", host_kit_path="/cache/kit-path/abc")
+    monkeypatch.setattr(so, "interpreter", lambda cache_dir: chosen)
+    assert so.python_argv(tmp_path) == ["env", "PYTHONPATH=/cache/kit-path/abc", "/usr/bin/python3", "-s"]
+    monkeypatch.setattr(so, "interpreter", lambda cache_dir: None)
+    assert so.python_argv(tmp_path) == [sys.executable]
