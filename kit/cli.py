@@ -557,7 +557,7 @@ def _print_free_threaded(labels: dict[str, str], prefix: Path | None) -> None:
 
 @app.command()
 def setup(
-    with_deps: Annotated[bool, typer.Option("--with-deps", help="Also install the system packages go-gocv needs (a C++ compiler, OpenCV's dev files) with apt or dnf; needs root.")] = False,  # noqa: E501
+    with_deps: Annotated[bool, typer.Option("--with-deps", help="Also install the system packages go-gocv needs (a C++ compiler, OpenCV's dev files) and the distribution's Python OpenCV and NumPy (the same build, for the Python strategies) with apt or dnf; needs root.")] = False,  # noqa: E501
     no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
     python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
     go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
@@ -579,6 +579,9 @@ def setup(
         out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
     built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     _print_built(built)
+    from kit.build import system_opencv
+
+    out.print(system_opencv.summary(system_opencv.probe(default_cache_dir())), highlight=False, soft_wrap=True)
     if free_threaded:
         _setup_free_threaded()
     if not no_image:

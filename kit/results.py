@@ -32,6 +32,12 @@
 #       Verdicts that hold (issue 23): per record `stage_seconds` (see StrategyRecord) and
 #       `jpeg_library`; `concurrency.gil_probe` gains `round_fractions`, `contended` and
 #       `other_cpu_seconds` (a contended probe gives no ceiling).
+#       Like for like on claim 3 (issue 23): per images record `jpeg_library` ("libjpeg-turbo 2.1.5",
+#       what its worker reported; null in older files or when the worker could not tell); per
+#       Python worker in concurrency.workers `jpeg_library` and `python_executable`;
+#       `workload.reference_build` (the controller's OpenCV and JPEG library, which made the
+#       reference outputs); per record `verification.build_reason` when a Python record's outputs
+#       were compared by PSNR because its build differs from the reference's.
 """
 
 from __future__ import annotations
@@ -128,7 +134,7 @@ class StrategyRecord:
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
-    jpeg_library: str | None = None             # images: the JPEG library the record's pipeline ran on
+    jpeg_library: str | None = None             # images: the JPEG library's release, "libjpeg-turbo 2.1.5"
     inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
     # CPU seconds over the finished items, stage by stage, on the working thread (images: read,
     # decode, resize, encode, write; payload: serialize, transfer, deserialize); None: no stages

@@ -32,7 +32,7 @@ from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, not_started, supervise
-from kit.verify import Reference, make_reference, verify_outputs
+from kit.verify import Reference, make_reference, verify_record
 from kit.workloads import unit
 
 if TYPE_CHECKING:
@@ -257,6 +257,8 @@ class Runner:
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch, self.config.library)
+        if reference.build:   # what the Python workers' builds are compared with (verify.method_for_build)
+            results.workload["reference_build"] = reference.build
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
         if (self.runtime.name not in ("docker", "kubernetes")   # those run the image's Go build
@@ -264,6 +266,11 @@ class Runner:
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
+        if (self.runtime.name not in ("docker", "kubernetes") and batch.workload == "images"
+                and self.config.library == "opencv" and any(program(name).language == "python" for name in strategies)):
+            from kit.build import system_opencv  # which OpenCV the Python workers ran, and why
+
+            results.environment["python_system_opencv"] = system_opencv.describe(self.config.cache_dir)
         if self.runtime.name != "docker" and any(program(name).free_threaded for name in strategies):
             from kit.build import freethreaded
 
@@ -398,8 +405,9 @@ class Runner:
             if self.runtime.remote:
                 verified, detail = None, ({"unverified": REMOTE_UNVERIFIED} if outcome.status == "ok" else {})
             else:
-                verified, detail = (verify_outputs(batch, reference, output_dir,
-                                                   program(cell.strategy).output_check(self.config.library))
+                verified, detail = (verify_record(batch, reference, output_dir,
+                                                  program(cell.strategy).output_check(self.config.library),
+                                                  outcome.concurrency)
                                     if outcome.status == "ok"
                                     else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
@@ -416,7 +424,8 @@ class Runner:
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
                                                and not program(cell.strategy).free_threaded else None),
                             contention=contention,
-                            library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
+                            library=record_library(cell.strategy, batch.workload, outcome.concurrency),
+                            jpeg_library=record_jpeg_library(batch.workload, outcome.concurrency)), \
             outcome.disk_full
 
 
@@ -489,6 +498,10 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
         from kit.build.freethreaded import interpreter as free_threaded
 
         interpreter = free_threaded(config.cache_dir)
+    elif entry.language == "python" and config.workload == "images" and config.library == "opencv":
+        from kit.build.system_opencv import interpreter as system_opencv  # like for like with go-gocv
+
+        interpreter = system_opencv(config.cache_dir)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
                          host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
                          config.sample_interval_ms,
@@ -545,7 +558,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
                  bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None,
                  contention: Contention | None = None,
-                 library: tuple[str | None, str | None] = (None, None)) -> StrategyRecord:
+                 library: tuple[str | None, str | None] = (None, None),
+                 jpeg_library: str | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -577,7 +591,7 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contended=contention.contended if contention else None,
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
-        library=library[0], library_version=library[1],
+        library=library[0], library_version=library[1], jpeg_library=jpeg_library,
         inside=outcome.inside.to_json() if outcome.inside is not None else None,
         stage_seconds=({stage: round(seconds, 4) for stage, seconds in outcome.stage_seconds.items()}
                        if outcome.stage_seconds is not None else None),
@@ -598,6 +612,14 @@ def record_library(strategy: str, workload: str,
     if strategy == "go-native":
         return "image/jpeg (go)", str(concurrency.get("go") or "") or None
     return None, None
+
+
+def record_jpeg_library(workload: str, concurrency: Mapping[str, object] | None) -> str | None:
+    """The JPEG library release a record's images went through ("libjpeg-turbo 2.1.5"), as its
+    worker reported it (Python and Go alike); None for task workloads or when it could not tell."""
+    if workload != "images" or not concurrency:
+        return None
+    return str(concurrency.get("jpeg_library") or "") or None
 
 
 def command_line(argv: list[str]) -> str:

@@ -28,7 +28,9 @@ from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 
 IMAGE_REPOSITORY = "kit-worker"
 SOURCE_LABEL = "kit.source-digest"
-VERSION_LABELS = {"opencv": "kit.opencv-version", "libjpeg": "kit.libjpeg-turbo-version",
+# The image's Python side, from /opt/kit/versions.json: Debian's OpenCV (the build go-gocv links),
+# the JPEG library's release it runs ("libjpeg-turbo 2.1.5"), Debian's NumPy and python3.
+VERSION_LABELS = {"opencv": "kit.opencv-version", "jpeg_library": "kit.jpeg-library", "numpy": "kit.numpy-version",
                   "python": "kit.python-version"}
 VERSIONS_FILE = "/opt/kit/versions.json"   # written inside the image by the Dockerfile
 WORKER_USER = "65532:65532"                # the image's numeric non-root user

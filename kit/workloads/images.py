@@ -16,6 +16,7 @@ import numpy as np
 
 from kit.workloads.base import Item, ItemFailed, Session, StageClock, Stages, no_session, write_output
 from kit.workloads.geometry import MAX_HEIGHT, MAX_WIDTH, OUTPUT_QUALITY, read_input, target_size
+from kit.workloads.libjpeg import jpeg_line, opencv_jpeg
 
 # EXIF orientation is ignored everywhere, so every strategy (Go too) sees the same pixels.
 DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
@@ -102,12 +103,9 @@ __all__ = ["MAX_HEIGHT", "MAX_WIDTH", "OUTPUT_QUALITY", "ImagesWorkload", "openc
            "target_size", "transform"]
 
 
-def opencv_info() -> dict[str, str]:
-    """OpenCV and its JPEG library versions: they decide output bytes and speed."""
-    info = {"opencv": cv2.__version__, "libjpeg": "unknown"}
-    for line in cv2.getBuildInformation().splitlines():
-        stripped = line.strip()
-        if stripped.startswith("JPEG:"):
-            info["libjpeg"] = stripped.split(":", 1)[1].strip()
-            break
-    return info
+def opencv_info() -> dict[str, str | None]:
+    """OpenCV and its JPEG library versions: they decide output bytes and speed. `libjpeg` is the
+    build information's JPEG line as OpenCV says it; `jpeg_library` the release it runs,
+    "libjpeg-turbo X.Y.Z" (kit/workloads/libjpeg.py), None when nothing says which."""
+    build = cv2.getBuildInformation()
+    return {"opencv": cv2.__version__, "libjpeg": jpeg_line(build) or "unknown", "jpeg_library": opencv_jpeg(build)}
