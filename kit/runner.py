@@ -302,7 +302,8 @@ class Runner:
         if not good:
             return None
         self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
-        return probe_under_watch(batch.input_root, good, self.config.library, self.config.contention_threshold)
+        return probe_under_watch(batch.input_root, good, self.config.library, self.config.contention_threshold,
+                                 self.config.cache_dir)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
         """One sandbox after `start`: its record is appended and saved before this returns. A
@@ -441,14 +442,16 @@ def _written(path: Path, write: Callable[[], object]) -> None:
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
 
 
-def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> dict[str, object]:
-    """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's);
-    its JSON, or {"error": why} when it could not run."""
+def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv",
+              python: list[str] | None = None) -> dict[str, object]:
+    """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's) on
+    `python` (an argv prefix: the Python the workers run, default the controller's); its JSON, or
+    {"error": why} when it could not run."""
     import json
     import subprocess
 
     try:
-        done = subprocess.run([sys.executable, "-m", "kit.gil_probe", "--input-root", str(input_root),
+        done = subprocess.run([*(python or [sys.executable]), "-m", "kit.gil_probe", "--input-root", str(input_root),
                                "--library", library, *inputs],
                               capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -461,10 +464,14 @@ def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> d
         return {"error": f"unreadable probe output: {exc}"}
 
 
-def probe_under_watch(input_root: Path, inputs: list[str], library: str, threshold: float) -> dict[str, object]:
-    """The probe, with the contention it ran under (as a sandbox's): a probe on a busy machine
-    keeps its number, but the report derives no ceiling from it."""
+def probe_under_watch(input_root: Path, inputs: list[str], library: str, threshold: float,
+                      cache_dir: Path) -> dict[str, object]:
+    """The probe on the Python the workers run (the distribution's OpenCV when they use it), with
+    the contention it ran under (as a sandbox's): a probe on a busy machine keeps its number, but the
+    report derives no ceiling from it."""
     import resource
+
+    from kit.build.system_opencv import python_argv
 
     def children_cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -472,7 +479,7 @@ def probe_under_watch(input_root: Path, inputs: list[str], library: str, thresho
 
     cpus = sorted(os.sched_getaffinity(0))
     before, cpu_before, started = read_counters(cpus), children_cpu(), time.monotonic()
-    probe = probe_gil(input_root, inputs, library)
+    probe = probe_gil(input_root, inputs, library, python_argv(cache_dir) if library == "opencv" else None)
     contention = assess(before, read_counters(cpus), children_cpu() - cpu_before, len(cpus),
                         time.monotonic() - started, threshold)
     if contention is not None and "error" not in probe:
