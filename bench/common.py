@@ -37,7 +37,7 @@ def kit_results(args: list[str]) -> dict[str, Any]:
 
 
 def spread(values: list[float]) -> str:
-    """median [min-max] of ratios, as the README reports them."""
+    """median [min-max] of ratios, as docs/measurement.md reports them."""
     return f"{statistics.median(values):.3f} [{min(values):.3f}-{max(values):.3f}]"
 
 

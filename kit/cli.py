@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from kit import config as configuration
 from kit import options as o
 from kit import pipe, signals
+from kit.console import WordConsole
 from kit.errors import ConfigError, KitError
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Concurrency Wars reproducibility kit: strategies race through a batch of "
                        "4K images, each in a memory-capped sandbox.")
-err = Console(stderr=True)
-out = Console(file=pipe.stdout())   # `kit run | head`: a closed stdout never costs the run (kit/pipe.py)
+err = WordConsole(stderr=True)   # soft_wrap=True: wrapped between words, paths whole
+out = WordConsole(file=pipe.stdout())   # `kit run | head`: a closed stdout never costs the run (kit/pipe.py)
 
 
 @app.command()
@@ -45,7 +45,14 @@ def run(**options: Any) -> None:
             if plan.workload == "images" else f"{plan.workload} tasks")
     header = (f"[bold]kit run[/bold]: {plan.items or 'all'} {noun}, {plan.workers} workers, memory cap {cap}, "
               f"CPU cap {plan.cpus or 'none'}")
-    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run())
+    _race(plan, header, options["metrics_host"], linger, lambda runner: runner.run(), _no_oom_footer)
+
+
+def _no_oom_footer(results: RunResults) -> list[str]:
+    """After the table of a capped run that killed nobody: the line that says so, and how to get a kill."""
+    from kit.summary import no_oom_lines
+
+    return no_oom_lines(results.records)
 
 
 @app.command()
@@ -81,11 +88,11 @@ def _plan(options: dict[str, object], **extra: object) -> configuration.RunConfi
 
 def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger: float,
           execute: Callable[[Runner], RunResults],
-          footer: Callable[[RunResults], list[str]] = lambda results: []) -> None:
+          footer: Callable[[RunResults], list[str]] = lambda results: [], verdicts: bool = True) -> None:
     """What run, sweep and floor share: runtime, metrics endpoint, progress bars, table, warnings."""
     from rich.markup import escape
 
-    from kit.console import ProgressView, results_table
+    from kit.console import ProgressView, after_table_warnings, results_table
     from kit.metrics import MetricsObserver, serve
     from kit.observer import Observers
     from kit.pushgateway import group_path, pushing
@@ -97,7 +104,7 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
     out.print(f"{header}, runtime {chosen.name}")
     if chosen.name == "cgroup":
         _first_use_builds(plan)
-    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library):
+    for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library, plan.strategies):
         out.print(line, highlight=False, soft_wrap=True)
     for warning in configuration.plan_warnings(plan):
         err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
@@ -138,8 +145,13 @@ def _race(plan: configuration.RunConfig, header: str, metrics_host: str, linger:
         out.print(results_table(results.records))
         for line in footer(results):
             out.print(line)
-        for warning in results.warnings:
-            out.print(f"[yellow]warning:[/yellow] {warning}")
+        if verdicts:   # the run's answer, in the reports' words
+            from kit.report.answer import verdict_lines
+
+            for line in verdict_lines(results.records, results.concurrency, results.workload, out.width):
+                out.print(line, markup=False, highlight=False, soft_wrap=True)
+        for warning in after_table_warnings(results.warnings):
+            out.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)   # '(under 1 s)' kept whole
         out.print(f"results: {runner.run_dir / 'results.json'}")
         with signals.deferred():  # Ctrl-C now ends the run after the report, never in the middle of it
             _write_report(runner.run_dir)
@@ -303,7 +315,7 @@ def floor(
     _race(plan, f"[bold]kit floor[/bold]: {plan.items} items, {plan.workers} workers, caps "
                 f"{format_bytes(low_bytes)} to {format_bytes(high_bytes)} by {format_bytes(step_bytes)}, "
                 f"{confirmations} runs per cap", options["metrics_host"], linger,
-          lambda runner: _floors(runner, search), footer)
+          lambda runner: _floors(runner, search), footer, verdicts=False)
 
 
 def _floors(runner: Runner, search: configuration.FloorSearch) -> RunResults:
@@ -389,22 +401,14 @@ def doctor(
     checks.append((f"cgroup v{host.version}: a child group with a memory cap", host.problem()))
     checks.append((f"metrics port 127.0.0.1:{metrics_port} free", _port_problem(metrics_port)))
     checks.append(("no sandboxes left by killed runs", _leftovers_problem(host, clean)))
-    failed = False
-    for name, problem in checks:
-        if problem:
-            failed = True
-            out.print(f"[red]FAIL[/red] {name}\n     {problem}", highlight=False, soft_wrap=True)
-        else:
-            out.print(f"[green] ok [/green] {name}")
-    # Optional: without an engine (or image) runs use the cgroup runtime, so these only warn.
+    # Optional: without an engine (or image) runs use the cgroup runtime; without a build, fewer strategies.
     from kit import system
+    from kit.console import doctor_lines
 
-    for name, problem in [*_docker_checks(), *_go_checks(), _free_threaded_check(),
-                          *system.findings(system.capture())]:
-        if problem:
-            out.print(f"[yellow]warn[/yellow] {name}\n     {problem}")
-        else:
-            out.print(f"[green] ok [/green] {name}")
+    lines, failed = doctor_lines(checks, [*_docker_checks(), *_go_checks(), _free_threaded_check()],
+                                 system.findings(system.capture()))
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -486,9 +490,9 @@ def _go_checks() -> list[tuple[str, str | None]]:
     from kit.programs import names
 
     tool, version = go_tool()
-    label = f"Go toolchain{' ' + version if tool else ''} (optional: Go strategies on the cgroup runtime)"
+    label = f"Go toolchain{' ' + version if tool else ''} (for the Go strategies on the cgroup runtime)"
     checks = [(label, None if tool else version)]
-    return checks + [(f"{name} built for the cgroup runtime (optional)",
+    return checks + [(f"{name} built for the cgroup runtime",
                       unavailable_reason(name, "cgroup", default_cache_dir())) for name in names("go")]
 
 
@@ -498,7 +502,7 @@ def _free_threaded_check() -> tuple[str, str | None]:
     from kit.config import default_cache_dir
 
     found = freethreaded.installed(default_cache_dir())
-    label = f"free-threaded CPython{' ' + found.version if found else ''} (optional: python-threads-ft)"
+    label = f"free-threaded CPython{' ' + found.version if found else ''} (for python-threads-ft)"
     return label, freethreaded.unavailable_reason("cgroup", default_cache_dir())
 
 
@@ -511,12 +515,12 @@ def _docker_checks() -> list[tuple[str, str | None]]:
     try:
         client = connect()
     except RuntimeUnavailable as exc:
-        return [(f"Docker engine at {engine_address()} (optional)", str(exc)),
-                (f"worker image {image_tag()} current (optional)", "not checked: no engine")]
+        return [(f"Docker engine at {engine_address()} (for the docker runtime)", str(exc)),
+                (f"worker image {image_tag()} current", "not checked: no engine")]
     with contextlib.closing(client):
         version = client.version().get("Version", "?")
-        return [(f"Docker engine {version} at {engine_address()} (optional)", None),
-                (f"worker image {image_tag()} current (optional)", image_problem(client))]
+        return [(f"Docker engine {version} at {engine_address()} (for the docker runtime)", None),
+                (f"worker image {image_tag()} current", image_problem(client))]
 
 
 @app.command()
@@ -570,7 +574,7 @@ def _print_free_threaded(labels: dict[str, str], prefix: Path | None) -> None:
 
 @app.command()
 def setup(
-    with_deps: Annotated[bool, typer.Option("--with-deps", help="Also install the system packages go-gocv needs (a C++ compiler, OpenCV's dev files) with apt or dnf; needs root.")] = False,  # noqa: E501
+    with_deps: Annotated[bool, typer.Option("--with-deps", help="Also install the system packages go-gocv needs (a C++ compiler, OpenCV's dev files) and the distribution's Python OpenCV and NumPy (the same build, for the Python strategies) with apt or dnf; needs root.")] = False,  # noqa: E501
     no_image: Annotated[bool, typer.Option("--no-image", help="Do not build the worker image even when a Docker engine answers.")] = False,  # noqa: E501
     python_image: Annotated[Optional[str], typer.Option(help="Base image for Python in the worker image (as kit build).")] = None,  # noqa: UP045,E501
     go_image: Annotated[Optional[str], typer.Option(help="Base image for the Go stage of the worker image (as kit build).")] = None,  # noqa: UP045,E501
@@ -592,6 +596,9 @@ def setup(
         out.print(f"system packages ready ({time.monotonic() - started:.0f} s)")
     built = build_host(default_cache_dir(), log=lambda line: out.print(line, highlight=False, soft_wrap=True))
     _print_built(built)
+    from kit.build import system_opencv
+
+    out.print(system_opencv.summary(system_opencv.probe(default_cache_dir())), highlight=False, soft_wrap=True)
     if free_threaded:
         _setup_free_threaded()
     if not no_image:
@@ -691,6 +698,9 @@ def _port_problem(port: int) -> str | None:
         except OSError as exc:
             return f"port {port} is taken ({exc.strerror}): pass --metrics-port with a free port, or 0"
     return None
+
+
+o.unwrap_docstrings(app)   # after the last command: `kit --help` wraps between words
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,8 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich import box
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 
+from kit.console import Wrapped, fits
 from kit.errors import ConfigError
 from kit.results import load
 from kit.stats import MIN_REPETITIONS, SIGNIFICANT, TOO_FEW, Significance, significance
@@ -137,28 +141,79 @@ def _ratio(value: Significance) -> str:
     return "-" if value.ratio is None else f"{value.ratio:.2f}x"
 
 
-def comparison_table(c: Comparison) -> Table:
-    """Rows of the comparison; ratios are B / A (above 1: B is faster, or uses more memory)."""
-    table = Table(title=f"kit compare: A {c.run_a}  vs  B {c.run_b}  (ratios B / A)", title_justify="left",
-                  caption="significance: two-sided Mann-Whitney U on the repetitions, p < 0.05; "
-                          f"needs {MIN_REPETITIONS} repetitions a side", caption_justify="left")
-    for name in ("strategy", "n A/B", "images/s A", "images/s B", "B/A", "significance", "peak MiB A/B",
-                 "memory B/A", "load A/B"):
-        table.add_column(name, justify="left" if name in ("strategy", "significance") else "right")
-    for row in c.rows:
-        a, b = row.a, row.b
-        memory = _ratio(row.peak_memory)
-        if row.peak_memory.verdict == SIGNIFICANT:
-            memory += f" (p={row.peak_memory.p_value:.2g})"
-        table.add_row(
-            a.label(), f"{a.repetitions}/{b.repetitions}",
-            _figure(a.throughput.median if a.throughput else None, 2),
-            _figure(b.throughput.median if b.throughput else None, 2), _ratio(row.throughput),
-            row.throughput.verdict_text,
-            f"{_figure(a.peak_memory_bytes.median if a.peak_memory_bytes else None, 0, 2**20)}/"
-            f"{_figure(b.peak_memory_bytes.median if b.peak_memory_bytes else None, 0, 2**20)}",
-            memory, f"{_figure(a.load_average, 1)}/{_figure(b.load_average, 1)}")
+def comparison_table(c: Comparison) -> ComparisonTable:
+    """Rows of the comparison; ratios are B / A (above 1: B is faster, or uses more memory). One
+    table where it fits, else two (throughput, then memory), like the run table: never `…`."""
+    return ComparisonTable(c)
+
+
+THROUGHPUT_COLUMNS = ("strategy", "n A/B", "images/s A", "images/s B", "B/A", "significance")
+MEMORY_COLUMNS = ("strategy", "peak MiB A/B", "memory B/A", "load A/B")
+
+
+class ComparisonTable:
+    """A renderable that chooses its layout from the width it is given; every cell whole in both."""
+
+    def __init__(self, c: Comparison) -> None:
+        self.c = c
+
+    def wide(self) -> Table:
+        return _comparison(self.c, THROUGHPUT_COLUMNS + MEMORY_COLUMNS[1:], compact=False)
+
+    def narrow(self, width: int | None = None, console: Console | None = None) -> list[Table]:
+        """Throughput, then memory; each keeps its strategy labels on one line where that fits `width`."""
+        tables = []
+        for part, columns in (("throughput", THROUGHPUT_COLUMNS), ("memory", MEMORY_COLUMNS)):
+            table = _comparison(self.c, columns, compact=True, part=part, fold=False)
+            if width is None or console is None or not fits(console, table, width):
+                table = _comparison(self.c, columns, compact=True, part=part, fold=True)
+            tables.append(table)
+        return tables
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        wide = self.wide()
+        if Measurement.get(console, options.update_width(10_000), wide).maximum <= options.max_width:
+            yield wide
+            return
+        yield from self.narrow(options.max_width, console)
+
+
+def _comparison(c: Comparison, columns: tuple[str, ...], compact: bool, part: str | None = None,
+                fold: bool = False) -> Table:
+    title = f"kit compare: A {c.run_a}  vs  B {c.run_b}  (ratios B / A)" + (f" ({part})" if part else "")
+    caption = ("significance: two-sided Mann-Whitney U on the repetitions, p < 0.05; "
+               f"needs {MIN_REPETITIONS} repetitions a side") if part != "throughput" else None
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
+                  box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact, collapse_padding=compact)
+    rows = [_comparison_cells(row) for row in c.rows]
+    for name in columns:
+        text = name in ("strategy", "significance")
+        narrowest = max((cell.narrowest() for row in rows if isinstance(cell := row[name], Wrapped)), default=None)
+        # folded, the strategy is two lines (name, then workers and cap) and only the verdict shrinks further
+        widest = narrowest if fold and name == "strategy" else None
+        # (rich's collapse shrinks every wrapping column alike, below its minimum: the strategy keeps out of it)
+        table.add_column(name, justify="left" if text else "right", no_wrap=name != "significance",
+                         min_width=narrowest, max_width=widest)
+    for cells in rows:
+        table.add_row(*(cells[name] for name in columns))
     return table
+
+
+def _comparison_cells(row: Row) -> dict[str, str | Wrapped]:
+    a, b = row.a, row.b
+    memory = _ratio(row.peak_memory)
+    if row.peak_memory.verdict == SIGNIFICANT:
+        memory += f" (p={row.peak_memory.p_value:.2g})"
+    cap = f"cap {format_bytes(a.memory_limit_bytes)}" if a.memory_limit_bytes else "no cap"
+    return {
+        "strategy": Wrapped([a.strategy, f"x{a.workers} {cap}"]), "n A/B": f"{a.repetitions}/{b.repetitions}",
+        "images/s A": _figure(a.throughput.median if a.throughput else None, 2),
+        "images/s B": _figure(b.throughput.median if b.throughput else None, 2), "B/A": _ratio(row.throughput),
+        "significance": Wrapped(row.throughput.verdict_text),
+        "peak MiB A/B": f"{_figure(a.peak_memory_bytes.median if a.peak_memory_bytes else None, 0, 2**20)}/"
+                        f"{_figure(b.peak_memory_bytes.median if b.peak_memory_bytes else None, 0, 2**20)}",
+        "memory B/A": memory, "load A/B": f"{_figure(a.load_average, 1)}/{_figure(b.load_average, 1)}",
+    }
 
 
 def comparison_lines(c: Comparison) -> list[str]:

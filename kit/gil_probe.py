@@ -9,7 +9,7 @@ can scale to at most 1 / (1 - f) times one thread, on any number of cores. (c al
 pure-Python pipeline and the counter take turns, and the counter keeps half its rate.)
 
 Run by the controller in its own untimed pass, in a fresh interpreter (`python -m kit.gil_probe`)
-with no other thread of the kit's, never inside a strategy's sandbox. Limits (README): both threads
+with no other thread of the kit's, never inside a strategy's sandbox. Limits (docs/measurement.md): both threads
 need a core each (a busy machine adds noise; the solo rates are measured before and after, which
 absorbs steady load, not bursts); the GIL hand-over interval is cut to 0.5 ms during the probe, so
 the pipeline waits less for the GIL after each OpenCV call and the probe disturbs it less.
@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 SWITCH_INTERVAL_SECONDS = 0.0005   # how soon the counter hands the GIL back to a pipeline that asks
@@ -45,6 +45,7 @@ class GilProbe:
     pipeline_seconds: float            # the pass alone
     counter_drift: float = 0.0         # |solo rate before - after| / mean: above ~0.1 the machine was busy
     switch_interval_seconds: float = SWITCH_INTERVAL_SECONDS
+    round_fractions: tuple[float, ...] = ()   # every round's f, the reported one their median
 
     @property
     def thread_ceiling(self) -> float | None:
@@ -91,7 +92,8 @@ def measure(process: Callable[[int], None], count: int, min_seconds: float = MIN
     with the counter alone before and after. The round with the median fraction is reported: a
     burst of other work on a small machine spoils one round, not the figure."""
     found = [_round(process, count, min_seconds / rounds, solo_seconds / rounds) for _ in range(rounds)]
-    return sorted(found, key=lambda probe: probe.fraction)[len(found) // 2]
+    median = sorted(found, key=lambda probe: probe.fraction)[len(found) // 2]
+    return replace(median, round_fractions=tuple(probe.fraction for probe in found))
 
 
 def _round(process: Callable[[int], None], count: int, min_seconds: float, solo_seconds: float) -> GilProbe:

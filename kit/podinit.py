@@ -4,8 +4,10 @@ A remote node cannot mount the controller's files, so the controller puts a reci
 container's environment (kit/inputs.py `pod_recipe`): `KIT_MANIFEST`, the worker's manifest
 (kit/protocol.py `pack`), and for generated images `KIT_INPUTS`, the generator's parameters and the
 sha256 each input must have. The kit's own generator, with the same seed, writes the same bytes as
-on the controller; a digest that differs (another OpenCV build in the image) stops the pod here,
-before any measurement, rather than racing strategies on other inputs.
+on the controller: the init container runs it with the lock's OpenCV and NumPy on its path (the
+image's /opt/kit/generator; the workers run Debian's build); a digest that differs (another build
+in the image) stops the pod here, before any measurement, rather than racing strategies on other
+inputs.
 
 Stdlib, the protocol and the generator only: this runs in the sandbox.
 """

@@ -51,14 +51,15 @@ NO_FREE_THREADED_OPENCV = ("no free-threaded (cp313t) OpenCV wheel exists: PyPI'
 @dataclass(frozen=True, slots=True)
 class Interpreter:
     """A Python other than the sandbox's own (python-threads-ft's free-threaded CPython, built by
-    kit/build/freethreaded.py): its executable and a directory that holds the kit package and
-    nothing else, on the host and in the worker image. Nothing is installed into the interpreter:
-    the kit goes on its path through PYTHONPATH (`worker_argv`)."""
+    kit/build/freethreaded.py; the distribution's Python with its OpenCV, kit/build/system_opencv.py):
+    its executable and a directory that holds the kit package and nothing else, on the host and in
+    the worker image. Nothing is installed into the interpreter: the kit goes on its path through
+    PYTHONPATH (`worker_argv`)."""
 
     host_python: str
     host_kit_path: str
-    image_python: str
-    image_kit_path: str
+    image_python: str | None = None     # None: in the worker image, the image's own Python
+    image_kit_path: str | None = None
 
 
 def worker_argv(python: str, kit_path: str) -> list[str]:
@@ -133,13 +134,8 @@ class WorkerCommand:
         if self.language == "go":
             directory = paths.bin_dir or self.host_bin_dir
             program = [str((directory or Path("go-bin-missing")) / self.strategy)]
-        elif self.interpreter is not None:
-            ft = self.interpreter
-            in_image = paths.bin_dir is not None   # a container: the image's programs and sources
-            program = (worker_argv(ft.image_python, ft.image_kit_path) if in_image
-                       else worker_argv(ft.host_python, ft.host_kit_path))
         else:
-            program = [paths.python, "-m", "kit.worker"]
+            program = self._python(paths)
         return [*program, "--strategy", self.strategy, "--workload", self.workload,
                 "--workers", str(self.workers), "--start-method", self.start_method,
                 "--manifest", str(paths.manifest), "--input-root", str(paths.input_root),
@@ -148,6 +144,17 @@ class WorkerCommand:
                 *(["--library", self.library] if self.library != "opencv" else []),
                 *(["--sample-interval-ms", str(self.sample_interval_ms)]
                   if self.sample_interval_ms != DEFAULT_SAMPLE_INTERVAL_MS else [])]
+
+    def _python(self, paths: WorkerPaths) -> list[str]:
+        """The Python worker's program: the sandbox's own Python, or `interpreter`'s on the host or
+        in the worker image (a container: the image's programs and sources)."""
+        other = self.interpreter
+        in_image = paths.bin_dir is not None
+        if other is None or (in_image and other.image_python is None):
+            return [paths.python, "-m", "kit.worker"]
+        if in_image:
+            return worker_argv(other.image_python or paths.python, other.image_kit_path or "")
+        return worker_argv(other.host_python, other.host_kit_path)
 
 
 _GO_TASKS = ("images", "pi", "count", "payload")

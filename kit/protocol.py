@@ -4,7 +4,8 @@ A worker (Python or Go) gets `--manifest FILE --input-root DIR --output-dir DIR 
 and prints one JSON object per line:
 
     {"event": "start", "pid": 12, "workers": 4, "concurrency": {...}}
-    {"event": "item", "index": 0, "name": "a.jpg", "ok": true, "start": 0.51, "end": 0.58}
+    {"event": "item", "index": 0, "name": "a.jpg", "ok": true, "start": 0.51, "end": 0.58,
+     "stages": {"read": 0.0004, "decode": 0.045, "resize": 0.003, "encode": 0.008, "write": 0.0006}}
     {"event": "item", "index": 1, "name": "b.jpg", "ok": false, "reason": "truncated JPEG", ...}
     {"event": "sample", "t_seconds": 0.75, "usage_bytes": ..., "working_set_bytes": ..., ...}
     {"event": "done", "items_ok": 1, "items_failed": 1}
@@ -20,6 +21,11 @@ the controller leaves out of the work window (first item start to last item end)
 the kernel's figures of the worker's own cgroup read from inside, so that a runtime whose cgroup
 the controller cannot read (a pod on a remote node) is measured all the same; the last one is
 written just before `done`. `sampler_cpu_seconds` is what the sampling itself has cost so far.
+
+`stages` (images: read, decode, resize, encode, write; payload: serialize, transfer, deserialize)
+are the CPU seconds of each stage of that item on the thread that did it, present on items that
+finished (kit/workloads/base.py StageClock; Go the same); the controller sums them into the record's
+`stage_seconds`.
 
 `start`/`end`/`t_seconds` are seconds on the worker's own clock from its start; the controller needs only
 differences. Progress needs no network, so sandboxes run with none, and a killed worker's last
@@ -89,6 +95,7 @@ class ItemEvent:
     end: float
     reason: str | None = None
     rejected: bool = False    # failed by the controller's verdict, never processed (not in the work window)
+    stages: dict[str, float] | None = None   # CPU seconds per stage on the working thread (see above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +137,7 @@ def parse_event(line: str) -> Event | None:
         if kind == "item":
             return ItemEvent(index=int(data["index"]), name=str(data["name"]), ok=bool(data["ok"]),
                              start=float(data["start"]), end=float(data["end"]), reason=data.get("reason"),
-                             rejected=bool(data.get("rejected", False)))
+                             rejected=bool(data.get("rejected", False)), stages=_stages(data.get("stages")))
         if kind == "start":
             return StartEvent(pid=int(data["pid"]), workers=int(data["workers"]),
                               concurrency=dict(data.get("concurrency", {})))
@@ -151,6 +158,13 @@ def parse_event(line: str) -> Event | None:
     return None
 
 
+def _stages(raw: object) -> dict[str, float] | None:
+    """An item's stages as a worker wrote them; anything else (absent, malformed) is None."""
+    if not isinstance(raw, dict):
+        return None
+    return {str(name): float(seconds) for name, seconds in raw.items()}
+
+
 def format_event(event: Event) -> str:
     """Event -> one JSON line (the worker's side)."""
     kind = {ItemEvent: "item", StartEvent: "start", DoneEvent: "done", SampleEvent: "sample"}[type(event)]
@@ -159,4 +173,9 @@ def format_event(event: Event) -> str:
         payload.pop("reason", None)
     if not payload.get("rejected", True):
         payload.pop("rejected")
+    if "stages" in payload:
+        if payload["stages"] is None:
+            payload.pop("stages")
+        else:   # microseconds are plenty, and keep the line short
+            payload["stages"] = {name: round(seconds, 6) for name, seconds in payload["stages"].items()}
     return json.dumps(payload, separators=(",", ":"))

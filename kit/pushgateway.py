@@ -6,8 +6,8 @@ its outcome arrives without waiting); `close()` stops it and pushes once more, w
 outcomes. Every push replaces the run's group (HTTP PUT, prometheus_client's own
 `push_to_gateway`) under the grouping key job="kit", run=<run id>: the `run` label every series
 carries already, so pushed series read like scraped ones. The group stays in the gateway after
-the run (the Pushgateway keeps a batch job's last outcome on purpose); the README says how to
-delete old groups.
+the run (the Pushgateway keeps a batch job's last outcome on purpose); docs/metrics.md says how
+to delete old groups.
 
 A push that fails is one warning line and never fails the run: the metrics are a view of the run,
 results.json is its record. Only reads the registry; the observer's lock keeps each push consistent.

@@ -2,7 +2,7 @@
 
 # JSON format history:
 # 1.0 - first version: top level schema_version, run_id, command, config, environment,
-#       concurrency, inputs, results (one record per strategy x repetition); see README.
+#       concurrency, inputs, results (one record per strategy x repetition); see docs/results-json.md.
 #       Additions that old readers may ignore: config.grid (kit sweep: the axes run), a `floors`
 #       section (kit floor), per-record environment.cpu_steal_seconds and load_average_at_end.
 #       Workloads (issue 8): a top-level `workload` section (name, unit, task parameters, pi's
@@ -29,6 +29,15 @@
 #       `python_build` (`gil_disabled_build`, `configure_args`) beside `gil_enabled`;
 #       `environment.python_free_threaded` (version, configure flags, source, prefix) when
 #       python-threads-ft ran on the host; python-threads-ft records' `gil_free_fraction` is null.
+#       Verdicts that hold (issue 23): per record `stage_seconds` (see StrategyRecord) and
+#       `jpeg_library`; `concurrency.gil_probe` gains `round_fractions`, `contended` and
+#       `other_cpu_seconds` (a contended probe gives no ceiling).
+#       Like for like on claim 3 (issue 23): per images record `jpeg_library` ("libjpeg-turbo 2.1.5",
+#       what its worker reported; null in older files or when the worker could not tell); per
+#       Python worker in concurrency.workers `jpeg_library` and `python_executable`;
+#       `workload.reference_build` (the controller's OpenCV and JPEG library, which made the
+#       reference outputs); per record `verification.build_reason` when a Python record's outputs
+#       were compared by PSNR because its build differs from the reference's.
 #       Issue 25: a top-level `stopped` (only when set): why a run ended before its first sandbox
 #       (a signal during setup, say), with no record and a warning that says the same.
 """
@@ -128,7 +137,11 @@ class StrategyRecord:
     superseded: bool = False                    # a contended attempt replaced by a quieter one (not summarised)
     library: str | None = None                  # images: opencv, pillow, or the Go worker's own library
     library_version: str | None = None
+    jpeg_library: str | None = None             # images: the JPEG library's release, "libjpeg-turbo 2.1.5"
     inside: dict[str, Any] | None = None        # the worker's own samples of its cgroup (kit/inside.py)
+    # CPU seconds over the finished items, stage by stage, on the working thread (images: read,
+    # decode, resize, encode, write; payload: serialize, transfer, deserialize); None: no stages
+    stage_seconds: dict[str, float] | None = None
 
 
 def derived_rates(items_ok: int, work_seconds: float | None, wall_seconds: float, cpu_seconds: float,
@@ -265,7 +278,8 @@ def to_csv(records: list[StrategyRecord]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names + ["failed_item_names", "oom_victims"])
     for record in records:
-        row = [getattr(record, name) for name in names]
+        # a mapping (stage_seconds) as JSON in its cell, as the lists below, never Python's repr
+        row = [json.dumps(v) if isinstance(v := getattr(record, name), dict) else v for name in names]
         row.append(json.dumps([item.name for item in record.failed_items], ensure_ascii=False))
         row.append(json.dumps([event.victim for event in record.oom_events]))
         writer.writerow(["" if value is None else value for value in row])

@@ -10,7 +10,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -32,7 +32,7 @@ from kit.skip import split_current
 from kit.stats import oversubscribed
 from kit.summary import summarize
 from kit.supervisor import Limits, Outcome, not_started, supervise
-from kit.verify import Reference, make_reference, output_verified, verify_outputs
+from kit.verify import Reference, make_reference, output_verified, verify_record
 from kit.workloads import unit
 
 if TYPE_CHECKING:
@@ -111,13 +111,25 @@ def choose_strategies(config: RunConfig, runtime: str = "cgroup") -> tuple[list[
     return [name for name in NAMES if name not in skipped], skipped
 
 
-def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv") -> list[str]:
-    """What `kit run` says first: the strategies this runtime can run; for the others why, and how
-    to get them."""
+def availability_lines(runtime: str, cache_dir: Path, workload: str = "images", library: str = "opencv",
+                       asked: Sequence[str] | None = None) -> list[str]:
+    """What `kit run` says first: the strategies this runtime can run, and one line per other strategy
+    with the gist of why and how to get it. Nothing when the user named the strategies (-s): the
+    others are none of their business."""
+    if asked:
+        return []
     reasons = {name: strategy_problem(name, runtime, cache_dir, workload, library) for name in NAMES}
     lines = [f"strategies available on {runtime}: "
              + (", ".join(name for name, reason in reasons.items() if reason is None) or "none")]
-    return lines + [f"  {name} not available: {reason}" for name, reason in reasons.items() if reason]
+    return lines + [f"  {name} not available: {gist(reason)}" for name, reason in reasons.items() if reason]
+
+
+def gist(reason: str) -> str:
+    """A reason as its one line before a run: whole when it names the command that fixes it, else its
+    first clause ('no free-threaded (cp313t) OpenCV wheel exists: PyPI's ...' -> the part before the
+    colon); the results file and the report keep it whole."""
+    head = reason.split(": ", 1)[0]
+    return reason if "`" in reason or len(head) < 20 else head
 
 
 # kubernetes: the outputs stay in the pod's emptyDir, which goes with the pod; the controller sees
@@ -242,9 +254,12 @@ class Runner:
             run_id=self.run_id, command=self.argv, config=self.config.to_json(),
             environment=environment.capture(self.runtime.describe()),
             concurrency={"start_method": self.config.start_method}, inputs=batch.description,
+            # said before the run in one line each (kit.console.after_table_warnings leaves them out)
             warnings=[f"{name} skipped: {reason}" for name, reason in skipped.items()],
         )
         results.workload = workload_description(batch, self.config.library)
+        if reference.build:   # what the Python workers' builds are compared with (verify.method_for_build)
+            results.workload["reference_build"] = reference.build
         if self.config.cpuset is not None:
             results.environment["cpuset"] = self.pinning.to_json()
         if (self.runtime.name not in ("docker", "kubernetes")   # those run the image's Go build
@@ -252,6 +267,11 @@ class Runner:
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
+        if (self.runtime.name not in ("docker", "kubernetes") and batch.workload == "images"
+                and self.config.library == "opencv" and any(program(name).language == "python" for name in strategies)):
+            from kit.build import system_opencv  # which OpenCV the Python workers ran, and why
+
+            results.environment["python_system_opencv"] = system_opencv.describe(self.config.cache_dir)
         if self.runtime.name != "docker" and any(program(name).free_threaded for name in strategies):
             from kit.build import freethreaded
 
@@ -295,7 +315,8 @@ class Runner:
         if not good:
             return None
         self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
-        return probe_gil(batch.input_root, good, self.config.library)
+        return probe_under_watch(batch.input_root, good, self.config.library, self.config.contention_threshold,
+                                 self.config.cache_dir)
 
     def run_cell(self, cell: Cell) -> StrategyRecord:
         """One sandbox after `start`: its record is appended and saved before this returns. A
@@ -400,8 +421,9 @@ class Runner:
             if self.runtime.remote:
                 verified, detail = None, ({"unverified": REMOTE_UNVERIFIED} if outcome.status == "ok" else {})
             else:
-                verified, detail = (verify_outputs(batch, reference, output_dir,
-                                                   program(cell.strategy).output_check(self.config.library))
+                verified, detail = (verify_record(batch, reference, output_dir,
+                                                  program(cell.strategy).output_check(self.config.library),
+                                                  outcome.concurrency)
                                     if outcome.status == "ok"
                                     else (None, {}))
         except KeyboardInterrupt:  # the strategy finished: its record is kept, unverified
@@ -418,7 +440,8 @@ class Runner:
                             gil_free_fraction=(self.gil_free_fraction if program(cell.strategy).language == "python"
                                                and not program(cell.strategy).free_threaded else None),
                             contention=contention,
-                            library=record_library(cell.strategy, batch.workload, outcome.concurrency)), \
+                            library=record_library(cell.strategy, batch.workload, outcome.concurrency),
+                            jpeg_library=record_jpeg_library(batch.workload, outcome.concurrency)), \
             outcome.disk_full
 
 
@@ -434,14 +457,16 @@ def _written(path: Path, write: Callable[[], object]) -> None:
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
 
 
-def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> dict[str, object]:
-    """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's);
-    its JSON, or {"error": why} when it could not run."""
+def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv",
+              python: list[str] | None = None) -> dict[str, object]:
+    """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's) on
+    `python` (an argv prefix: the Python the workers run, default the controller's); its JSON, or
+    {"error": why} when it could not run."""
     import json
     import subprocess
 
     try:
-        done = subprocess.run([sys.executable, "-m", "kit.gil_probe", "--input-root", str(input_root),
+        done = subprocess.run([*(python or [sys.executable]), "-m", "kit.gil_probe", "--input-root", str(input_root),
                                "--library", library, *inputs],
                               capture_output=True, text=True, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -452,6 +477,30 @@ def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv") -> d
         return dict(json.loads(done.stdout.strip().splitlines()[-1]))
     except (ValueError, IndexError) as exc:
         return {"error": f"unreadable probe output: {exc}"}
+
+
+def probe_under_watch(input_root: Path, inputs: list[str], library: str, threshold: float,
+                      cache_dir: Path) -> dict[str, object]:
+    """The probe on the Python the workers run (the distribution's OpenCV when they use it), with
+    the contention it ran under (as a sandbox's): a probe on a busy machine keeps its number, but the
+    report derives no ceiling from it."""
+    import resource
+
+    from kit.build.system_opencv import python_argv
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    cpus = sorted(os.sched_getaffinity(0))
+    before, cpu_before, started = read_counters(cpus), children_cpu(), time.monotonic()
+    probe = probe_gil(input_root, inputs, library, python_argv(cache_dir) if library == "opencv" else None)
+    contention = assess(before, read_counters(cpus), children_cpu() - cpu_before, len(cpus),
+                        time.monotonic() - started, threshold)
+    if contention is not None and "error" not in probe:
+        probe.update(contended=contention.contended, other_cpu_seconds=contention.other_cpu_seconds,
+                     steal_seconds=contention.steal_seconds)
+    return probe
 
 
 def _item(observer: RunObserver, cell: Cell, event: object) -> None:
@@ -471,6 +520,10 @@ def _command(cell: Cell, config: RunConfig) -> Callable[[SandboxPaths], list[str
         from kit.build.freethreaded import interpreter as free_threaded
 
         interpreter = free_threaded(config.cache_dir)
+    elif entry.language == "python" and config.workload == "images" and config.library == "opencv":
+        from kit.build.system_opencv import interpreter as system_opencv  # like for like with go-gocv
+
+        interpreter = system_opencv(config.cache_dir)
     return entry.command(config.workload, cell.workers, config.start_method, config.chunksize,
                          host_bin_dir(config.cache_dir) if entry.language == "go" else None, config.library,
                          config.sample_interval_ms,
@@ -527,7 +580,8 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
                  start_method: str | None, workload: str = "images", items_skipped: int = 0,
                  bytes_moved_per_task: int | None = None, gil_free_fraction: float | None = None,
                  contention: Contention | None = None,
-                 library: tuple[str | None, str | None] = (None, None)) -> StrategyRecord:
+                 library: tuple[str | None, str | None] = (None, None),
+                 jpeg_library: str | None = None) -> StrategyRecord:
     """The record of product.md section 4 from a measured outcome."""
     stats = outcome.stats
     cpu_seconds = stats.cpu_seconds if stats else 0.0
@@ -559,8 +613,10 @@ def build_record(cell: Cell, outcome: Outcome, items_total: int, verified: bool 
         contended=contention.contended if contention else None,
         controller_cpu_seconds=contention.controller_cpu_seconds if contention else None,
         contention_threshold=contention.threshold if contention else None,
-        library=library[0], library_version=library[1],
+        library=library[0], library_version=library[1], jpeg_library=jpeg_library,
         inside=outcome.inside.to_json() if outcome.inside is not None else None,
+        stage_seconds=({stage: round(seconds, 4) for stage, seconds in outcome.stage_seconds.items()}
+                       if outcome.stage_seconds is not None else None),
     )
 
 
@@ -578,6 +634,14 @@ def record_library(strategy: str, workload: str,
     if strategy == "go-native":
         return "image/jpeg (go)", str(concurrency.get("go") or "") or None
     return None, None
+
+
+def record_jpeg_library(workload: str, concurrency: Mapping[str, object] | None) -> str | None:
+    """The JPEG library release a record's images went through ("libjpeg-turbo 2.1.5"), as its
+    worker reported it (Python and Go alike); None for task workloads or when it could not tell."""
+    if workload != "images" or not concurrency:
+        return None
+    return str(concurrency.get("jpeg_library") or "") or None
 
 
 def command_line(argv: list[str]) -> str:

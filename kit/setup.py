@@ -1,5 +1,6 @@
-"""`kit setup --with-deps`: the system packages go-gocv needs, through the distribution's own
-package manager (in the spirit of `playwright install --with-deps`).
+"""`kit setup --with-deps`: the system packages go-gocv needs, and the distribution's Python OpenCV
+and NumPy on which the Python strategies then run the same OpenCV build (kit/build/system_opencv.py),
+through the distribution's own package manager (in the spirit of `playwright install --with-deps`).
 
 Only `kit setup` installs system packages, and only when asked; `kit run` never does. Debian and
 Ubuntu use apt (what CI exercises); Fedora and the RHEL family use dnf (tested on a fixture
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from kit.build.freethreaded import BUILD_DEPENDENCIES
 from kit.build.go import OPENCV_DEV_PACKAGES, SETUP_HINT
+from kit.build.system_opencv import PACKAGES as PYTHON_OPENCV_PACKAGES
 from kit.errors import EnvironmentProblem
 
 OS_RELEASE = Path("/etc/os-release")
@@ -54,11 +56,11 @@ def package_plan(os_release: Path = OS_RELEASE, *, free_threaded: bool = False) 
     name, family = distribution(os_release)
     if any(word in APT_FAMILY for word in family):
         extra = BUILD_DEPENDENCIES if free_threaded else ()
-        packages = ("g++", *OPENCV_DEV_PACKAGES.split(), *extra)
+        packages = ("g++", *OPENCV_DEV_PACKAGES.split(), *PYTHON_OPENCV_PACKAGES, *extra)
         return PackagePlan("apt-get", packages, ("apt-get", "update"),
                            ("apt-get", "install", "-y", "--no-install-recommends", *packages))
     if any(word in DNF_FAMILY for word in family):
-        packages = ("gcc-c++", "opencv-devel")
+        packages = ("gcc-c++", "opencv-devel", *PYTHON_OPENCV_PACKAGES)
         return PackagePlan("dnf", packages, None, ("dnf", "install", "-y", *packages))
     raise EnvironmentProblem(f"kit setup --with-deps knows apt (Debian, Ubuntu) and dnf (Fedora, RHEL), not {name}: "
                              "install a C++ compiler and OpenCV 4's dev files with your package manager, then run "

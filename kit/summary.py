@@ -202,3 +202,22 @@ def varying(summaries: Sequence[Summary]) -> tuple[bool, bool]:
     """(workers vary, caps vary) over the summaries: labels then show only what tells them apart."""
     workers = {s.workers for s in summaries if s.strategy != "python-sequential"}
     return len(workers) > 1, len({s.memory_limit_bytes for s in summaries}) > 1
+
+
+def no_oom_lines(records: Sequence[StrategyRecord]) -> list[str]:
+    """For each memory cap that killed nobody, one line that says so and what would change it: the
+    highest peak working set against the cap, that more workers raise it, and `kit floor`. None
+    without a cap (nothing could be OOM-killed) or where a cap did kill."""
+    lines = []
+    measured = [r for r in records if not r.warmup and r.memory_limit_bytes]
+    for cap in sorted({r.memory_limit_bytes for r in measured if r.memory_limit_bytes}):
+        at_cap = [r for r in measured if r.memory_limit_bytes == cap]
+        peaks = [r for r in at_cap if r.peak_memory_bytes is not None]
+        if any(r.oom_kills or r.status == "oom_killed" for r in at_cap) or not peaks:
+            continue
+        top = max(peaks, key=lambda r: r.peak_memory_bytes or 0)
+        peak = top.peak_memory_bytes or 0
+        lines.append(f"no strategy was OOM-killed under the {format_bytes(cap)} cap: the highest peak was "
+                     f"{top.strategy} x{top.workers} at {peak / 2**20:.0f} MiB ({peak / cap:.0%} of the cap); "
+                     "more workers raise the peak (--workers), and `kit floor` finds the cap each strategy needs")
+    return lines

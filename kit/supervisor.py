@@ -48,6 +48,7 @@ class Outcome:
     message: str | None = None
     disk_full: str | None = None    # "item: reason" when the worker ran out of disk space
     inside: InsideFigures | None = None   # the worker's samples of its own cgroup (None: none arrived)
+    stage_seconds: dict[str, float] | None = None   # items' stages summed (None: the worker reported none)
 
 
 @dataclass(slots=True)
@@ -66,11 +67,17 @@ class _Progress:
     done: bool = False
     concurrency: dict[str, object] = field(default_factory=dict)
     disk_full: str | None = None     # the first item that could not be written for want of space
+    stage_seconds: dict[str, float] | None = None   # the finished items' stages, summed
 
     def apply(self, event: Event) -> None:
         if isinstance(event, ItemEvent):
             if event.ok:
                 self.items_ok += 1
+                if event.stages is not None:
+                    totals = self.stage_seconds if self.stage_seconds is not None else {}
+                    for stage, seconds in event.stages.items():
+                        totals[stage] = totals.get(stage, 0.0) + seconds
+                    self.stage_seconds = totals
             else:
                 self.items_failed += 1
                 self.failed.append(FailedItem(name=event.name, reason=event.reason or "failed"))
@@ -227,6 +234,7 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
                    work_seconds=progress.work_seconds, stats=final, peaks=monitor.peaks, samples=samples,
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,
                    failed_items=progress.failed, concurrency=progress.concurrency, message=message,
+                   stage_seconds=progress.stage_seconds,
                    disk_full=progress.disk_full, inside=inside.figures())
 
 

@@ -1,7 +1,9 @@
 """Reference outputs and the check of every strategy's outputs against them.
 
 The controller always makes the reference with the sequential Python pipeline, outside any
-timing, so any subset of strategies can be verified. Same OpenCV build -> identical bytes.
+timing, so any subset of strategies can be verified. Same OpenCV build -> identical bytes: a Python
+worker whose OpenCV version or JPEG library differs from the controller's (Debian's OpenCV beside
+the lock's wheel, kit/build/system_opencv.py; the worker image's) is held to PSNR, as Go is.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,8 @@ class Reference:
     directory: Path
     digests: dict[str, str | None]
     problems: dict[str, str] = field(default_factory=dict)
+    # images: the build that made it, {"library", "library_version", "jpeg_library"} (the controller's cv2)
+    build: dict[str, str | None] = field(default_factory=dict)
 
 
 def _reference_one(source: Path, target: Path) -> str:
@@ -51,12 +56,13 @@ def make_reference(batch: Batch, directory: Path) -> Reference:
     from kit.workloads.images import opencv_info
 
     index_path = directory / "reference.json"
-    key = {"inputs": batch.digests, "opencv": opencv_info(), "checker": CHECKER_VERSION,
-           "rejected": batch.problems}
+    info = opencv_info()
+    build = {"library": "opencv", "library_version": info["opencv"], "jpeg_library": info["jpeg_library"]}
+    key = {"inputs": batch.digests, "opencv": info, "checker": CHECKER_VERSION, "rejected": batch.problems}
     if index_path.exists():
         saved = json.loads(index_path.read_text())
         if saved.get("key") == key:
-            return Reference(directory, saved["digests"], saved.get("problems", {}))
+            return Reference(directory, saved["digests"], saved.get("problems", {}), build)
     directory.mkdir(parents=True, exist_ok=True)
     cv2.setNumThreads(1)  # the same as in every worker
     names = [name for name in batch.distinct_inputs if name not in batch.problems]
@@ -75,7 +81,7 @@ def make_reference(batch: Batch, directory: Path) -> Reference:
     digests: dict[str, str | None] = {name: (None if name in problems else str(results[name]))
                                       for name in batch.distinct_inputs}
     atomic_write(index_path, json.dumps({"key": key, "digests": digests, "problems": problems}))
-    return Reference(directory, digests, problems)
+    return Reference(directory, digests, problems, build)
 
 
 def _safe(name: str) -> str:
@@ -84,6 +90,35 @@ def _safe(name: str) -> str:
 
 def reference_file(reference: Reference, input_name: str) -> Path:
     return reference.directory / _safe(input_name)
+
+
+def method_for_build(declared: str, reference: Reference,
+                     worker: Mapping[str, object] | None) -> tuple[str, str | None]:
+    """(method, why it is not the declared one): identical bytes are asked of a worker only when it
+    ran the reference's very build, the same OpenCV version with the same JPEG library (its start
+    event's `library_version` and `jpeg_library`); any other build is held to PSNR, as Go is."""
+    if declared != "sha256" or not reference.build:
+        return declared, None
+    worker = worker or {}
+    theirs = (worker.get("library_version"), worker.get("jpeg_library"))
+    ours = (reference.build.get("library_version"), reference.build.get("jpeg_library"))
+    if theirs == ours:
+        return declared, None
+    return "psnr", (f"the worker's build ({_build(*theirs)}) is not the reference's ({_build(*ours)}): "
+                    "pixels compared by PSNR, not bytes")
+
+
+def _build(version: object, jpeg: object) -> str:
+    return f"OpenCV {version or 'unknown'}, {jpeg or 'JPEG library unknown'}"
+
+
+def verify_record(batch: Batch, reference: Reference, output_dir: Path, declared: str,
+                  worker: Mapping[str, object] | None) -> tuple[bool, dict[str, Any]]:
+    """`verify_outputs` by the method the worker's build allows (`method_for_build`); the detail
+    says when and why that is PSNR rather than the declared bytes."""
+    method, reason = method_for_build(declared, reference, worker if batch.workload == "images" else None)
+    verified, detail = verify_outputs(batch, reference, output_dir, method)
+    return verified, ({**detail, "build_reason": reason} if reason else detail)
 
 
 def verify_outputs(batch: Batch, reference: Reference, output_dir: Path,
@@ -127,13 +162,18 @@ def output_verified(reference: Reference, input_name: str, output: Path, method:
     expected = reference.digests.get(input_name)
     if expected is None:
         return False   # the item must fail: an output for it is not one to keep
-    if method == "psnr":
-        verdict, value = _compare_pixels(reference_file(reference, input_name), output)
-        return verdict == "ok" and value is not None and value >= PSNR_THRESHOLD_DB
-    try:
-        return hashlib.sha256(output.read_bytes()).hexdigest() == expected
-    except OSError:
-        return False
+    if method != "psnr":
+        try:
+            if hashlib.sha256(output.read_bytes()).hexdigest() == expected:
+                return True
+        except OSError:
+            return False
+        if not reference.build:
+            return False
+        # the worker's build is known only once it runs (method_for_build): one unlike the
+        # reference's is held to PSNR, so an output it made passes that and is kept
+    verdict, value = _compare_pixels(reference_file(reference, input_name), output)
+    return verdict == "ok" and value is not None and value >= PSNR_THRESHOLD_DB
 
 
 # PSNR floor for outputs made by another decoder, resizer or encoder than the reference's

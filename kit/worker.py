@@ -31,7 +31,7 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
 
     entry = program(strategy)
     threads: int | None = None
-    images: dict[str, str] = {}
+    images: dict[str, str | None] = {}
     if workload == "images":  # the task workloads never load an image library (nor pay for its memory)
         from kit.workloads import library_info
 
@@ -57,11 +57,12 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
 def interpreter_info() -> dict[str, object]:
     """Whether the GIL is on now (importing a C extension not marked free-threading-safe turns it
     back on in a free-threaded build, so this is read after the workload's imports), and what
-    the interpreter was built as: `Py_GIL_DISABLED` and its configure arguments."""
+    the interpreter was built as: `Py_GIL_DISABLED` and its configure arguments; which one it is."""
     import sysconfig
 
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     return {"gil_enabled": bool(gil),
+            "python_executable": sys.executable,   # the venv's, Debian's /usr/bin/python3 (system OpenCV), ...
             "python_build": {"gil_disabled_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
                              "configure_args": sysconfig.get_config_var("CONFIG_ARGS") or ""}}
 

@@ -28,7 +28,9 @@ from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 
 IMAGE_REPOSITORY = "kit-worker"
 SOURCE_LABEL = "kit.source-digest"
-VERSION_LABELS = {"opencv": "kit.opencv-version", "libjpeg": "kit.libjpeg-turbo-version",
+# The image's Python side, from /opt/kit/versions.json: Debian's OpenCV (the build go-gocv links),
+# the JPEG library's release it runs ("libjpeg-turbo 2.1.5"), Debian's NumPy and python3.
+VERSION_LABELS = {"opencv": "kit.opencv-version", "jpeg_library": "kit.jpeg-library", "numpy": "kit.numpy-version",
                   "python": "kit.python-version"}
 VERSIONS_FILE = "/opt/kit/versions.json"   # written inside the image by the Dockerfile
 WORKER_USER = "65532:65532"                # the image's numeric non-root user
@@ -228,7 +230,7 @@ def image_problem(client: Any, tag: str | None = None) -> str | None:
     try:
         image = client.images.get(tag)
     except docker.errors.ImageNotFound:
-        return f"no worker image {tag}: run `kit build` (air-gapped: README, Running in containers)"
+        return f"no worker image {tag}: run `kit build` (air-gapped: docs/containers.md)"
     built_from = (image.labels or {}).get(SOURCE_LABEL)
     if built_from != source_digest():
         return (f"the worker image {tag} is stale (built from other sources than this kit's): "

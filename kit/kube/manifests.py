@@ -33,6 +33,7 @@ INPUT_ROOT = WORK_DIR / "input"
 OUTPUT_DIR = WORK_DIR / "output"
 MANIFEST = WORK_DIR / "manifest.json"
 PYTHON = "/opt/venv/bin/python"
+GENERATOR_PATH = "/opt/kit/generator"   # the image's copy of the lock's OpenCV and NumPy (kit/container/Dockerfile)
 UID = 65532                       # the worker image's numeric non-root user (kit/container/Dockerfile)
 # /tmp is an emptyDir of medium Memory: its pages are charged to the writer's memory cgroup, so
 # scratch counts against the cap as on the local runtimes' tmpfs; its size is bounded by this.
@@ -189,8 +190,10 @@ def request_for(spec: SandboxSpec, bin_dir: Path | None = None) -> JobRequest:
     request is the cap, else one core per worker), labels and the inputs' recipe."""
     paths = SandboxPaths(python=PYTHON, input_root=INPUT_ROOT, output_dir=OUTPUT_DIR, manifest=MANIFEST,
                          bin_dir=bin_dir)
-    init = [PYTHON, "-m", "kit.podinit", "--manifest", str(MANIFEST), "--input-root", str(INPUT_ROOT),
-            "--output-dir", str(OUTPUT_DIR)]
+    # The generator runs the lock's OpenCV and NumPy (the controller's), which the image keeps apart
+    # from the workers' Debian build: the inputs are then the controller's bytes (kit/podinit.py).
+    init = ["env", f"PYTHONPATH={GENERATOR_PATH}", PYTHON, "-m", "kit.podinit", "--manifest", str(MANIFEST),
+            "--input-root", str(INPUT_ROOT), "--output-dir", str(OUTPUT_DIR)]
     return JobRequest(name=spec.name, command=spec.command(paths), init_command=init, recipe_env=spec.remote_inputs,
                       memory_limit_bytes=spec.memory_limit_bytes, cpus=spec.cpus or float(spec.workers),
                       labels=spec.labels, init_memory_bytes=spec.remote_inputs_memory_bytes)

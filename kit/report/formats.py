@@ -9,10 +9,10 @@ from typing import Any
 
 from kit.errors import ConfigError
 from kit.report import fmt
-from kit.report.render import read_results
+from kit.report.render import contended_mark, read_results
 from kit.report.verdicts import claims
 from kit.results import StrategyRecord, record_from_json, to_csv
-from kit.summary import summarize
+from kit.summary import no_oom_lines, summarize
 
 MARKDOWN_COLUMNS = ("strategy", "workers", "cap", "n", "work s", "rate", "peak working set", "CPU (cores)",
                     "verified", "outcome")
@@ -46,12 +46,14 @@ def markdown(data: dict[str, Any]) -> str:
         verified = "–" if not g.ok else "yes" if all(r.verified for r in g.ok) else "NO"
         cells = [g.strategy, str(g.workers), fmt.cap(g.memory_limit_bytes), str(len(g.records)),
                  fmt.stat_text(work), fmt.stat_text(g.throughput), fmt.stat_text(peak, fmt.mib),
-                 fmt.stat_text(cpu), verified, g.outcome]
+                 fmt.stat_text(cpu), verified, g.outcome + (f", {busy}" if (busy := contended_mark(g)) else "")]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if no_oom := no_oom_lines(records):   # a cap that killed nobody: the highest peak against it
+        lines += ["", *no_oom]
     if data.get("workload", {}).get("name", "images") == "images" and groups:
         lines.append("")
-        for claim in claims(groups):
-            lines.append(f"- **Claim {claim.number} {claim.verdict}**: {claim.title}. {claim.summary}")
+        for claim in claims(groups, (data.get("concurrency") or {}).get("gil_probe")):
+            lines.append(f"- **Claim {claim.number} {claim.verdict}**: {claim.summary} ({claim.title})")
     return "\n".join(lines) + "\n"
 
 

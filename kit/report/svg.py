@@ -83,6 +83,33 @@ def _text_width(text: str, size: float = 12.5) -> float:
     return len(text) * size * 0.56
 
 
+Box = tuple[float, float, float, float]   # x0, y0, x1, y1 in the viewBox
+
+
+def text_box(x: float, y: float, text: str, size: float, anchor: str = "start", bold: bool = False) -> Box:
+    """Where a text drawn at baseline (x, y) lands, roughly, with a little room around it; bold
+    text and wide fonts (DejaVu Sans) run longer than `_text_width`'s estimate, so err wide."""
+    width = _text_width(text, size) * (1.2 if bold else 1.1)
+    x0 = x - width if anchor == "end" else x - width / 2 if anchor == "middle" else x
+    return (x0 - 2, y - size - 1, x0 + width + 2, y + size * 0.3 + 1)
+
+
+def overlaps(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place(candidates: Sequence[tuple[float, float, str]], text: str, size: float, taken: list[Box],
+          inside: Box, bold: bool = True) -> tuple[float, float, str]:
+    """The first (x, y, anchor) whose text box stays inside `inside` and clear of `taken` (else the
+    first one); the chosen box joins `taken` so later labels avoid it."""
+    def fits(box: Box) -> bool:
+        return (box[0] >= inside[0] and box[2] <= inside[2] and box[1] >= inside[1] and box[3] <= inside[3]
+                and not any(overlaps(box, other) for other in taken))
+    chosen = next((c for c in candidates if fits(text_box(*c[:2], text, size, c[2], bold))), candidates[0])
+    taken.append(text_box(*chosen[:2], text, size, chosen[2], bold))
+    return chosen
+
+
 def bar_chart(bars: Sequence[Bar], title: str, axis: str, cap: float | None = None,
               cap_text: str = "", legend: Sequence[tuple[str, str]] = ()) -> Markup:
     """Horizontal bars, one row per group, with an optional vertical cap line."""
@@ -218,7 +245,11 @@ def line_chart(chart: LineChart) -> Markup:
     if chart.whole_x:   # 0, 1, 2 workers, not 0, 0.5, 1, 1.5, 2
         x_ticks = [t for t in x_ticks if float(t).is_integer()] if x_ticks[-1] > 1 else x_ticks
     x_max, y_max = x_ticks[-1] or 1.0, y_ticks[-1] or 1.0
+    # Room for the widest y tick ("1,000") between the rotated axis title (x about 8-21) and the plot.
+    left = max(left, math.ceil(24 + max(_text_width(chart.y_text(t), 11) * 1.15 for t in y_ticks) + 8))
     plot_w = width - left - right
+    plot_box: Box = (left, top - 2, width - right + 2, top + plot_h)
+    taken: list[Box] = []   # labels drawn so far: later ones move out of their way
 
     def px(value: float) -> float:
         return left + plot_w * value / x_max
@@ -244,13 +275,21 @@ def line_chart(chart: LineChart) -> Markup:
                  f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
                  f'class="t-axis">{esc(chart.y_axis)}</text>')
     for i, level in enumerate(off_scale):
+        text = f"{level.label} (above the scale)"
+        taken.append(text_box(width - right - 4, top + 12 + 14 * i, text, 11.5, "end", bold=True))
         parts.append(f'<text x="{width - right - 4}" y="{top + 12 + 14 * i}" text-anchor="end" class="t-cap" '
-                     f'fill="{esc(level.color)}">{esc(level.label)} (above the scale)</text>')
+                     f'fill="{esc(level.color)}">{esc(text)}</text>')
+    # The kills' symbols first, so that no level's label covers one.
+    taken.extend((px(m.x) - 8, py(m.y) - 8, px(m.x) + 8, py(m.y) + 8) for m in chart.markers)
     for level in shown:
         ly = py(level.y)
+        # above the line at the right end; else at the left end, else under the line
+        tx, ty, anchor = place([(width - right - 4, ly - 5, "end"), (left + 6, ly - 5, "start"),
+                                (width - right - 4, ly + 15, "end"), (left + 6, ly + 15, "start")],
+                               level.label, 11.5, taken, plot_box)
         parts.append(f'<line x1="{left}" y1="{ly:.1f}" x2="{width - right}" y2="{ly:.1f}" '
                      f'stroke="{esc(level.color)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                     f'<text x="{width - right - 4}" y="{ly - 5:.1f}" text-anchor="end" class="t-cap" '
+                     f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
                      f'fill="{esc(level.color)}">{esc(level.label)}</text>')
     for s in drawn:
         path = "M" + "L".join(f"{px(x):.1f} {py(y):.1f}" for x, y in s.points)
@@ -265,9 +304,14 @@ def line_chart(chart: LineChart) -> Markup:
         parts.append(f'<g><title>{esc(marker.label)}</title><circle cx="{mx:.1f}" cy="{my:.1f}" r="7" '
                      f'fill="#fff" stroke="{esc(marker.color)}" stroke-width="2"/><path d="M{mx - 3.5:.1f} '
                      f'{my - 3.5:.1f}l7 7m0 -7l-7 7" stroke="{esc(marker.color)}" stroke-width="2"/></g>')
-        if not near:  # one label per cluster of kills
+        if not near:  # one label per cluster of kills, clear of the levels' labels
             labelled.append((mx, my))
-            parts.append(f'<text x="{mx:.1f}" y="{my - 12:.1f}" text-anchor="middle" class="t-cap" '
+            half = _text_width("OOM kill", 11.5) * 0.6 + 2
+            cx = min(max(mx, left + half), width - right - half)   # centred, but inside the plot
+            tx, ty, anchor = place([(cx, my - 13, "middle"), (cx, my + 22, "middle"), (mx - 12, my + 4, "end"),
+                                    (mx + 12, my + 4, "start"), (mx - 10, my + 20, "end"),
+                                    (mx - 10, my - 10, "end")], "OOM kill", 11.5, taken, plot_box)
+            parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
                          f'fill="{esc(marker.color)}">OOM kill</text>')
     for i, s in enumerate(seen):
         lx = left + (i % columns) * column

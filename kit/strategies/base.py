@@ -33,10 +33,11 @@ def run_item(workload: Workload, item: Item, origin: float) -> ItemEvent:
     """Process one item; a bad input becomes a failed event, never an exception."""
     start = time.monotonic()
     reason: str | None = None
+    stages = None
     try:
-        workload.process(item)
+        stages = workload.process(item)
     except ItemFailed as exc:
         reason = str(exc)
     end = time.monotonic()
     return ItemEvent(index=item.index, name=item.name, ok=reason is None,
-                     start=start - origin, end=end - origin, reason=reason)
+                     start=start - origin, end=end - origin, reason=reason, stages=stages)

@@ -13,7 +13,8 @@ WORKLOAD_NAMES: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
 TASK_WORKLOADS: tuple[str, ...] = ("pi", "count", "payload", "io")
 # What the kit says each item is, and how each workload's tasks are verified (recorded in results).
 VERIFICATION: dict[str, str] = {
-    "images": "output bytes equal the sequential pipeline's (PSNR for Go and Pillow)",
+    "images": ("output bytes equal the sequential pipeline's where the worker ran the reference's OpenCV "
+               "build (version and JPEG library); PSNR for Go, Pillow and other OpenCV builds"),
     "pi": "|result - math.pi| <= pi * 4^-iterations + 1e-12 (Viete's truncation bound)",
     "count": "result equals count_to exactly",
     "payload": "result equals the payload's length in characters and the sha256 of every 4096th character",
@@ -58,17 +59,22 @@ def workload_for(name: str, library: str = "opencv") -> Workload:
     raise ValueError(f"unknown workload {name!r}")
 
 
-def library_info(library: str) -> dict[str, str]:
-    """The image library's name and version, and its JPEG library's, as a worker records them."""
+def library_info(library: str) -> dict[str, str | None]:
+    """The image library's name and version, and its JPEG library's, as a worker records them:
+    `libjpeg` as the library describes it, `jpeg_library` the release ("libjpeg-turbo 2.1.5", None
+    when unknown) that claim 3 compares with go-gocv's."""
     if library == "pillow":
         from kit.workloads.images_pillow import pillow_info
 
         info = pillow_info()
-        return {"library": "pillow", "library_version": info["pillow"], "libjpeg": info["libjpeg"]}
+        known = None if info["libjpeg"].endswith("unknown") else info["libjpeg"]
+        return {"library": "pillow", "library_version": info["pillow"], "libjpeg": info["libjpeg"],
+                "jpeg_library": known}
     from kit.workloads.images import opencv_info
 
-    info = opencv_info()
-    return {"library": "opencv", "library_version": info["opencv"], "libjpeg": info["libjpeg"]}
+    found = opencv_info()
+    return {"library": "opencv", "library_version": found["opencv"], "libjpeg": found["libjpeg"],
+            "jpeg_library": found["jpeg_library"]}
 
 
 def task_check(name: str) -> Callable[[Mapping[str, Any], str, str], str | None]:

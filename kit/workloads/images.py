@@ -14,30 +14,52 @@ from contextlib import AbstractContextManager
 import cv2
 import numpy as np
 
-from kit.workloads.base import Item, ItemFailed, Session, no_session, write_output
+from kit.workloads.base import Item, ItemFailed, Session, StageClock, Stages, no_session, write_output
 from kit.workloads.geometry import MAX_HEIGHT, MAX_WIDTH, OUTPUT_QUALITY, read_input, target_size
+from kit.workloads.libjpeg import jpeg_line, opencv_jpeg
 
 # EXIF orientation is ignored everywhere, so every strategy (Go too) sees the same pixels.
 DECODE_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
 
 
-def transform(data: bytes) -> bytes:
-    """The pipeline on bytes in memory, used by workers and for the reference outputs alike. Any
-    OpenCV error (a file replaced by garbage, an allocation the cap refuses) fails this item only."""
+def decode(data: bytes) -> np.ndarray:
+    """JPEG bytes -> BGR pixels, EXIF orientation ignored."""
     try:
         image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
-        if image is None:
-            raise ItemFailed("undecodable JPEG")
-        height, width = image.shape[:2]
-        size = target_size(width, height)
-        if size != (width, height):
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    except cv2.error as exc:
+        raise ItemFailed(f"OpenCV error: {_first_line(exc)}") from exc
+    if image is None:
+        raise ItemFailed("undecodable JPEG")
+    return image
+
+
+def resize(image: np.ndarray) -> np.ndarray:
+    """To fit MAX_WIDTH x MAX_HEIGHT with INTER_AREA; never upscaled (then the same array)."""
+    height, width = image.shape[:2]
+    size = target_size(width, height)
+    if size == (width, height):
+        return image
+    try:
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    except cv2.error as exc:
+        raise ItemFailed(f"OpenCV error: {_first_line(exc)}") from exc
+
+
+def encode(image: np.ndarray) -> bytes:
+    """Pixels -> JPEG at OUTPUT_QUALITY."""
+    try:
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, OUTPUT_QUALITY])
     except cv2.error as exc:
         raise ItemFailed(f"OpenCV error: {_first_line(exc)}") from exc
     if not ok:
         raise ItemFailed("JPEG encoding failed")
     return encoded.tobytes()
+
+
+def transform(data: bytes) -> bytes:
+    """The pipeline on bytes in memory, used by workers and for the reference outputs alike. Any
+    OpenCV error (a file replaced by garbage, an allocation the cap refuses) fails this item only."""
+    return encode(resize(decode(data)))
 
 
 def _first_line(exc: Exception) -> str:
@@ -56,10 +78,22 @@ class ImagesWorkload:
         # One OpenCV thread per worker: otherwise workers x OpenCV threads oversubscribe the CPU.
         cv2.setNumThreads(1)
 
-    def process(self, item: Item) -> None:
+    def process(self, item: Item) -> Stages:
+        """The item's five stages, each timed on this thread (kit.workloads.base.StageClock)."""
         if item.problem is not None:   # the controller's verdict (the worker skips these before a pool)
             raise ItemFailed(item.problem)
-        write_output(item.output_path, transform(read_input(item.input_path)))
+        clock = StageClock()
+        data = read_input(item.input_path)
+        clock.lap("read")
+        image = decode(data)
+        clock.lap("decode")
+        image = resize(image)
+        clock.lap("resize")
+        encoded = encode(image)
+        clock.lap("encode")
+        write_output(item.output_path, encoded)
+        clock.lap("write")
+        return clock.seconds
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)
@@ -69,12 +103,9 @@ __all__ = ["MAX_HEIGHT", "MAX_WIDTH", "OUTPUT_QUALITY", "ImagesWorkload", "openc
            "target_size", "transform"]
 
 
-def opencv_info() -> dict[str, str]:
-    """OpenCV and its JPEG library versions: they decide output bytes and speed."""
-    info = {"opencv": cv2.__version__, "libjpeg": "unknown"}
-    for line in cv2.getBuildInformation().splitlines():
-        stripped = line.strip()
-        if stripped.startswith("JPEG:"):
-            info["libjpeg"] = stripped.split(":", 1)[1].strip()
-            break
-    return info
+def opencv_info() -> dict[str, str | None]:
+    """OpenCV and its JPEG library versions: they decide output bytes and speed. `libjpeg` is the
+    build information's JPEG line as OpenCV says it; `jpeg_library` the release it runs,
+    "libjpeg-turbo X.Y.Z" (kit/workloads/libjpeg.py), None when nothing says which."""
+    build = cv2.getBuildInformation()
+    return {"opencv": cv2.__version__, "libjpeg": jpeg_line(build) or "unknown", "jpeg_library": opencv_jpeg(build)}

@@ -27,7 +27,7 @@ from contextlib import AbstractContextManager
 
 from PIL import Image, features
 
-from kit.workloads.base import Item, ItemFailed, Session, no_session, write_output
+from kit.workloads.base import Item, ItemFailed, Session, StageClock, Stages, no_session, write_output
 from kit.workloads.geometry import OUTPUT_QUALITY, read_input, target_size
 
 RESAMPLING = Image.Resampling.BOX
@@ -37,22 +37,44 @@ RESAMPLING = Image.Resampling.BOX
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, MemoryError, Image.DecompressionBombError)
 
 
-def transform(data: bytes) -> bytes:
-    """Decode, resize with BOX to target_size, encode at OUTPUT_QUALITY; a bad input fails this item."""
+def decode(data: bytes) -> Image.Image:
+    """JPEG bytes -> an RGB image (3 channels, as OpenCV's IMREAD_COLOR gives for grey or CMYK too)."""
     try:
         with Image.open(io.BytesIO(data), formats=("JPEG",)) as opened:
             opened.load()
-            # 3 channels, as OpenCV's IMREAD_COLOR gives for a grey or CMYK JPEG too
-            image = opened if opened.mode == "RGB" else opened.convert("RGB")
-        size = target_size(*image.size)
-        if size != image.size:
-            image = image.resize(size, RESAMPLING)
-        out = io.BytesIO()
-        # Pillow's defaults match OpenCV's: 4:2:0 chroma subsampling, no optimized Huffman tables
+            return opened if opened.mode == "RGB" else opened.convert("RGB")
+    except DECODE_ERRORS as exc:
+        raise _failed(exc) from exc
+
+
+def resize(image: Image.Image) -> Image.Image:
+    """BOX to target_size; never upscaled (then the same image)."""
+    size = target_size(*image.size)
+    if size == image.size:
+        return image
+    try:
+        return image.resize(size, RESAMPLING)
+    except DECODE_ERRORS as exc:
+        raise _failed(exc) from exc
+
+
+def encode(image: Image.Image) -> bytes:
+    """At OUTPUT_QUALITY; Pillow's defaults match OpenCV's: 4:2:0 chroma, no optimized Huffman tables."""
+    out = io.BytesIO()
+    try:
         image.save(out, "JPEG", quality=OUTPUT_QUALITY)
     except DECODE_ERRORS as exc:
-        raise ItemFailed(f"Pillow error: {str(exc)[:200] or type(exc).__name__}") from exc
+        raise _failed(exc) from exc
     return out.getvalue()
+
+
+def _failed(exc: BaseException) -> ItemFailed:
+    return ItemFailed(f"Pillow error: {str(exc)[:200] or type(exc).__name__}")
+
+
+def transform(data: bytes) -> bytes:
+    """Decode, resize with BOX to target_size, encode at OUTPUT_QUALITY; a bad input fails this item."""
+    return encode(resize(decode(data)))
 
 
 class PillowImagesWorkload:
@@ -66,10 +88,22 @@ class PillowImagesWorkload:
         # own bomb check (a warning from 89 Mpx) would only add a second, different rule.
         Image.MAX_IMAGE_PIXELS = None
 
-    def process(self, item: Item) -> None:
+    def process(self, item: Item) -> Stages:
+        """The item's five stages, each timed on this thread (kit.workloads.base.StageClock)."""
         if item.problem is not None:
             raise ItemFailed(item.problem)
-        write_output(item.output_path, transform(read_input(item.input_path)))
+        clock = StageClock()
+        data = read_input(item.input_path)
+        clock.lap("read")
+        image = decode(data)
+        clock.lap("decode")
+        image = resize(image)
+        clock.lap("resize")
+        encoded = encode(image)
+        clock.lap("encode")
+        write_output(item.output_path, encoded)
+        clock.lap("write")
+        return clock.seconds
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)

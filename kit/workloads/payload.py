@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from kit.workloads.base import Item, ItemFailed, Session, write_result
+from kit.workloads.base import PAYLOAD_STAGES, Item, ItemFailed, Session, Stages, write_result
 
 # What the worker itself needs beside the string (interpreter, kit, a pool's bookkeeping):
 # a cap below size + this can never hold the payload, so the run is refused before it starts.
@@ -64,21 +64,97 @@ def check(task: Mapping[str, Any], name: str, text: str) -> str | None:
     return f"digest {got[len(expected.split(' ')[0]) + 1:][:20]!r}, expected {expected.split(' ')[1]}"
 
 
+class Handed:
+    """The payload as every task gets it, measuring its own trip when a strategy pickles it to another
+    process (seed 001's cost): pickling writes a start mark, the string, then an end mark, so the
+    pickling thread's CPU between the marks is `serialize`; unpickling reads the same marks in the
+    task's process, so its CPU between them is `deserialize`; `transfer` is the wall time from the
+    end of pickling to the start of unpickling (the pipe, and waiting for a free worker). Nothing
+    is copied beyond what the strategy's pickling copies anyway. Threads and the sequential loop
+    pass the object itself: all three are 0."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        start = _Mark()
+        return _arrived, (start, self.value, _EndMark(start))
+
+    def take(self) -> tuple[str, Stages]:
+        """The string, and what handing it over cost this task."""
+        return self.value, dict.fromkeys(PAYLOAD_STAGES, 0.0)
+
+
+class _Mark:
+    """Pickled just before the string: notes the pickling thread's CPU clock."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        self.cpu = time.thread_time()
+        return _clocks, ()
+
+
+class _EndMark:
+    """Pickled just after the string: carries the pickling CPU and when it ended."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: _Mark) -> None:
+        self.start = start
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _clocks, (time.thread_time() - self.start.cpu, time.time())
+
+
+def _clocks(serialize: float = 0.0, sent: float = 0.0) -> tuple[float, float, float, float]:
+    """Unpickled around the string in the task's process: (thread CPU, wall, serialize, sent)."""
+    return time.thread_time(), time.time(), serialize, sent
+
+
+class Received:
+    """A payload unpickled in a task's process. Tasks of one pool message share it (pickle writes
+    the string once per message): the first takes the stages, the others get zeros."""
+
+    __slots__ = ("stages", "value")
+
+    def __init__(self, value: str, stages: Stages) -> None:
+        self.value, self.stages = value, stages
+
+    def take(self) -> tuple[str, Stages]:
+        stages, self.stages = self.stages, dict.fromkeys(PAYLOAD_STAGES, 0.0)
+        return self.value, stages
+
+
+def _arrived(start: tuple[float, float, float, float], value: str,
+             end: tuple[float, float, float, float]) -> Received:
+    serialize, sent = end[2], end[3]
+    return Received(value, {"serialize": serialize, "transfer": max(0.0, start[1] - sent),
+                            "deserialize": max(0.0, end[0] - start[0])})
+
+
 class PayloadWorkload:
     name = "payload"
 
     def setup(self) -> None:
         pass
 
-    def process(self, item: Item) -> None:
-        if not isinstance(item.argument, str):
+    def process(self, item: Item) -> Stages:
+        if not isinstance(item.argument, Handed | Received):
             raise ItemFailed("no payload: the worker's session did not run")
-        write_result(item, result(item.argument))
+        payload, stages = item.argument.take()
+        write_result(item, result(payload))
+        return stages
 
     @contextmanager
     def session(self, items: Sequence[Item]) -> Iterator[Session]:
         size = int(items[0].task["size_bytes"]) if items else 0
         started = time.monotonic()
         payload = build(size)   # one str shared by every item: copies happen only where a strategy makes them
-        yield Session(argument=payload, notes={"payload_bytes": size,
+        yield Session(argument=Handed(payload), notes={"payload_bytes": size,
                                                "build_seconds": round(time.monotonic() - started, 4)})

@@ -55,6 +55,10 @@ def test_beside_two_busy_loops_every_record_is_contended_and_retried(tmp_path: P
     banner = _banner(run)
     assert banner is not None and "python-sequential" in banner and "python-threads" in banner
     assert "CPU-seconds" in banner
+    # the answer: no verdict stamped on a busy machine, in the terminal and the markdown report alike
+    line = _claim_line(run.stdout, 1)
+    assert line.startswith("Claim 1 inconclusive: contended") and "--retry-contended 3" in line
+    assert "**Claim 1 inconclusive**: contended" in _markdown(run)
 
 
 def test_the_same_run_on_a_quiet_machine_is_not_contended(tmp_path: Path, cache_dir: Path) -> None:
@@ -65,6 +69,24 @@ def test_the_same_run_on_a_quiet_machine_is_not_contended(tmp_path: Path, cache_
         assert record["contended"] is False, f"{record['strategy']}: others took {share:.0%} of the CPUs"
         assert record["attempt"] == 0 and record["superseded"] is False
     assert "CONTENDED" not in run.stdout and _banner(run) is None
+    # 16 1080p images are well under 2 s of work: too short to decide claim 1, and said so
+    line = _claim_line(run.stdout, 1)
+    assert line.startswith("Claim 1 inconclusive: too short") and "--images" in line
+    assert "**Claim 1 inconclusive**: too short" in _markdown(run)
+
+
+def _claim_line(stdout: str, number: int) -> str:
+    """`Claim N ...` as printed after the tables, its wrapped lines joined."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"Claim {number} "))
+    end = next((i for i in range(start + 1, len(lines)) if not lines[i].startswith("  ")), len(lines))
+    return " ".join(line.strip() for line in lines[start:end])
+
+
+def _markdown(run: KitRun) -> str:
+    done = subprocess.run([sys.executable, "-m", "kit", "report", str(run.run_dir), "--format", "markdown"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return done.stdout
 
 
 def test_cpuset_confines_the_sandbox_and_the_kit_to_their_own_cpus(tmp_path: Path, cache_dir: Path) -> None:

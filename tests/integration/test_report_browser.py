@@ -187,9 +187,10 @@ def open_report(browser: Browser, fixture: str, tmp_path: Path) -> Path:
     return report
 
 
-# a sweep over workers adds the scaling chart and the speedup chart (speedup over one worker)
+# a sweep over workers adds the scaling chart and the speedup chart (speedup over one worker); records
+# with stage_seconds add the stage chart
 CHARTS = {"real_oom_repeats.json": 4, "sweep_every_strategy.json": 6,
-          "sweep_two_caps_floors.json": 6}
+          "sweep_two_caps_floors.json": 6, "contended_stages.json": 5}
 
 
 @pytest.mark.parametrize("fixture", list(CHARTS))
@@ -261,3 +262,55 @@ def test_an_interrupted_run_reports_what_completed(tmp_path: Path, cache_dir: Pa
     assert report.is_file() and f"report: {report}" in stdout
     page = report.read_text(encoding="utf-8")
     assert "This run was interrupted" in page and "python-sequential" in page
+
+
+# Every pair of texts in one chart whose rendered boxes intersect by more than a pixel each way.
+OVERLAPPING_LABELS = """
+[...document.querySelectorAll('svg.chart')].flatMap(svg => {
+  const boxes = [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()])
+    .filter(([, r]) => r.width > 0 && r.height > 0);
+  const found = [];
+  boxes.forEach(([a, r], i) => boxes.slice(i + 1).forEach(([b, q]) => {
+    const dx = Math.min(r.right, q.right) - Math.max(r.left, q.left);
+    const dy = Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top);
+    if (dx > 1 && dy > 1) found.push(`${svg.getAttribute('aria-label')}: "${a}" over "${b}"`);
+  }));
+  return found;
+})
+"""
+
+
+def gigabytes_of_memory(tmp_path: Path) -> str:
+    """real_oom_repeats.json with its memory figures x10 and no cap: the ticks reach "2,000", four
+    digits beside the timeline's rotated axis title and under the peak memory chart's."""
+    data = json.loads((DATA / "real_oom_repeats.json").read_text())
+    for record in data["results"]:
+        record["memory_limit_bytes"] = None
+        record["peak_memory_bytes"] = record["peak_memory_bytes"] * 10 + 1500 * 2**20
+        record["samples"] = [{**s, "working_set_bytes": s["working_set_bytes"] * 10 + 1500 * 2**20}
+                             for s in record["samples"]]
+    (tmp_path / "wide.json").write_text(json.dumps(data))
+    return str(tmp_path / "wide.json")
+
+
+@pytest.mark.parametrize("fixture", [*CHARTS, "wide ticks"])
+def test_chart_labels_do_not_overlap(browser: Browser, fixture: str, tmp_path: Path) -> None:
+    """Issue 26: tick, axis, cap and OOM-kill labels each readable, measured in the browser's own fonts."""
+    open_report(browser, gigabytes_of_memory(tmp_path) if fixture == "wide ticks" else fixture, tmp_path)
+    assert browser.evaluate("document.querySelectorAll('svg.chart text').length") > 20
+    assert browser.evaluate(OVERLAPPING_LABELS) == []
+
+
+def test_result_cards_start_below_the_contention_box(browser: Browser, tmp_path: Path) -> None:
+    """Issue 26: on a busy machine the box is one sentence, its details folded, and the headline
+    cards start below it, folded or open."""
+    open_report(browser, "contended_stages.json", tmp_path)
+    gap = ("document.querySelector('.cards').getBoundingClientRect().top"
+           " - document.getElementById('contention-warning').getBoundingClientRect().bottom")
+    folded = browser.evaluate("document.getElementById('contention-warning').getBoundingClientRect().height")
+    assert browser.evaluate(gap) >= 8 and folded < 120
+    browser.evaluate("document.querySelector('#contention-warning details').open = true")
+    assert browser.evaluate("document.getElementById('contention-warning').getBoundingClientRect().height") > folded
+    assert browser.evaluate(gap) >= 8
+    marks = browser.evaluate("[...document.querySelectorAll('#results .pill.contended')].length")
+    assert marks == 4

@@ -48,8 +48,9 @@ def test_a_wide_console_keeps_the_single_table() -> None:
     assert "(time)" in narrow and "(memory and outputs)" in narrow
 
 
-def test_progress_without_a_terminal_is_whole_lines_at_most_every_interval() -> None:
-    console = Console(width=60, record=True, force_terminal=False, color_system=None)
+@pytest.mark.parametrize("width", [60, 100])
+def test_progress_without_a_terminal_is_whole_lines_at_most_every_interval(width: int) -> None:
+    console = Console(width=width, record=True, force_terminal=False, color_system=None)
     now = [0.0]
     lines = LineProgress(console, interval_seconds=10, clock=lambda: now[0])
     cell = Cell("python-pool-imap-unordered", 0, 12, 512 * 2**20, None)
@@ -60,7 +61,22 @@ def test_progress_without_a_terminal_is_whole_lines_at_most_every_interval() -> 
         lines.item_done(cell, second * 4, "4.0 it/s")
     base = records("sweep_every_strategy")[0]
     lines.cell_finished(cell, base)
-    text = console.export_text().splitlines()
+    physical = console.export_text().splitlines()
+    assert max(len(line) for line in physical) <= width              # narrower than a line: wrapped, never cut
+    text = _unwrapped(physical)
     assert text[0] == "python-pool-imap-unordered x12 (rep 1): started, 200 items"
     assert text[1].startswith("python-pool-imap-unordered x12 (rep 1): 40/200 items, 4.0 it/s, mem 412 MiB, 10 s")
     assert len(text) == 4 and text[3].startswith(f"python-pool-imap-unordered x12 (rep 1): {base.status}")
+    if width >= 100:
+        assert physical == text                                       # wide enough: one line per event
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    """Continuation lines (indented by two spaces) joined back onto the line they continue."""
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("  ") and out:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line.rstrip())
+    return out

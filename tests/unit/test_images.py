@@ -3,6 +3,7 @@ rounded half up), and EXIF orientation ignored so every strategy sees the same p
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -95,8 +96,14 @@ def test_workload_reads_and_writes_files(tmp_path: Path) -> None:
     workload.setup()
     assert cv2.getNumThreads() == 1                          # one OpenCV thread per worker
     cv2.setNumThreads(threads)
-    workload.process(Item(index=0, name="in.jpg", input_path=str(source), output_path=str(target)))
+    cpu = time.thread_time()
+    stages = workload.process(Item(index=0, name="in.jpg", input_path=str(source), output_path=str(target)))
+    cpu = time.thread_time() - cpu
     assert decoded(target.read_bytes()).shape == (1080, 1920, 3)
+    # the five stages, each this thread's CPU: together within what the call cost this thread
+    assert list(stages) == ["read", "decode", "resize", "encode", "write"]
+    assert all(seconds >= 0 for seconds in stages.values()) and stages["decode"] > 0
+    assert sum(stages.values()) <= cpu
     with pytest.raises(ItemFailed, match="unreadable"):
         workload.process(Item(index=1, name="gone.jpg", input_path=str(tmp_path / "gone.jpg"),
                               output_path=str(tmp_path / "x.jpg")))

@@ -328,3 +328,16 @@ def test_the_free_threaded_row_runs_the_image_copy_of_its_interpreter(tmp_path: 
         jobs_for(tmp_path, strategies=["python-threads-ft"], workers=2, items=4)
     assert [job["metadata"]["labels"]["kit.dev/strategy"] for job in jobs_for(tmp_path, library="pillow", items=4)
             ].count("python-threads-ft") == 1
+
+
+def test_the_init_container_generates_with_the_locks_opencv_kept_in_the_image(tmp_path: Path) -> None:
+    """The workers run Debian's OpenCV; the inputs must be the controller's bytes, made with the lock's
+    OpenCV and NumPy: the init container puts the image's copy of those (and only it) first on its path."""
+    from kit.kube.manifests import GENERATOR_PATH, PYTHON
+
+    (job,) = jobs_for(tmp_path, strategies=["python-threads"])
+    init = pod_spec(job)["initContainers"][0]["command"]
+    assert init[:5] == ["env", f"PYTHONPATH={GENERATOR_PATH}", PYTHON, "-m", "kit.podinit"]
+    dockerfile = (Path(__file__).resolve().parents[2] / "kit" / "container" / "Dockerfile").read_text()
+    assert f"--target {GENERATOR_PATH} -r /opt/kit-build/generator.lock" in dockerfile
+    assert "lockfile.py --only /opt/kit-build/requirements.lock numpy \\\n        opencv-python-headless" in dockerfile

@@ -303,7 +303,7 @@ def test_the_datasource_the_dashboard_uses_is_provisioned() -> None:
     assert uids == {"kit-prometheus"} and "uid: kit-prometheus" in provisioned
 
 
-def test_the_readme_table_lists_every_family_with_its_type() -> None:
-    readme = (ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `(kit_\w+)` \| (\w+) \|", readme, re.M))
+def test_the_docs_table_lists_every_family_with_its_type() -> None:
+    page = (ROOT / "docs" / "metrics.md").read_text()
+    rows = dict(re.findall(r"^\| `(kit_\w+)` \| (\w+) \|", page, re.M))
     assert rows == {family.name: family.kind for family in FAMILIES}

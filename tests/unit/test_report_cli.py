@@ -20,7 +20,8 @@ def test_kit_report_rerenders_from_results_alone(tmp_path: Path, capsys: pytest.
     with pytest.raises(SystemExit) as done:
         main(["report", str(tmp_path)])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"report: {tmp_path / 'report.html'}"
+    # past the console's width (80 here) the path moves whole onto a line of its own (issue 26)
+    assert capsys.readouterr().out.split() == ["report:", str(tmp_path / "report.html")]
     assert "python-processes" in (tmp_path / "report.html").read_text()
 
 
@@ -62,3 +63,12 @@ def test_report_prints_text_formats_from_results_json_alone(output_format: str,
         assert table[0].startswith("| strategy | workers | cap | n | work s | images/s |")
         assert len(table) == 1 + 4     # header + python-sequential, -threads, -processes, go-native
         assert "&lt;" not in out and "- **Claim 1 " in out and "- **Claim 3 not measured**" in out
+
+
+def test_markdown_marks_contended_rows_as_the_html_table_does() -> None:
+    from kit.report.formats import markdown
+    from kit.results import load
+
+    table = [line for line in markdown(load(DATA / "contended_stages.json")).splitlines() if line.startswith("| ")]
+    assert len(table) == 5 and all(line.endswith(", contended |") for line in table[1:])
+    assert "| oom_killed, contended |" in table[3]

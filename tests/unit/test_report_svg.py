@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import re
 
-from kit.report.svg import Bar, Level, LineChart, Marker, Series, bar_chart, decimate, line_chart, ticks, tint
+from kit.report.svg import (
+    Bar,
+    Level,
+    LineChart,
+    Marker,
+    Series,
+    bar_chart,
+    decimate,
+    line_chart,
+    overlaps,
+    text_box,
+    ticks,
+    tint,
+)
 
 EVIL = '<script>alert("x")</script>'
 
@@ -54,3 +67,27 @@ def test_a_chart_over_workers_ticks_whole_numbers_only() -> None:
     whole = line_chart(LineChart("t", "workers", "y", series, whole_x=True))
     assert ">0.5</text>" in plain and ">1.5</text>" in plain
     assert ">0.5</text>" not in whole and ">1.5</text>" not in whole and ">2</text>" in whole
+
+
+def test_y_ticks_get_room_between_the_axis_title_and_the_plot() -> None:
+    """Issue 26: "1,000" sat on the rotated axis title; the plot moves right for wide ticks."""
+    chart = LineChart("Memory", "s", "MiB working set", [Series("a", "#000", ((0, 0), (10, 1200)))])
+    svg = str(line_chart(chart))
+    tick = re.search(r'<text x="([\d.]+)" y="[\d.]+" text-anchor="end" class="t-small">1,000</text>', svg)
+    assert tick and float(tick.group(1)) - 5 * 11 * 0.56 * 1.15 >= 22   # right of the title's 8-21
+
+
+def test_an_oom_kill_label_moves_off_the_cap_label() -> None:
+    """Issue 26: a kill at the cap near the chart's right end: "OOM kill" no longer covers "cap 256 MiB"."""
+    chart = LineChart("Memory", "s", "MiB", [Series("a", "#000", ((0, 0), (9.5, 250)))],
+                      levels=[Level(256, "cap 256 MiB")], markers=[Marker(9.6, 255, "killed")])
+    svg = str(line_chart(chart))
+    boxes = []
+    for x, y, anchor, text in re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)" class="t-cap" '
+                                         r'fill="[^"]+">([^<]+)</text>', svg):
+        boxes.append(text_box(float(x), float(y), text, 11.5, anchor, bold=True))
+    assert len(boxes) == 2 and not overlaps(*boxes)
+    circle = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="7"', svg)
+    assert circle
+    cx, cy = float(circle.group(1)), float(circle.group(2))
+    assert not any(overlaps(box, (cx - 8, cy - 8, cx + 8, cy + 8)) for box in boxes)   # nor on the kill's ⊗

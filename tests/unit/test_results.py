@@ -194,3 +194,14 @@ def test_a_results_file_that_cannot_be_written_is_one_line_naming_it(tmp_path: P
         save(results, blocker / "run")
     assert str(blocker / "run") in str(info.value) and "\n" not in str(info.value)
     assert info.value.exit_code == 1
+
+
+def test_stage_seconds_round_trip_and_old_records_have_none() -> None:
+    """Issue 23: a record's CPU seconds per stage; files written before it load with None."""
+    stages = {"read": 0.1, "decode": 2.0, "resize": 1.0, "encode": 1.5, "write": 0.2}
+    rec = record(stage_seconds=stages)
+    assert record_from_json(json.loads(json.dumps(asdict(rec)))).stage_seconds == stages
+    old = asdict(record())
+    del old["stage_seconds"]
+    assert record_from_json(old).stage_seconds is None
+    assert json.loads(next(csv.DictReader(io.StringIO(to_csv([rec]))))["stage_seconds"]) == stages  # JSON cell

@@ -19,11 +19,11 @@ OS_RELEASES = Path(__file__).resolve().parent.parent / "data" / "os-release"
 
 
 @pytest.mark.parametrize("name", ["debian", "ubuntu"])
-def test_debian_family_uses_apt_with_the_opencv_dev_files_gocv_links(name: str) -> None:
+def test_debian_family_uses_apt_with_the_opencv_dev_files_gocv_links_and_its_python_build(name: str) -> None:
     plan = setup.package_plan(OS_RELEASES / name)
     assert plan.manager == "apt-get" and plan.refresh == ("apt-get", "update")
     assert plan.install[:4] == ("apt-get", "install", "-y", "--no-install-recommends")
-    assert set(plan.packages) == {"g++", *OPENCV_DEV_PACKAGES.split()}
+    assert set(plan.packages) == {"g++", *OPENCV_DEV_PACKAGES.split(), "python3-opencv", "python3-numpy"}
     assert "libopencv-imgcodecs-dev" in plan.packages
 
 
@@ -31,7 +31,7 @@ def test_debian_family_uses_apt_with_the_opencv_dev_files_gocv_links(name: str) 
 def test_fedora_and_rhel_family_use_dnf(name: str) -> None:
     plan = setup.package_plan(OS_RELEASES / name)
     assert plan.manager == "dnf" and plan.refresh is None
-    assert plan.install == ("dnf", "install", "-y", "gcc-c++", "opencv-devel")
+    assert plan.install == ("dnf", "install", "-y", "gcc-c++", "opencv-devel", "python3-opencv", "python3-numpy")
 
 
 def test_an_unsupported_distribution_says_what_to_install_by_hand() -> None:

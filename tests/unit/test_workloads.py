@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -95,10 +96,30 @@ def test_payload_session_shares_one_string_and_tasks_return_its_length(tmp_path:
     workload = workload_for("payload")
     items = [Item(i, f"task-{i}", "", str(tmp_path / f"{i}.txt"), {"size_bytes": 1000}) for i in range(3)]
     with workload.session(items) as session:
-        assert session.argument == "1" * 1000 and session.notes["payload_bytes"] == 1000
-        for item in items:
-            workload.process(Item(item.index, item.name, "", item.output_path, item.task, session.argument))
+        assert session.argument.value == "1" * 1000 and session.notes["payload_bytes"] == 1000
+        stages = [workload.process(Item(item.index, item.name, "", item.output_path, item.task, session.argument))
+                  for item in items]
     assert [(tmp_path / f"{i}.txt").read_text().strip() for i in range(3)] == [f"1000 {digest('1' * 1000)}"] * 3
+    # passed by reference (threads, the sequential loop): nothing serialized, transferred or deserialized
+    assert stages == [{"serialize": 0.0, "transfer": 0.0, "deserialize": 0.0}] * 3
+
+
+def test_a_pickled_payload_measures_its_own_trip_and_one_message_is_counted_once(tmp_path: Path) -> None:
+    """What a process pool does with a task: pickle it in one process, unpickle it in another. The
+    marks around the string time both sides; tasks sharing one message share one trip."""
+    import pickle
+
+    workload = workload_for("payload")
+    items = [Item(i, f"task-{i}", "", str(tmp_path / f"{i}.txt"), {"size_bytes": 4 * 2**20}) for i in range(2)]
+    with workload.session(items) as session:
+        one = pickle.loads(pickle.dumps(replace(items[0], argument=session.argument)))
+        chunk = pickle.loads(pickle.dumps([replace(item, argument=session.argument) for item in items]))
+    first = workload.process(one)
+    assert set(first) == {"serialize", "transfer", "deserialize"}
+    assert first["serialize"] > 0 and first["deserialize"] > 0 and first["transfer"] >= 0
+    shared = [workload.process(item) for item in chunk]
+    assert shared[0]["serialize"] > 0 and shared[1] == {"serialize": 0.0, "transfer": 0.0, "deserialize": 0.0}
+    assert (tmp_path / "0.txt").read_text().strip() == expected_result(4 * 2**20)
 
 
 def test_the_payload_digest_tells_an_altered_string_and_costs_a_sample_only() -> None:

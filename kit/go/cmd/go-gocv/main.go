@@ -12,6 +12,8 @@ import (
 
 	"kit/go/internal/cvthreads"
 	"kit/go/internal/geometry"
+	"kit/go/internal/jpeglib"
+	"kit/go/internal/stages"
 	"kit/go/internal/worker"
 )
 
@@ -21,13 +23,16 @@ const decodeFlags = gocv.IMReadColor | gocv.IMReadIgnoreOrientation
 // quality is the output JPEG quality, as in the Python pipeline.
 const quality = 85
 
-func transform(data []byte) ([]byte, error) {
+// transform is the pipeline: the cgo calls run on the worker's locked OS thread, so s's stages
+// count OpenCV's C++ work (decode, resize) where it happens.
+func transform(data []byte, s *stages.Images) ([]byte, error) {
 	img, err := gocv.IMDecode(data, decodeFlags)
 	if err != nil || img.Empty() {
 		img.Close()
 		return nil, worker.Failed("undecodable JPEG")
 	}
 	defer img.Close()
+	s.Lap(&s.Decode)
 	width, height := img.Cols(), img.Rows()
 	dw, dh := geometry.TargetSize(width, height)
 	out := img
@@ -36,6 +41,7 @@ func transform(data []byte) ([]byte, error) {
 		defer resized.Close()
 		gocv.Resize(img, &resized, image.Pt(dw, dh), 0, 0, gocv.InterpolationArea)
 		out = resized
+		s.Lap(&s.Resize)
 	}
 	encoded, err := gocv.IMEncodeWithParams(gocv.JPEGFileExt, out, []int{gocv.IMWriteJpegQuality, quality})
 	if err != nil {
@@ -51,7 +57,8 @@ func main() {
 		Pipeline: transform,
 		Setup: func() map[string]any {
 			return map[string]any{"opencv_threads_per_worker": cvthreads.Set(1),
-				"opencv": gocv.OpenCVVersion(), "gocv": gocv.Version()}
+				"opencv": gocv.OpenCVVersion(), "gocv": gocv.Version(),
+				"jpeg_library": jpeglib.Identify("/proc/self/maps")} // the libjpeg OpenCV loaded
 		},
 	}, os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"os"
 
+	"kit/go/internal/jpeglib"
 	"kit/go/internal/native"
 	"kit/go/internal/worker"
 )
@@ -16,7 +17,7 @@ func main() {
 		Pipeline: native.Transform,
 		Setup: func() map[string]any {
 			return map[string]any{"decoder": "image/jpeg", "resize": "golang.org/x/image/draw area kernel",
-				"encoder": "image/jpeg"}
+				"encoder": "image/jpeg", "jpeg_library": jpeglib.Native()}
 		},
 		Tasks: true,
 	}, os.Args[1:], os.Stdout, os.Stderr))

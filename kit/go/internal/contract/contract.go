@@ -65,6 +65,9 @@ type ItemEvent struct {
 	Start  float64 `json:"start"`
 	End    float64 `json:"end"`
 	Reason string  `json:"reason,omitempty"`
+	// Stages: a successful item's CPU seconds per stage on the thread that ran it
+	// (internal/stages: Images or Payload); nil (no key) for a failed item, pi and count.
+	Stages any `json:"stages,omitempty"`
 	// Rejected: failed by the controller's verdict, never processed (outside the work window).
 	Rejected bool `json:"rejected,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/image/draw"
 
 	"kit/go/internal/geometry"
+	"kit/go/internal/stages"
 	"kit/go/internal/worker"
 )
 
@@ -36,13 +37,15 @@ func AreaKernel(s float64) *draw.Kernel {
 	}}
 }
 
-// Transform decodes, fits into 1920x1080 with the area kernel and encodes at quality 85.
-// Go's image/jpeg never reads EXIF, so orientation is ignored as in every strategy.
-func Transform(data []byte) ([]byte, error) {
+// Transform decodes, fits into 1920x1080 with the area kernel and encodes at quality 85, lapping
+// s's decode and resize stages. Go's image/jpeg never reads EXIF, so orientation is ignored as
+// in every strategy.
+func Transform(data []byte, s *stages.Images) ([]byte, error) {
 	img, err := jpeg.Decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, worker.Failed("undecodable JPEG")
 	}
+	s.Lap(&s.Decode)
 	bounds := img.Bounds()
 	width, height := bounds.Dx(), bounds.Dy()
 	dw, dh := geometry.TargetSize(width, height)
@@ -53,6 +56,7 @@ func Transform(data []byte) ([]byte, error) {
 		// of weights (and none at 4K -> 1080p).
 		AreaKernel(1/geometry.Scale(width, height)).Scale(dst, dst.Bounds(), img, bounds, draw.Src, nil)
 		img = dst
+		s.Lap(&s.Resize)
 	}
 	var out bytes.Buffer
 	if err := jpeg.Encode(&out, img, &jpeg.Options{Quality: Quality}); err != nil {

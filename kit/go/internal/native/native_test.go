@@ -6,9 +6,12 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"runtime"
 	"testing"
 
 	"golang.org/x/image/draw"
+
+	"kit/go/internal/stages"
 
 	"kit/go/internal/worker"
 )
@@ -47,8 +50,11 @@ func photo(w, h int) []byte {
 }
 
 func TestTransformFitsInto1920x1080WithoutUpscaling(t *testing.T) {
+	runtime.LockOSThread() // as the pool's workers: the stages read this thread's CPU clock
+	defer runtime.UnlockOSThread()
 	for _, c := range []struct{ w, h, dw, dh int }{{2400, 1800, 1440, 1080}, {640, 360, 640, 360}} {
-		out, err := Transform(photo(c.w, c.h))
+		s := stages.StartImages()
+		out, err := Transform(photo(c.w, c.h), &s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,12 +62,17 @@ func TestTransformFitsInto1920x1080WithoutUpscaling(t *testing.T) {
 		if err != nil || config.Width != c.dw || config.Height != c.dh {
 			t.Fatalf("%dx%d -> %+v (%v), want %dx%d", c.w, c.h, config, err, c.dw, c.dh)
 		}
+		// Decode is always lapped; resize only when the image shrinks, else it stays exactly 0.
+		if s.Decode <= 0 || (s.Resize > 0) != (c.w != c.dw) || s.Resize < 0 {
+			t.Fatalf("%dx%d: stages %+v", c.w, c.h, s)
+		}
 	}
 }
 
 func TestTruncatedInputIsAFailedItemWithAReason(t *testing.T) {
 	data := photo(320, 240)
-	_, err := Transform(data[:len(data)/2])
+	s := stages.StartImages()
+	_, err := Transform(data[:len(data)/2], &s)
 	var failed *worker.ItemFailed
 	if !errors.As(err, &failed) || failed.Reason == "" {
 		t.Fatalf("got %v", err)

@@ -4,12 +4,15 @@ package pool
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 )
 
 // Run calls process(item) on `workers` goroutines and hands every result to collect, one at a
 // time, on the caller's goroutine. A panic in process becomes that item's result via onPanic,
-// so one bad input can never crash the batch.
+// so one bad input can never crash the batch. Each worker goroutine is locked to its own OS
+// thread for its whole life, so the thread's CPU clock measures its items alone
+// (internal/stages), cgo calls included.
 func Run[I, R any](items []I, workers int, process func(I) R, onPanic func(I, string) R, collect func(R)) {
 	if workers < 1 {
 		workers = 1
@@ -21,6 +24,8 @@ func Run[I, R any](items []I, workers int, process func(I) R, onPanic func(I, st
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
 			for item := range jobs {
 				results <- safely(item, process, onPanic)
 			}

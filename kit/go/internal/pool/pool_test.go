@@ -2,6 +2,7 @@ package pool
 
 import (
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -57,5 +58,17 @@ func TestAPanickingItemBecomesAResultAndTheBatchGoesOn(t *testing.T) {
 	}
 	if panics != 1 {
 		t.Fatalf("results %v", results)
+	}
+}
+
+func TestEachWorkerStaysOnItsOwnOSThread(t *testing.T) {
+	items := make([]int, 40)
+	threads := map[int]bool{}
+	Run(items, 2, func(int) int {
+		time.Sleep(100 * time.Microsecond) // parks the goroutine: unlocked, it would wake on any thread
+		return syscall.Gettid()
+	}, func(int, string) int { return -1 }, func(tid int) { threads[tid] = true })
+	if len(threads) > 2 {
+		t.Fatalf("2 workers ran on %d OS threads", len(threads))
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"kit/go/internal/stages"
 )
 
 // Params is a task's parameters from the manifest's `task` object.
@@ -40,11 +42,12 @@ type Session struct {
 	Notes    map[string]any
 }
 
-// Workload is one task workload: its session and one task's result as text.
+// Workload is one task workload: its session and one task's result as text, with the task's
+// stages where the workload has some (payload; nil for pi and count).
 type Workload struct {
 	Name    string
 	Session func(first Params) (Session, error)
-	Run     func(p Params, argument any) (string, error)
+	Run     func(p Params, argument any) (string, *stages.Payload, error)
 }
 
 // Names are the task workloads the Go workers run (io is Python's only).
@@ -54,27 +57,43 @@ var Names = []string{"pi", "count", "payload"}
 func Lookup(name string) (Workload, bool) {
 	switch name {
 	case "pi":
-		return Workload{Name: name, Session: noSession, Run: func(p Params, _ any) (string, error) {
+		return Workload{Name: name, Session: noSession, Run: func(p Params, _ any) (string, *stages.Payload, error) {
 			if p.Iterations < 1 {
-				return "", fmt.Errorf("iterations %d: must be at least 1", p.Iterations)
+				return "", nil, fmt.Errorf("iterations %d: must be at least 1", p.Iterations)
 			}
-			return FormatFloat(Pi(p.Iterations)), nil
+			return FormatFloat(Pi(p.Iterations)), nil, nil
 		}}, true
 	case "count":
-		return Workload{Name: name, Session: noSession, Run: func(p Params, _ any) (string, error) {
-			return strconv.FormatInt(Count(p.CountTo), 10), nil
+		return Workload{Name: name, Session: noSession, Run: func(p Params, _ any) (string, *stages.Payload, error) {
+			return strconv.FormatInt(Count(p.CountTo), 10), nil, nil
 		}}, true
 	case "payload":
-		return Workload{Name: name, Session: payloadSession, Run: func(_ Params, argument any) (string, error) {
-			payload, ok := argument.(*string)
-			if !ok || payload == nil {
-				return "", fmt.Errorf("no payload: the worker's session did not run")
-			}
-			return strconv.Itoa(Length(payload)) + " " + Digest(payload), nil
-		}}, true
+		return Workload{Name: name, Session: payloadSession, Run: runPayload}, true
 	}
 	return Workload{}, false
 }
+
+// runPayload receives the session's string, timing each stage of the handover on this thread
+// (4 clock reads), and returns its length and digest.
+func runPayload(_ Params, argument any) (string, *stages.Payload, error) {
+	var timed stages.Payload
+	clock := stages.Start()
+	clock.Lap(&timed.Serialize) // nothing to serialize: the argument is the session's *string itself
+	handed := handOver(argument)
+	clock.Lap(&timed.Transfer)
+	payload, ok := handed.(*string)
+	clock.Lap(&timed.Deserialize) // a type assertion: the pointer is the string, nothing to parse
+	if !ok || payload == nil {
+		return "", nil, fmt.Errorf("no payload: the worker's session did not run")
+	}
+	return strconv.Itoa(Length(payload)) + " " + Digest(payload), &timed, nil
+}
+
+// handOver is the transfer: the argument passed to a function, as a task receives it. Kept out
+// of line so that the call is made and timed rather than compiled away.
+//
+//go:noinline
+func handOver(argument any) any { return argument }
 
 func noSession(Params) (Session, error) { return Session{}, nil }
 

@@ -22,22 +22,24 @@ func TestPiConvergesAsVietesProduct(t *testing.T) {
 func TestResultsAreTheTextPythonWrites(t *testing.T) {
 	// repr(calc_pi(1000)) in Python is 3.141592653589794; repr(3.0) is 3.0
 	pi, _ := Lookup("pi")
-	if text, err := pi.Run(Params{Iterations: 1000}, nil); err != nil || text != "3.141592653589794" {
-		t.Fatalf("pi: %q %v", text, err)
+	if text, timed, err := pi.Run(Params{Iterations: 1000}, nil); err != nil || text != "3.141592653589794" || timed != nil {
+		t.Fatalf("pi: %q %v %v", text, timed, err)
 	}
 	if FormatFloat(3) != "3.0" || FormatFloat(2.5) != "2.5" {
 		t.Fatalf("FormatFloat: %s %s", FormatFloat(3), FormatFloat(2.5))
 	}
 	count, _ := Lookup("count")
-	if text, _ := count.Run(Params{CountTo: 12345}, nil); text != "12345" {
-		t.Fatalf("count: %q", text)
+	if text, timed, _ := count.Run(Params{CountTo: 12345}, nil); text != "12345" || timed != nil {
+		t.Fatalf("count: %q %v", text, timed)
 	}
-	if _, err := pi.Run(Params{Iterations: 0}, nil); err == nil {
+	if _, _, err := pi.Run(Params{Iterations: 0}, nil); err == nil {
 		t.Fatal("pi with 0 iterations must fail the item")
 	}
 }
 
 func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
+	runtime.LockOSThread() // as the pool's workers: the thread CPU clock needs one thread
+	defer runtime.UnlockOSThread()
 	payload, _ := Lookup("payload")
 	session, err := payload.Session(Params{SizeBytes: 1000})
 	if err != nil {
@@ -49,11 +51,16 @@ func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
 	}
 	for range 3 {
 		// the same text as kit/workloads/payload.py's expected_result(1000)
-		if text, err := payload.Run(Params{SizeBytes: 1000}, session.Argument); err != nil || text != "1000 4fc82b26aecb47d2" {
+		text, timed, err := payload.Run(Params{SizeBytes: 1000}, session.Argument)
+		if err != nil || text != "1000 4fc82b26aecb47d2" {
 			t.Fatalf("payload: %q %v", text, err)
 		}
+		// The three stages are there (their size, about nothing, is no test's business).
+		if timed == nil || timed.Serialize < 0 || timed.Transfer < 0 || timed.Deserialize < 0 {
+			t.Fatalf("payload stages %+v", timed)
+		}
 	}
-	if _, err := payload.Run(Params{}, nil); err == nil {
+	if _, timed, err := payload.Run(Params{}, nil); err == nil || timed != nil {
 		t.Fatal("a payload task without its session must fail")
 	}
 	if _, ok := Lookup("io"); ok {

@@ -7,9 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"kit/go/internal/stages"
 )
 
-func upper(data []byte) ([]byte, error) {
+func upper(data []byte, _ *stages.Images) ([]byte, error) {
 	if len(data) == 0 {
 		return nil, Failed("empty file")
 	}
@@ -33,6 +35,7 @@ func TestMainRunsEveryItemAndCountsFailuresByName(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	reasons := map[string]string{}
+	timed := map[string]any{}
 	var done map[string]any
 	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
 		var event map[string]any
@@ -43,6 +46,9 @@ func TestMainRunsEveryItemAndCountsFailuresByName(t *testing.T) {
 		case "item":
 			reason, _ := event["reason"].(string)
 			reasons[event["name"].(string)] = reason
+			if stages, has := event["stages"]; has {
+				timed[event["name"].(string)] = stages
+			}
 		case "done":
 			done = event
 		}
@@ -52,6 +58,20 @@ func TestMainRunsEveryItemAndCountsFailuresByName(t *testing.T) {
 	}
 	if done["items_ok"] != 1.0 || done["items_failed"] != 2.0 {
 		t.Fatalf("done %v", done)
+	}
+	// Issue 23: the ok item carries its five stages (this pipeline neither decodes nor resizes:
+	// exactly 0.0 there), the failed ones none.
+	stagesOf, _ := timed["a"].(map[string]any)
+	if len(timed) != 1 || len(stagesOf) != 5 || stagesOf["decode"] != 0.0 || stagesOf["resize"] != 0.0 {
+		t.Fatalf("stages %v", timed)
+	}
+	for _, key := range []string{"read", "encode", "write"} {
+		if seconds, ok := stagesOf[key].(float64); !ok || seconds < 0 {
+			t.Fatalf("stage %s: %v", key, stagesOf[key])
+		}
+	}
+	if !strings.Contains(stdout.String(), `"decode":0.0,"resize":0.0`) {
+		t.Fatalf("zero stages not written as floats: %s", stdout.String())
 	}
 	if got, _ := os.ReadFile(filepath.Join(out, "a.out")); string(got) != "ABC" {
 		t.Fatalf("output %q", got)
@@ -81,9 +101,9 @@ func TestKnownBadItemsAreRejectedWithTheControllersReasonAndNeverReachThePipelin
 	_ = os.WriteFile(manifest, []byte(`{"items": [{"name": "a", "input": "a.txt", "output": "a.out"},
 		{"name": "bomb", "input": "bomb.txt", "output": "bomb.out", "problem": "too large: 60000x60000"}]}`), 0o644)
 	seen := map[string]bool{}
-	pipeline := func(data []byte) ([]byte, error) {
+	pipeline := func(data []byte, s *stages.Images) ([]byte, error) {
 		seen[string(data)] = true
-		return upper(data)
+		return upper(data, s)
 	}
 	var stdout, stderr bytes.Buffer
 	code := Main(Program{Strategy: "go-test", Pipeline: pipeline}, []string{"--workers", "1", "--manifest", manifest,
@@ -161,6 +181,11 @@ func TestTaskWorkloadsWriteTheirResultAsTextPerTask(t *testing.T) {
 	if items["task-000000"]["ok"] != true || items["task-000001"]["ok"] != false || items["task-000002"]["ok"] != false {
 		t.Fatalf("items %v", items)
 	}
+	for name, item := range items {
+		if _, has := item["stages"]; has {
+			t.Fatalf("pi item %s has stages: %v", name, item)
+		}
+	}
 	if _, has := start["concurrency"].(map[string]any)["decoder"]; has {
 		t.Fatal("the image pipeline's setup ran for a task workload")
 	}
@@ -177,6 +202,10 @@ func TestPayloadSessionIsMadeOnceAndRecordedInTheStartEvent(t *testing.T) {
 	for _, name := range []string{"a", "b"} {
 		if got, _ := os.ReadFile(filepath.Join(out, name+".txt")); string(got) != "4096 4fc82b26aecb47d2\n" || items[name]["ok"] != true {
 			t.Fatalf("%s: %q %v", name, got, items[name])
+		}
+		timed, _ := items[name]["stages"].(map[string]any)
+		if len(timed) != 3 || timed["serialize"] == nil || timed["transfer"] == nil || timed["deserialize"] == nil {
+			t.Fatalf("%s: payload stages %v", name, items[name]["stages"])
 		}
 	}
 	session := start["concurrency"].(map[string]any)["workload_session"].(map[string]any)
