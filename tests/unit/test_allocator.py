@@ -5,6 +5,7 @@ its heap back to the kernel only to fault it in again for the next item."""
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def _minor_faults(argv: list[str], env: dict[str, str]) -> int:
     return usage.ru_minflt
 
 
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the settings are glibc malloc's")
 def test_with_the_settings_a_4k_item_does_not_fault_its_frames_in_again(tmp_path: Path) -> None:
     """Minor page faults per item (the kernel's count, not a timing): 4K frames of 25 MB without
     the settings fault ~7,000 pages per item on glibc; with them the heap is kept (~0)."""
