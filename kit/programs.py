@@ -62,6 +62,21 @@ class Interpreter:
     image_kit_path: str | None = None
 
 
+# glibc's malloc, the same for every Python worker (issue 23). By default glibc adapts its mmap
+# threshold to the largest block freed (at most 32 MiB) and trims the heap's top once more than twice
+# that is free. A 4K frame is 25 MB, and freeing one item's arrays frees ~52 MB at the heap's top:
+# just over the ~50 MB trim threshold, so the heap is handed back to the kernel after every item and
+# the next item faults ~7,200 fresh pages (28 MB) back in, ~14 ms of kernel time per 4K image on
+# this machine kind. Whether that happens hung on whether the previous item's arrays were still
+# alive, so the kit and a bare loop differed by 10-15 ms per image without any code of the kit's
+# own. Fixed thresholds keep the heap: blocks under 32 MiB (the largest threshold glibc accepts) come
+# from the heap, and it is trimmed only past 1 GiB free. The worker records what it ran with
+# (`concurrency.allocator`); Go's own allocator and its binaries' environment are left as they are.
+PYTHON_ALLOCATOR_ENV: dict[str, str] = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "1073741824"}
+ALLOCATOR_VARIABLES: tuple[str, ...] = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_ARENA_MAX",
+                                        "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_", "GLIBC_TUNABLES")
+
+
 def worker_argv(python: str, kit_path: str) -> list[str]:
     """`python -m kit.worker` on an interpreter the kit is not installed in: `env` puts the kit's
     directory (and only it: no other interpreter's site-packages) on its path, -s keeps the user's
@@ -92,6 +107,11 @@ class Program:
         if workload in self.workloads:
             return None
         return self.other_workloads.format(workload=workload) or f"{self.name} does not run {workload}"
+
+    def env(self) -> dict[str, str]:
+        """What the sandbox adds to this program's environment: the allocator settings for a Python
+        worker (every Python strategy alike, pool processes inherit them), nothing for Go."""
+        return dict(PYTHON_ALLOCATOR_ENV) if self.language == "python" else {}
 
     def effective_workers(self, workers: int) -> int:
         return 1 if self.single_worker else workers

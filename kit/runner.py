@@ -24,7 +24,7 @@ from kit.errors import ConfigError, EnvironmentProblem, KitError
 from kit.inputs import Batch, prepare, with_problems
 from kit.observer import RunObserver
 from kit.plan import Cell, grid_description, plan_cells
-from kit.programs import NAMES, program
+from kit.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
 from kit.protocol import ManifestEntry, write_manifest
 from kit.results import RunResults, StrategyRecord, derived_rates, hand_over_tree, make_dirs, save
 from kit.runtimes.base import NotStarted, Runtime, SandboxPaths, SandboxSpec
@@ -77,6 +77,7 @@ def sandbox_spec(run_id: str, cell: Cell, config: RunConfig, manifest: Path, inp
         output_dir=output_dir, manifest=manifest, log_dir=log_dir, memory_limit_bytes=cell.memory_limit_bytes,
         cpus=cell.cpus, pids_max=pids_limit(cell.workers), cpuset=cpuset, workers=cell.workers,
         labels=cell.labels(run_id), remote_inputs=recipe, remote_inputs_memory_bytes=recipe_memory or 256 * 2**20,
+        env=program(cell.strategy).env(),
     )
 
 
@@ -460,15 +461,18 @@ GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
 def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv",
               python: list[str] | None = None) -> dict[str, object]:
     """Run `python -m kit.gil_probe` (a fresh interpreter with no thread of the controller's) on
-    `python` (an argv prefix: the Python the workers run, default the controller's); its JSON, or
+    `python` (an argv prefix: the Python the workers run, default the controller's), with the
+    Python workers' allocator settings, so that it times the pipeline the workers run; its JSON, or
     {"error": why} when it could not run."""
     import json
+    import os
     import subprocess
 
     try:
         done = subprocess.run([*(python or [sys.executable]), "-m", "kit.gil_probe", "--input-root", str(input_root),
                                "--library", library, *inputs],
-                              capture_output=True, text=True, timeout=300, check=False)
+                              capture_output=True, text=True, timeout=300, check=False,
+                              env={**os.environ, **PYTHON_ALLOCATOR_ENV})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return {"error": str(exc)}
     if done.returncode != 0:

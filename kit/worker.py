@@ -51,7 +51,16 @@ def concurrency_info(strategy: str, workers: int, start_method: str, workload: s
         "chunksize": chunksize if entry.chunks else None,
         "workers": workers,
         "cpus_allowed": cpus_allowed(),
+        "allocator": allocator_settings(),
     }
+
+
+def allocator_settings() -> dict[str, str]:
+    """The glibc malloc settings this worker runs with, as its environment says (the sandbox sets
+    kit.programs.PYTHON_ALLOCATOR_ENV; {} when a worker runs without them)."""
+    from kit.programs import ALLOCATOR_VARIABLES
+
+    return {key: os.environ[key] for key in ALLOCATOR_VARIABLES if key in os.environ}
 
 
 def interpreter_info() -> dict[str, object]:

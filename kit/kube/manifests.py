@@ -80,6 +80,7 @@ class JobRequest:
     cpus: float                                # limits = requests; Guaranteed QoS once memory is capped too
     init_memory_bytes: int = 256 * 2**20       # the init container's cap (and request)
     labels: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)   # the worker's own (the Python allocator settings)
 
 
 def job_name(sandbox: str) -> str:
@@ -155,7 +156,8 @@ def job_manifest(request: JobRequest, cluster: Cluster) -> dict[str, Any]:
         }],
         "containers": [{
             "name": CONTAINER, "image": cluster.image, "imagePullPolicy": cluster.image_pull_policy,
-            "command": list(request.command), "env": env,
+            "command": list(request.command),
+            "env": env + [{"name": key, "value": value} for key, value in sorted(request.env.items())],
             "resources": resources(request.memory_limit_bytes, request.cpus),
             "securityContext": container_security(), "volumeMounts": mounts,
             # the last stderr line is the pod's termination message: why a worker failed
@@ -196,7 +198,7 @@ def request_for(spec: SandboxSpec, bin_dir: Path | None = None) -> JobRequest:
             "--input-root", str(INPUT_ROOT), "--output-dir", str(OUTPUT_DIR)]
     return JobRequest(name=spec.name, command=spec.command(paths), init_command=init, recipe_env=spec.remote_inputs,
                       memory_limit_bytes=spec.memory_limit_bytes, cpus=spec.cpus or float(spec.workers),
-                      labels=spec.labels, init_memory_bytes=spec.remote_inputs_memory_bytes)
+                      labels=spec.labels, init_memory_bytes=spec.remote_inputs_memory_bytes, env=spec.env)
 
 
 def recipe_size(recipe_env: Mapping[str, str]) -> int:

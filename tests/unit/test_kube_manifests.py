@@ -39,7 +39,7 @@ from kit.kube.manifests import (
 )
 from kit.manifests import job_manifests, yaml_stream
 from kit.podinit import make_inputs
-from kit.programs import NAMES, program
+from kit.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
 from kit.protocol import manifest_json, unpack
 
 K8S_VERSION = kubernetes_validate.latest_version()   # the newest schema the package ships (1.37 today)
@@ -126,6 +126,9 @@ def test_every_strategy_cap_and_worker_count_is_a_valid_restricted_job(tmp_path:
         assert str(MANIFEST) in container["command"]
         if program(strategy).language == "go":
             assert container["command"][0] == str(BIN_DIR / strategy)
+        # the Python workers' allocator settings reach the pod as they reach every other sandbox
+        env = {e["name"]: e["value"] for e in container["env"]}
+        assert {key: env[key] for key in PYTHON_ALLOCATOR_ENV if key in env} == program(strategy).env()
 
 
 @pytest.mark.parametrize("workload,options", [("pi", {"iterations": 1000}), ("count", {}), ("payload", {}),

@@ -13,6 +13,7 @@ from kit import config
 from kit.errors import RuntimeUnavailable
 from kit.observer import RunObserver
 from kit.plan import Cell
+from kit.programs import PYTHON_ALLOCATOR_ENV
 from kit.results import StrategyRecord
 from kit.runner import Runner
 from kit.runtimes.process import ProcessRuntime
@@ -61,6 +62,8 @@ def test_a_plan_runs_interleaved_and_every_record_is_built_verified_and_saved(tm
     assert len(saved["results"]) == 6 and saved["environment"]["runtime"] == "process"
     assert (results_dir.parent / "results.csv").is_file()
     assert saved["concurrency"]["workers"]["python-processes"]["start_method"] == "fork"
+    for name in ("python-sequential", "python-threads", "python-processes"):   # every Python strategy alike
+        assert saved["concurrency"]["workers"][name]["allocator"] == PYTHON_ALLOCATOR_ENV
 
 
 def test_a_worker_that_dies_before_its_first_item_is_a_failed_record_with_its_reason(tmp_path: Path,
