@@ -61,9 +61,10 @@ for index, name in enumerate(names):
 ALLOCATOR_PREFIXES = ("MALLOC_", "GLIBC_TUNABLES")
 
 
-def bare(root: Path, out: Path, names: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """CPU seconds (user + system) and minor page faults of one bare loop, from the kernel."""
-    child = subprocess.Popen([sys.executable, "-c", BARE, str(root), str(out), *names], env=env, cwd=ROOT,
+def bare(python: list[str], root: Path, out: Path, names: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """CPU seconds (user + system) and minor page faults of one bare loop, from the kernel, on the
+    Python (and so the OpenCV build) the kit's Python workers run here."""
+    child = subprocess.Popen([*python, "-c", BARE, str(root), str(out), *names], env=env, cwd=ROOT,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
@@ -92,6 +93,7 @@ def main() -> None:
     if not 0 < small < large:
         raise SystemExit("--sizes SMALL,LARGE with 0 < SMALL < LARGE")
     from kit import config
+    from kit.build.system_opencv import python_argv
     from kit.inputs import generate, generated_entries
     from kit.programs import PYTHON_ALLOCATOR_ENV
     from kit.runtimes.cgroup import CgroupRuntime
@@ -103,6 +105,8 @@ def main() -> None:
         plan = config.build(resolution=args.resolution, items=size)
         pool = generate(plan)
         batches[size] = (pool[0].parent, [entry.input for entry in generated_entries(plan, [p.name for p in pool])])
+    python = python_argv(config.default_cache_dir())   # the distribution's OpenCV when the workers run it
+    print(f"bare loop on: {' '.join(python)}", flush=True)
     plain = {key: value for key, value in os.environ.items() if not key.startswith(ALLOCATOR_PREFIXES)}
     envs = {"bare": plain, "bare+alloc": {**plain, **PYTHON_ALLOCATOR_ENV}}
     items = large - small
@@ -118,7 +122,7 @@ def main() -> None:
                     marginal[side] = (kit(large, args.resolution) - kit(small, args.resolution)) / items
                     continue
                 (cpu_small, faults_small), (cpu_large, faults_large) = (
-                    bare(batches[size][0], out, batches[size][1], envs[side]) for size in (small, large))
+                    bare(python, batches[size][0], out, batches[size][1], envs[side]) for size in (small, large))
                 marginal[side] = (cpu_large - cpu_small) / items
                 faults[side] = (faults_large - faults_small) / items
             for side in ratios:
