@@ -121,21 +121,31 @@ def interpreter(cache_dir: Path) -> Interpreter:
                        image_python=str(FREE_THREADED_PYTHON), image_kit_path=str(FREE_THREADED_KIT_PATH))
 
 
+def run_code(python: Path, code: str, env: dict[str, str] | None, timeout: float,
+             failed: str) -> tuple[str | None, str]:
+    """`python -s -c CODE`: (its stdout, "") or (None, why): it does not run, or `failed` formatted
+    with the interpreter and the last line it wrote to stderr."""
+    try:
+        done = subprocess.run([str(python), "-s", "-c", code], capture_output=True, text=True, timeout=timeout,
+                              check=False, env=env)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{python} does not run: {exc}"
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return None, failed.format(python=python, why=lines[-1] if lines else f"exit {done.returncode}")
+    return done.stdout, ""
+
+
 def gil_status(python: Path, env: dict[str, str] | None = None, prelude: str = "") -> tuple[bool | None, str]:
     """(GIL enabled?, why unknown) as the interpreter reports it under this environment:
     PYTHON_GIL=1 turns the GIL back on in a free-threaded build."""
     code = (f"{prelude}; " if prelude else "") + (
         "import sys, sysconfig; print(int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))),"
         " int(getattr(sys, '_is_gil_enabled', lambda: True)()))")
-    try:
-        done = subprocess.run([str(python), "-s", "-c", code], capture_output=True, text=True, timeout=60,
-                              check=False, env=env)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"{python} does not run: {exc}"
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return None, f"{python} failed: {lines[-1] if lines else f'exit {done.returncode}'}"
-    disabled_build, enabled = done.stdout.split()
+    output, problem = run_code(python, code, env, timeout=60, failed="{python} failed: {why}")
+    if output is None:
+        return None, problem
+    disabled_build, enabled = output.split()
     if disabled_build != "1":
         return None, f"{python} is not a free-threaded build (Py_GIL_DISABLED is not set)"
     return enabled == "1", ""

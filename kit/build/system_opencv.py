@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from kit.build import go
-from kit.build.freethreaded import clean_env, kit_path
+from kit.build.freethreaded import clean_env, kit_path, run_code
 from kit.programs import Interpreter, worker_argv
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -110,16 +110,12 @@ def probe_python(python: Path, cache_dir: Path) -> tuple[dict[str, object] | Non
     """(what `python` loads for the images pipeline, or None; why not) as the worker will run it:
     -s, only the kit's directory on its path."""
     env = {**clean_env(), "PYTHONPATH": str(kit_path(cache_dir))}
+    output, problem = run_code(python, _PROBE, env, timeout=120,
+                               failed="{python} cannot load the images pipeline ({why})")
+    if output is None:
+        return None, problem
     try:
-        done = subprocess.run([str(python), "-s", "-c", _PROBE], capture_output=True, text=True, timeout=120,
-                              check=False, env=env)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return None, f"{python} does not run: {exc}"
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        return None, f"{python} cannot load the images pipeline ({lines[-1] if lines else f'exit {done.returncode}'})"
-    try:
-        return dict(json.loads(done.stdout.strip().splitlines()[-1])), ""
+        return dict(json.loads(output.strip().splitlines()[-1])), ""
     except (ValueError, IndexError) as exc:
         return None, f"{python} printed no build information: {exc}"
 

@@ -5,8 +5,12 @@ never loads cv2 or NumPy (a free-threaded interpreter has no wheel of either to 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeVar
 
-from kit.workloads.base import ItemFailed
+from kit.workloads.base import Item, ItemFailed, StageClock, Stages, write_output
+
+Pixels = TypeVar("Pixels")   # a library's decoded image: a NumPy array (OpenCV), a PIL Image (Pillow)
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
 OUTPUT_QUALITY = 85
@@ -26,3 +30,23 @@ def read_input(path: str) -> bytes:
             return handle.read()
     except OSError as exc:
         raise ItemFailed(f"unreadable: {exc.strerror or exc}") from exc
+
+
+def staged_pipeline(item: Item, decode: Callable[[bytes], Pixels], resize: Callable[[Pixels], Pixels],
+                    encode: Callable[[Pixels], bytes]) -> Stages:
+    """One image through read, decode, resize, encode and write, each stage's CPU timed on this
+    thread (StageClock): the same per-item path for both image libraries."""
+    if item.problem is not None:   # the controller's verdict (the worker skips these before a pool)
+        raise ItemFailed(item.problem)
+    clock = StageClock()
+    data = read_input(item.input_path)
+    clock.lap("read")
+    image = decode(data)
+    clock.lap("decode")
+    image = resize(image)
+    clock.lap("resize")
+    encoded = encode(image)
+    clock.lap("encode")
+    write_output(item.output_path, encoded)
+    clock.lap("write")
+    return clock.seconds

@@ -14,8 +14,8 @@ from contextlib import AbstractContextManager
 import cv2
 import numpy as np
 
-from kit.workloads.base import Item, ItemFailed, Session, StageClock, Stages, no_session, write_output
-from kit.workloads.geometry import MAX_HEIGHT, MAX_WIDTH, OUTPUT_QUALITY, read_input, target_size
+from kit.workloads.base import Item, ItemFailed, Session, Stages, no_session
+from kit.workloads.geometry import MAX_HEIGHT, MAX_WIDTH, OUTPUT_QUALITY, read_input, staged_pipeline, target_size
 from kit.workloads.libjpeg import jpeg_line, opencv_jpeg
 
 # EXIF orientation is ignored everywhere, so every strategy (Go too) sees the same pixels.
@@ -79,21 +79,8 @@ class ImagesWorkload:
         cv2.setNumThreads(1)
 
     def process(self, item: Item) -> Stages:
-        """The item's five stages, each timed on this thread (kit.workloads.base.StageClock)."""
-        if item.problem is not None:   # the controller's verdict (the worker skips these before a pool)
-            raise ItemFailed(item.problem)
-        clock = StageClock()
-        data = read_input(item.input_path)
-        clock.lap("read")
-        image = decode(data)
-        clock.lap("decode")
-        image = resize(image)
-        clock.lap("resize")
-        encoded = encode(image)
-        clock.lap("encode")
-        write_output(item.output_path, encoded)
-        clock.lap("write")
-        return clock.seconds
+        """The item's five stages, each timed on this thread (geometry.staged_pipeline)."""
+        return staged_pipeline(item, decode, resize, encode)
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)

@@ -27,8 +27,8 @@ from contextlib import AbstractContextManager
 
 from PIL import Image, features
 
-from kit.workloads.base import Item, ItemFailed, Session, StageClock, Stages, no_session, write_output
-from kit.workloads.geometry import OUTPUT_QUALITY, read_input, target_size
+from kit.workloads.base import Item, ItemFailed, Session, Stages, no_session
+from kit.workloads.geometry import OUTPUT_QUALITY, staged_pipeline, target_size
 
 RESAMPLING = Image.Resampling.BOX
 # What Pillow raises on a file it cannot decode: a truncated or garbled stream (OSError, which
@@ -89,21 +89,8 @@ class PillowImagesWorkload:
         Image.MAX_IMAGE_PIXELS = None
 
     def process(self, item: Item) -> Stages:
-        """The item's five stages, each timed on this thread (kit.workloads.base.StageClock)."""
-        if item.problem is not None:
-            raise ItemFailed(item.problem)
-        clock = StageClock()
-        data = read_input(item.input_path)
-        clock.lap("read")
-        image = decode(data)
-        clock.lap("decode")
-        image = resize(image)
-        clock.lap("resize")
-        encoded = encode(image)
-        clock.lap("encode")
-        write_output(item.output_path, encoded)
-        clock.lap("write")
-        return clock.seconds
+        """The item's five stages, each timed on this thread (geometry.staged_pipeline)."""
+        return staged_pipeline(item, decode, resize, encode)
 
     def session(self, items: Sequence[Item]) -> AbstractContextManager[Session]:
         return no_session(items)
