@@ -268,11 +268,14 @@ class Runner:
             from kit.build.go import toolchain_used
 
             results.environment["go_toolchain"] = toolchain_used(self.config.cache_dir)
-        if (self.runtime.name not in ("docker", "kubernetes") and batch.workload == "images"
-                and self.config.library == "opencv" and any(program(name).language == "python" for name in strategies)):
-            from kit.build import system_opencv  # which OpenCV the Python workers ran, and why
+        if (batch.workload == "images" and self.config.library == "opencv"
+                and any(program(name).language == "python" for name in strategies)):
+            # which OpenCV the Python workers ran, and why: the image's is always the distribution's
+            from kit.build import system_opencv
 
-            results.environment["python_system_opencv"] = system_opencv.describe(self.config.cache_dir)
+            results.environment["python_system_opencv"] = (
+                system_opencv.IN_IMAGE if self.runtime.name in ("docker", "kubernetes")
+                else system_opencv.describe(self.config.cache_dir))
         if self.runtime.name != "docker" and any(program(name).free_threaded for name in strategies):
             from kit.build import freethreaded
 

@@ -192,6 +192,12 @@ def python_argv(cache_dir: Path) -> list[str]:
     return worker_argv(chosen.host_python, chosen.host_kit_path)[:-2]   # without "-m kit.worker"
 
 
+# What results.json records for a run in the worker image, whose Python strategies always run
+# Debian's python3-opencv (kit/container/Dockerfile; its labels give the versions, image_labels)
+IN_IMAGE: dict[str, object] = {"used": True, "python": "the worker image's /usr/bin/python3 (python3-opencv, "
+                                                     "the build go-gocv links; see image_labels)"}
+
+
 def describe(cache_dir: Path) -> dict[str, object]:
     """What results.json's environment records of this choice (`python_system_opencv`)."""
     found = probe(cache_dir)
