@@ -120,13 +120,7 @@ def test_a_killed_controller_leaves_groups_that_run_and_doctor_report_and_clean_
     by their owner marker and `kit doctor --clean` removes them with what still runs inside."""
     out = tmp_path / "out"
     process = _start(["run", "-s", "python-threads", "--images", "400", "--distinct-images", "4"], out, cache_dir)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*/logs/*.stderr")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    process.kill()
-    process.communicate(timeout=30)
-    run_dir = next(out.iterdir())
+    run_dir = _sigkill_once_working(process, out)
     run_id = run_dir.name
     assert leftover_groups(run_id), "the killed controller's group should still be there"
 
@@ -296,13 +290,7 @@ def test_doctor_clean_from_another_memory_cgroup_removes_everything_and_the_mark
         process = subprocess.Popen(["/bin/sh", "-c", f'echo $$ > {login_b}/cgroup.procs && exec "$@"', "sh", *argv],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                    env=kit_env(cache_dir))
-        deadline = time.monotonic() + 120
-        while not list(out.glob("*/logs/*.stderr")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)
-        process.kill()
-        process.communicate(timeout=30)
-        run_dir = next(out.iterdir())
+        run_dir = _sigkill_once_working(process, out)
         memory_groups = list((login_b / "kit").glob(f"{run_dir.name}*"))
         assert memory_groups and _markers(run_dir.name), "the killed run's memory group and marker"
         clean = subprocess.run([sys.executable, "-m", "kit", "doctor", "--clean", "--metrics-port", "0"],
@@ -315,3 +303,15 @@ def test_doctor_clean_from_another_memory_cgroup_removes_everything_and_the_mark
         for directory in [*(kit_parent.iterdir() if kit_parent.is_dir() else []), kit_parent, login_b]:
             with contextlib.suppress(OSError):
                 directory.rmdir()
+
+
+def _sigkill_once_working(process: subprocess.Popen[str], out: Path) -> Path:
+    """SIGKILL the controller a second after its first sandbox logs (nobody can clean up then);
+    its run directory."""
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/logs/*.stderr")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.kill()
+    process.communicate(timeout=30)
+    return next(out.iterdir())
