@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 import re
 import subprocess
 from collections.abc import Sequence
@@ -105,7 +106,8 @@ def kit_path(cache_dir: Path) -> Path:
     link = directory / "kit"
     if not (link.is_symlink() and link.resolve() == package):
         directory.mkdir(parents=True, exist_ok=True)
-        partial = directory / f".kit.{os.getpid()}"
+        # per thread too: kit sweep --parallel asks from several threads of one process at once
+        partial = directory / f".kit.{os.getpid()}-{threading.get_ident()}"
         partial.unlink(missing_ok=True)
         partial.symlink_to(package, target_is_directory=True)
         partial.replace(link)
