@@ -15,9 +15,9 @@ import functools
 import hashlib
 import json
 import os
-import threading
 import re
 import subprocess
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
