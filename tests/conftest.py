@@ -50,7 +50,7 @@ def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))
 
 
-_kube: dict[str, Any] = {}    # the session's cluster, and the id of the last test that uses it
+_kube: dict[str, Any] = {}    # the session's cluster and real node, and the ids of the last tests that use them
 
 
 @pytest.fixture(scope="session")
@@ -73,15 +73,57 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def real_node(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One real kubelet with its own containerd beside the kwok nodes (tests/kube/node.py), labelled
+    kit.test/pool=real-node, with the kit's worker image of the current sources imported. It joins the
+    cluster at the first test that asks for it and leaves (its Node object deleted) right after the last
+    one, before the cluster stops: the kwok tests never see it. Stopping it fails the last test's teardown
+    if the host is not as it was (processes, kubepods groups, the CNI bridge, paths, sysctls)."""
+    from tests.kube import node as real
+    from tests.kube.cluster import ClusterError
+
+    need(real.problem())
+    from kit.runtimes.engine import engine_problem
+
+    need(engine_problem())
+    image, built = real.worker_image()
+    node = real.RealNode(kube_cluster, tmp_path_factory.mktemp("node"), image)
+    try:
+        node.start()
+    except ClusterError as e:
+        pytest.fail(f"the real node did not start: {e}\n{node.log_tail()}")
+    finally:
+        _kube["image"] = built
+    _kube["node"] = node
+    yield node
+    _stop_real_node()
+
+
+def _stop_real_node() -> None:
+    node, built = _kube.pop("node", None), _kube.pop("image", None)
+    if node is None:
+        return
+    from tests.kube import node as real
+
+    left = node.stop()
+    real.remove_worker_image(built)
+    if left:
+        pytest.fail("the real node left the host changed: " + "; ".join(left))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    users = [item.nodeid for item in items if "kube_cluster" in getattr(item, "fixturenames", ())]
-    _kube["last"] = users[-1] if users else None
+    for fixture, key in (("kube_cluster", "last"), ("real_node", "last_node")):
+        users = [item.nodeid for item in items if fixture in getattr(item, "fixturenames", ())]
+        _kube[key] = users[-1] if users else None
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     yield
+    if item.nodeid == _kube.get("last_node"):
+        _stop_real_node()     # before the cluster: the kubelet drains its pods through the API server
     if item.nodeid == _kube.get("last") and "cluster" in _kube:
         _kube.pop("cluster").stop()
 
@@ -94,3 +136,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     cluster = getattr(item, "funcargs", {}).get("kube_cluster")
     if report.failed and cluster is not None:
         report.sections.append(("kube control plane", cluster.log_tail()))
+    node = getattr(item, "funcargs", {}).get("real_node")
+    if report.failed and node is not None:
+        report.sections.append(("real node", node.log_tail()))

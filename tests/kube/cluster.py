@@ -1,9 +1,9 @@
 """A real Kubernetes control plane on loopback for the tests: etcd, kube-apiserver, kube-controller-manager
-(the Job, garbage-collector, service-account, namespace and TTL controllers), kube-scheduler, and kwok
-playing the kubelets of a few fake nodes (no real kubelet can run on these machines: cgroup v1 hosts, no
-node images). The binaries come from the CI cache that `.ci/k8s-control-plane` fills (versions in
-versions.env beside this file); every process is a child of the test process, killed with it
-(PR_SET_PDEATHSIG) if it dies, and stopped by `Cluster.stop()`.
+(the Job, garbage-collector, service-account, namespace, TTL, pod-GC and root-CA-publisher controllers),
+kube-scheduler, and kwok playing the kubelets of a few fake nodes. One real kubelet can join them
+(node.py, the `real_node` fixture) for the tests that need containers to run. The binaries come from the
+CI cache that `.ci/k8s-control-plane` fills (versions in versions.env beside this file); every process is
+a child of the test process, killed with it (PR_SET_PDEATHSIG) if it dies, and stopped by `Cluster.stop()`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from tests.kube import stages
 from tests.kube.pki import Pki, make_pki
 
 VERSIONS_FILE = Path(__file__).with_name("versions.env")
-SCRIPT_HINT = "run .ci/k8s-control-plane (builds etcd, kube-apiserver, controller-manager, scheduler and kwok once)"
+SCRIPT_HINT = ("run .ci/k8s-control-plane (builds etcd, kube-apiserver, controller-manager, scheduler, kubelet and "
+               "kwok once)")
 
 # Three fake nodes like a small cluster's workers: 2 CPUs, 8 GiB each, with a label a kit run can select
 NODE_COUNT = 3
@@ -39,7 +40,8 @@ NODE_PODS = "110"
 NODE_LABELS = {"kit.test/pool": "kwok", "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
                "node.kubernetes.io/instance-type": "kwok-2cpu-8gi", "type": "kwok"}
 KWOK_ANNOTATION = ("kwok.x-k8s.io/node", "fake")    # the nodes kwok manages
-CONTROLLERS = "job,garbagecollector,serviceaccount,namespace,ttl-after-finished,podgc"
+# root-ca-cert-publisher: the kube-root-ca.crt ConfigMap a real kubelet mounts with a service-account token
+CONTROLLERS = "job,garbagecollector,serviceaccount,namespace,ttl-after-finished,podgc,root-ca-cert-publisher"
 ADMISSION = "NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultTolerationSeconds,PodSecurity,ResourceQuota"
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
@@ -137,6 +139,7 @@ class Cluster:
     nodes: int = NODE_COUNT
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    pki: Pki | None = None          # the CA a real node's certificates are signed with (node.py)
     _client: Any = None
 
     @property
@@ -164,7 +167,7 @@ class Cluster:
             raise ClusterError(problem)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(exist_ok=True)
-        pki = make_pki(self.workdir / "pki")
+        pki = self.pki = make_pki(self.workdir / "pki")
         self.ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "controller-manager",
                                                     "scheduler", "kwok")}
         try:

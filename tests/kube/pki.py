@@ -113,3 +113,33 @@ def make_pki(directory: Path) -> Pki:
     pki.sa_pub.write_bytes(sa.public_key().public_bytes(serialization.Encoding.PEM,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
     return pki
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCerts:
+    """A real kubelet's certificates: its client identity and its serving certificate."""
+
+    client_cert: Path     # CN=system:node:<name>, O=system:nodes: what the Node authorizer knows a kubelet by
+    client_key: Path
+    serving_cert: Path    # for the API server's calls to the kubelet (logs), on the node's address
+    serving_key: Path
+
+
+def issue_node_certs(pki: Pki, node: str, address: str, directory: Path) -> NodeCerts:
+    """Sign a kubelet's client and serving certificates with the cluster's CA, into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    certs = NodeCerts(*(directory / n for n in ("node-client.crt", "node-client.key", "node-serving.crt",
+                                                "node-serving.key")))
+    for cert_path, key_path, subject, usage, dns, ips in (
+        (certs.client_cert, certs.client_key, _name(f"system:node:{node}", "system:nodes"),
+         [ExtendedKeyUsageOID.CLIENT_AUTH], (), ()),
+        (certs.serving_cert, certs.serving_key, _name(node), [ExtendedKeyUsageOID.SERVER_AUTH], (node,),
+         (ipaddress.ip_address(address),)),
+    ):
+        key = _key()
+        _write_cert(cert_path, _issue(ca, ca_key, subject, key, usage, dns, ips))
+        _write_key(key_path, key)
+    return certs
