@@ -1,4 +1,4 @@
-"""The options declared once (kit/options.py) as typer sees them on each command: `with_run_options`
+"""The options declared once (kit/plan/options.py) as typer sees them on each command: `with_run_options`
 gives run, sweep, floor and manifests one list, each command's own options lead it, and the values a
 user types reach the command by name."""
 
@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.main import get_command
 
-from kit import options as o
-from kit.cli import app
+from kit.cli.app import app
+from kit.plan import options as o
 
 SHARED = [name for name in inspect.signature(o.run_options).parameters]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from kit.console import MEMORY_COLUMNS, TIME_COLUMNS, LineProgress, results_table
-from kit.plan import Cell
-from kit.results import StrategyRecord, load, record_from_json
+from kit.plan.cells import Cell
+from kit.report.console import MEMORY_COLUMNS, TIME_COLUMNS, LineProgress, results_table
+from kit.results.records import StrategyRecord, load, record_from_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 
