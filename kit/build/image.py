@@ -125,6 +125,7 @@ class BuildOptions:
     free_threaded: Path | None = None  # the host's free-threaded CPython prefix, copied into the image
     no_cache: bool = False
     network_mode: str = "host"        # the legacy builder's RUN steps reach the package registries
+    tag: str | None = None            # None: kit-worker:<version>; tests on a shared engine use their own
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +145,9 @@ def default_ca_bundle() -> Path | None:
 
 def build(options: BuildOptions, log: Callable[[str], None] = lambda line: None,
           client: Any | None = None) -> BuiltImage:
-    """Build (or rebuild) kit-worker:<version>, then label it with its library versions."""
+    """Build (or rebuild) kit-worker:<version> (or `options.tag`), then label it with its library versions."""
     client = client or connect()
-    tag, started = image_tag(), time.monotonic()
+    tag, started = options.tag or image_tag(), time.monotonic()
     args = {"KIT_VERSION": kit.__version__, "KIT_SOURCE_DIGEST": source_digest()}
     if options.python_image:
         args["PYTHON_IMAGE"] = options.python_image

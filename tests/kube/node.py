@@ -618,7 +618,7 @@ def worker_image() -> tuple[str, str | None]:
     quick), so that a shared engine's kit-worker:<version>, which other runs may be using, is never moved."""
     from kit.build.freethreaded import installed_prefix
     from kit.build.image import BuildOptions, build, default_ca_bundle, image_problem, image_tag, source_digest
-    from kit.config import default_cache_dir
+    from kit.plan.config import default_cache_dir
     from kit.runtimes.engine import connect
 
     client = connect()
