@@ -121,6 +121,49 @@ def verify_record(batch: Batch, reference: Reference, output_dir: Path, declared
     return verified, ({**detail, "build_reason": reason} if reason else detail)
 
 
+# Why a remote sandbox's outputs (kit/runtimes/kubernetes.py) cannot be compared here at all
+REMOTE_UNVERIFIED = ("outputs stay in the pod's emptyDir on a remote node and go with it; the controller "
+                     "cannot compare them with the reference outputs")
+REMOTE_NO_PIXELS = ("outputs stay in the pod's emptyDir on a remote node and go with it: their pixels cannot be "
+                    "compared by PSNR here, and the digests the worker reported match only a reference of the "
+                    "very same build")
+REMOTE_NO_DIGESTS = ("outputs stay in the pod's emptyDir on a remote node, and the worker reported no digests "
+                     "of them (a worker image older than this kit?)")
+
+
+def verify_digests(batch: Batch, reference: Reference, digests: Mapping[int, str], declared: str,
+                   worker: Mapping[str, object] | None) -> tuple[bool | None, dict[str, Any]]:
+    """A remote sandbox's outputs, by the sha256 its worker reported for each item (`digests`: manifest
+    index -> digest): compared with the reference's when the worker ran the reference's very build
+    (`method_for_build`), so identical bytes are expected; otherwise None, and the detail says why
+    (`build_reason` when the build differs). Task results are checked against their values, which needs
+    their text: unverified here."""
+    if batch.workload != "images":
+        return None, {"unverified": REMOTE_UNVERIFIED, "digests_reported": len(digests)}
+    method, reason = method_for_build(declared, reference, worker)
+    if method != "sha256":
+        detail: dict[str, Any] = {"unverified": REMOTE_NO_PIXELS, "digests_reported": len(digests)}
+        return None, ({**detail, "build_reason": reason} if reason else detail)
+    if not digests:
+        return None, {"unverified": REMOTE_NO_DIGESTS, "digests_reported": 0}
+    mismatched: list[str] = []
+    missing: list[str] = []
+    unexpected: list[str] = []
+    for index, entry in enumerate(batch.entries):
+        expected, actual = reference.digests.get(entry.input), digests.get(index)
+        if expected is None:
+            if actual is not None:
+                unexpected.append(entry.name)
+        elif actual is None:
+            missing.append(entry.name)
+        elif actual != expected:
+            mismatched.append(entry.name)
+    return not (mismatched or missing or unexpected), {
+        "method": "sha256", "source": "the digests the worker reported of its outputs (they stay in the pod)",
+        "items_checked": len(batch.entries), "mismatched": len(mismatched), "missing": len(missing),
+        "unexpected": len(unexpected), "examples": (mismatched + missing + unexpected)[:5]}
+
+
 def verify_outputs(batch: Batch, reference: Reference, output_dir: Path,
                    method: str = "sha256") -> tuple[bool, dict[str, Any]]:
     """Every item's output must equal the reference's, and items the reference fails must fail.

@@ -30,11 +30,11 @@ from kit.results.observer import RunObserver
 from kit.results.records import RunResults, StrategyRecord, derived_rates, save
 from kit.results.stats import oversubscribed
 from kit.results.summary import summarize
-from kit.results.verify import Reference, make_reference, output_verified, verify_record
+from kit.results.verify import Reference, make_reference, output_verified, verify_digests, verify_record
 from kit.run.supervisor import Limits, Outcome, not_started, supervise
 from kit.runtimes.base import NotStarted, Runtime, SandboxPaths, SandboxSpec
 from kit.worker.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
-from kit.worker.protocol import ManifestEntry, write_manifest
+from kit.worker.protocol import OUTPUT_DIGESTS_ENV, ManifestEntry, write_manifest
 from kit.worker.workloads import unit
 
 if TYPE_CHECKING:
@@ -79,7 +79,8 @@ def sandbox_spec(run_id: str, cell: Cell, config: RunConfig, manifest: Path, inp
         output_dir=output_dir, manifest=manifest, log_dir=log_dir, memory_limit_bytes=cell.memory_limit_bytes,
         cpus=cell.cpus, pids_max=pids_limit(cell.workers), cpuset=cpuset, workers=cell.workers,
         labels=cell.labels(run_id), remote_inputs=recipe, remote_inputs_memory_bytes=recipe_memory or 256 * 2**20,
-        env=program(cell.strategy).env(),
+        # a remote sandbox's outputs stay where it ran: its worker reports their digests instead
+        env={**program(cell.strategy).env(), **({OUTPUT_DIGESTS_ENV: "sha256"} if remote_inputs else {})},
     )
 
 
@@ -137,10 +138,6 @@ def gist(reason: str) -> str:
 
 # kubernetes: the outputs stay in the pod's emptyDir, which goes with the pod; the controller sees
 # only the worker's progress lines, so it cannot compare bytes or PSNR with the reference.
-REMOTE_UNVERIFIED = ("outputs stay in the pod's emptyDir on a remote node and go with it; the controller "
-                     "cannot compare them with the reference outputs")
-
-
 class _Prepared(NamedTuple):
     """What every cell of a run shares, made once by `Runner.start`."""
 
@@ -424,8 +421,11 @@ class Runner:
         try:
             signals.hook("verify")
             detail: dict[str, object]
-            if self.runtime.remote:
-                verified, detail = None, ({"unverified": REMOTE_UNVERIFIED} if outcome.status == "ok" else {})
+            if self.runtime.remote:   # the outputs stay in the pod: the digests its worker reported
+                verified, detail = (verify_digests(batch, reference, outcome.output_digests,
+                                                   program(cell.strategy).output_check(self.config.library),
+                                                   outcome.concurrency)
+                                    if outcome.status == "ok" else (None, {}))
             else:
                 verified, detail = (verify_record(batch, reference, output_dir,
                                                   program(cell.strategy).output_check(self.config.library),

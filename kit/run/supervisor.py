@@ -49,6 +49,7 @@ class Outcome:
     disk_full: str | None = None    # "item: reason" when the worker ran out of disk space
     inside: InsideFigures | None = None   # the worker's samples of its own cgroup (None: none arrived)
     stage_seconds: dict[str, float] | None = None   # items' stages summed (None: the worker reported none)
+    output_digests: dict[int, str] = field(default_factory=dict)   # item index -> its output's sha256, when asked
 
 
 @dataclass(slots=True)
@@ -68,11 +69,14 @@ class _Progress:
     concurrency: dict[str, object] = field(default_factory=dict)
     disk_full: str | None = None     # the first item that could not be written for want of space
     stage_seconds: dict[str, float] | None = None   # the finished items' stages, summed
+    digests: dict[int, str] = field(default_factory=dict)   # the outputs' sha256 a remote worker reported
 
     def apply(self, event: Event) -> None:
         if isinstance(event, ItemEvent):
             if event.ok:
                 self.items_ok += 1
+                if event.sha256 is not None:
+                    self.digests[event.index] = event.sha256
                 if event.stages is not None:
                     totals = self.stage_seconds if self.stage_seconds is not None else {}
                     for stage, seconds in event.stages.items():
@@ -234,7 +238,7 @@ def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Even
                    work_seconds=progress.work_seconds, stats=final, peaks=monitor.peaks, samples=samples,
                    oom_events=oom_events, items_ok=progress.items_ok, items_failed=progress.items_failed,
                    failed_items=progress.failed, concurrency=progress.concurrency, message=message,
-                   stage_seconds=progress.stage_seconds,
+                   stage_seconds=progress.stage_seconds, output_digests=progress.digests,
                    disk_full=progress.disk_full, inside=inside.figures())
 
 

@@ -22,6 +22,10 @@ the kernel's figures of the worker's own cgroup read from inside, so that a runt
 the controller cannot read (a pod on a remote node) is measured all the same; the last one is
 written just before `done`. `sampler_cpu_seconds` is what the sampling itself has cost so far.
 
+`sha256` is the digest of the item's output file, on a finished item, when the sandbox's environment
+asks for it (OUTPUT_DIGESTS_ENV=sha256: a remote runtime's pods, whose outputs the controller cannot
+read, kit/results/verify.py verify_digests); it is taken after the item's `end`, outside its timing.
+
 `stages` (images: read, decode, resize, encode, write; payload: serialize, transfer, deserialize)
 are the CPU seconds of each stage of that item on the thread that did it, present on items that
 finished (kit/worker/workloads/base.py StageClock; Go the same); the controller sums them into the record's
@@ -42,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 from kit.worker.workloads.base import Item
+
+# The environment variable that asks a worker (Python or Go) for each output's digest in its item events
+OUTPUT_DIGESTS_ENV = "KIT_OUTPUT_DIGESTS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,7 @@ class ItemEvent:
     reason: str | None = None
     rejected: bool = False    # failed by the controller's verdict, never processed (not in the work window)
     stages: dict[str, float] | None = None   # CPU seconds per stage on the working thread (see above)
+    sha256: str | None = None   # the output's digest, when asked for (OUTPUT_DIGESTS_ENV, see above)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +145,8 @@ def parse_event(line: str) -> Event | None:
         if kind == "item":
             return ItemEvent(index=int(data["index"]), name=str(data["name"]), ok=bool(data["ok"]),
                              start=float(data["start"]), end=float(data["end"]), reason=data.get("reason"),
-                             rejected=bool(data.get("rejected", False)), stages=_stages(data.get("stages")))
+                             rejected=bool(data.get("rejected", False)), stages=_stages(data.get("stages")),
+                             sha256=_digest(data.get("sha256")))
         if kind == "start":
             return StartEvent(pid=int(data["pid"]), workers=int(data["workers"]),
                               concurrency=dict(data.get("concurrency", {})))
@@ -158,6 +167,13 @@ def parse_event(line: str) -> Event | None:
     return None
 
 
+def _digest(raw: object) -> str | None:
+    """A sha256 as 64 lowercase hex digits; anything else is None (never a digest to trust)."""
+    if isinstance(raw, str) and len(raw) == 64 and all(c in "0123456789abcdef" for c in raw):
+        return raw
+    return None
+
+
 def _stages(raw: object) -> dict[str, float] | None:
     """An item's stages as a worker wrote them; anything else (absent, malformed) is None."""
     if not isinstance(raw, dict):
@@ -173,6 +189,8 @@ def format_event(event: Event) -> str:
         payload.pop("reason", None)
     if not payload.get("rejected", True):
         payload.pop("rejected")
+    if "sha256" in payload and payload["sha256"] is None:
+        payload.pop("sha256")
     if "stages" in payload:
         if payload["stages"] is None:
             payload.pop("stages")

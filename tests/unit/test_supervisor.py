@@ -361,3 +361,13 @@ def test_samples_carry_the_throttling_so_far() -> None:
     assert [(s.cpu_throttled_seconds, s.cpu_throttled_periods) for s in kept[:3]] == [(0, 0), (0.2, 3), (0.45, 7)]
     final = outcome.samples[-1]
     assert (final.cpu_throttled_seconds, final.cpu_throttled_periods) == (0.5, 8)
+
+
+def test_the_digests_a_remote_worker_reports_are_kept_per_item() -> None:
+    """A pod's outputs stay in the pod: its worker's sha256 of each finished item is all the controller
+    gets to verify them with (kit/results/verify.py verify_digests)."""
+    digest = "ab" * 32
+    outcome, _ = run([Tick([START, ItemEvent(index=1, name="01.jpg", ok=True, start=1.0, end=1.5, sha256=digest),
+                            item(0, 1.0, 1.2), item(2, 1.1, 1.4, ok=False, reason="truncated JPEG")]),
+                      Tick([DoneEvent(2, 1)], exit_code=0)])
+    assert outcome.output_digests == {1: digest}

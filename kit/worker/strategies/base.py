@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from kit.worker.protocol import ItemEvent
+from kit.worker.protocol import OUTPUT_DIGESTS_ENV, ItemEvent
 from kit.worker.workloads.base import Item, ItemFailed, Workload
 
 Report = Callable[[ItemEvent], None]
@@ -40,4 +42,17 @@ def run_item(workload: Workload, item: Item, origin: float) -> ItemEvent:
         reason = str(exc)
     end = time.monotonic()
     return ItemEvent(index=item.index, name=item.name, ok=reason is None,
-                     start=start - origin, end=end - origin, reason=reason, stages=stages)
+                     start=start - origin, end=end - origin, reason=reason, stages=stages,
+                     sha256=output_digest(item) if reason is None else None)
+
+
+def output_digest(item: Item) -> str | None:
+    """The output file's sha256 when the sandbox asks for it (a remote runtime: the controller cannot read
+    the pod's files), after the item's end; None otherwise, or when the file cannot be read."""
+    if os.environ.get(OUTPUT_DIGESTS_ENV) != "sha256":
+        return None
+    try:
+        with open(item.output_path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None

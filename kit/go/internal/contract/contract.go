@@ -7,6 +7,8 @@
 package contract
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -70,6 +72,26 @@ type ItemEvent struct {
 	Stages any `json:"stages,omitempty"`
 	// Rejected: failed by the controller's verdict, never processed (outside the work window).
 	Rejected bool `json:"rejected,omitempty"`
+	// SHA256: the output file's digest on a finished item when OutputDigestsEnv asks for it (a remote
+	// runtime's pod, whose files the controller cannot read); taken after End, outside the timing.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// OutputDigestsEnv set to "sha256" asks the worker for each output's digest (kit/worker/protocol.py).
+const OutputDigestsEnv = "KIT_OUTPUT_DIGESTS"
+
+// FileDigest is the hex sha256 of a file's bytes, or "" when it cannot be read.
+func FileDigest(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Writer prints events as JSON lines; safe for concurrent use, one whole line per write.

@@ -154,11 +154,16 @@ func Main(p Program, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	since := func(t time.Time) float64 { return t.Sub(origin).Seconds() }
+	digests := os.Getenv(contract.OutputDigestsEnv) == "sha256"
 	process := func(item contract.Item) contract.ItemEvent {
 		start := time.Now()
 		reason, timed := run(item)
-		return contract.ItemEvent{Index: item.Index, Name: item.Name, OK: reason == "",
+		event := contract.ItemEvent{Index: item.Index, Name: item.Name, OK: reason == "",
 			Start: since(start), End: since(time.Now()), Reason: reason, Stages: timed}
+		if digests && event.OK { // after End: not part of the item's time
+			event.SHA256 = contract.FileDigest(item.OutputPath)
+		}
+		return event
 	}
 	onPanic := func(item contract.Item, message string) contract.ItemEvent {
 		now := since(time.Now())

@@ -2,12 +2,15 @@ package worker
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"kit/go/internal/contract"
 	"kit/go/internal/stages"
 )
 
@@ -245,5 +248,23 @@ func TestWriteOutputRenamesACompleteFile(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Fatalf("%d entries after a failed write", len(entries))
+	}
+}
+
+func TestOutputDigestsOnlyWhenAskedAndOnlyForFinishedItems(t *testing.T) {
+	manifest := `{"items": [{"name": "c", "input": "", "output": "c.txt", "task": {"count_to": 777}},
+		{"name": "bad", "input": "", "output": "bad.txt"}]}`
+	_, items, _ := runTasks(t, "count", manifest)
+	if _, has := items["c"]["sha256"]; has {
+		t.Fatalf("a digest nobody asked for: %v", items["c"])
+	}
+	t.Setenv(contract.OutputDigestsEnv, "sha256")
+	_, items, _ = runTasks(t, "count", manifest)
+	sum := sha256.Sum256([]byte("777\n"))
+	if items["c"]["sha256"] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("digest %v, want the sha256 of the output file", items["c"]["sha256"])
+	}
+	if _, has := items["bad"]["sha256"]; has {
+		t.Fatalf("a failed item has a digest: %v", items["bad"])
 	}
 }
