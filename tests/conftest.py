@@ -90,12 +90,13 @@ def real_node(kube_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> It
     image, built = real.worker_image()
     node = real.RealNode(kube_cluster, tmp_path_factory.mktemp("node"), image)
     try:
-        node.start()
-    except ClusterError as e:
-        pytest.fail(f"the real node did not start: {e}\n{node.log_tail()}")
-    finally:
-        _kube["image"] = built
-    _kube["node"] = node
+        node.start()     # stops what it started if it fails
+    except BaseException as e:
+        real.remove_worker_image(built)
+        if isinstance(e, ClusterError):
+            pytest.fail(f"the real node did not start: {e}\n{node.log_tail()}")
+        raise
+    _kube["node"], _kube["image"] = node, built
     yield node
     _stop_real_node()
 
@@ -122,10 +123,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     yield
-    if item.nodeid == _kube.get("last_node"):
-        _stop_real_node()     # before the cluster: the kubelet drains its pods through the API server
-    if item.nodeid == _kube.get("last") and "cluster" in _kube:
-        _kube.pop("cluster").stop()
+    try:
+        if item.nodeid == _kube.get("last_node"):
+            _stop_real_node()     # before the cluster: the kubelet drains its pods through the API server
+    finally:
+        if item.nodeid == _kube.get("last") and "cluster" in _kube:
+            _kube.pop("cluster").stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
