@@ -16,7 +16,8 @@ from kit.core.errors import ConfigError
 from kit.plan.cells import plan_cells
 from kit.plan.config import RunConfig
 from kit.plan.inputs import planned_entries, pod_recipe
-from kit.run.runner import cluster_settings, sandbox_spec
+from kit.run.choose import cluster_settings
+from kit.run.sandboxes import sandbox_spec
 from kit.runtimes.kube.manifests import check_recipe, job_manifest, request_for
 from kit.worker.programs import NAMES, program
 
