@@ -135,8 +135,7 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
     status: str | None = None
     message: str | None = None
     exit_code: int | None = None
-    usage_before = 0
-    ended: float | None = None
+    usage_before, ended = 0, None
     try:
         while True:
             if (item_at := _drain(events, progress, inside, on_event, clock)) is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kit.run.runner import pids_limit
+from kit.run.sandboxes import pids_limit
 from kit.runtimes.docker import SANDBOX_LABEL, UNPRIVILEGED, leftover_containers
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env

@@ -13,7 +13,7 @@ import pytest
 
 import kit
 from kit.build.image import assemble_context, image_tag, package_root, source_digest, source_files
-from kit.run.runner import select_runtime as select
+from kit.run.choose import select_runtime as select
 from kit.runtimes.docker import container_name
 
 CONTAINER = package_root() / "container"

@@ -11,7 +11,7 @@ from kit.build import go as go_strategy
 from kit.plan import config as configuration
 from kit.plan.inputs import prepare
 from kit.results.verify import verify_tasks
-from kit.run.runner import bytes_moved_per_task, workload_description
+from kit.run.record import bytes_moved_per_task, workload_description
 from kit.worker.programs import program
 from kit.worker.workloads.pi import calc_pi, calibrated
 
