@@ -37,14 +37,13 @@ from kit.runtimes.cgroupfs import (
     make_dirs_or_undo,
 )
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
-from kit.runtimes.markers import OWNER_LABEL, owner_label
+from kit.runtimes.markers import OWNER_LABEL, SANDBOX_LABEL, owner_label
 
 # Where the worker sees its files inside the container.
 INPUT_ROOT = Path("/kit/input")
 OUTPUT_DIR = Path("/kit/output")
 MANIFEST = Path("/kit/manifest.json")
 PYTHON = "/opt/venv/bin/python"
-SANDBOX_LABEL = "kit.sandbox"
 UNPRIVILEGED = (65532, 65532)      # the image's numeric user, used when the kit itself runs as root
 SCRATCH = "rw,nosuid,nodev,size=256m"  # tmpfs pages count against the memory cap, like emptyDir medium Memory
 STOP_SECONDS = 10.0
