@@ -13,7 +13,7 @@ from rich.console import Console
 from kit.cli.app import main
 from kit.core.errors import ConfigError
 from kit.report.compare import compare_dirs, compare_results, comparison_lines
-from kit.report.console import results_table
+from kit.report.table import results_table
 from kit.results.records import StrategyRecord
 from kit.results.stats import SIGNIFICANT, TOO_FEW
 from kit.results.summary import summarize
@@ -134,7 +134,7 @@ def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 def test_overall_bar_and_eta_for_sweeps() -> None:
     from kit.plan.cells import plan_grid
-    from kit.report.console import ProgressView, eta_text
+    from kit.report.progress import ProgressView, eta_text
 
     assert eta_text(2, 10, 20.0) == "ETA 1m 20s"      # 10 s a cell so far, 8 cells left
     assert eta_text(1, 400, 30.0) == "ETA 3h 19m"

@@ -236,7 +236,7 @@ def test_what_cannot_work_is_refused_before_any_work(tmp_path: Path, monkeypatch
 
 def test_a_read_only_filesystem_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from kit.core.errors import ConfigError
-    from kit.plan import config
+    from kit.plan import parsing as config
 
     class ReadOnly:
         f_flag = os.ST_RDONLY
@@ -250,7 +250,7 @@ def test_a_full_disk_at_validation_is_left_to_the_run(tmp_path: Path, monkeypatc
     """Running out of space stays exit 1, said (with the path) when it happens."""
     import tempfile
 
-    from kit.plan import config
+    from kit.plan import parsing as config
 
     def full(**kwargs: object) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
