@@ -62,7 +62,7 @@ def _flush_stdout() -> None:
 
 def _main(argv: list[str] | None) -> int:
     """Run the command; its exit code, every error said in one line."""
-    import typer   # here, not above: the handlers are installed before the heavy imports
+    import typer  # here, not above: the handlers are installed before the heavy imports
 
     from kit.cli.app import app
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli.app import main
+from kit.cli.exits import main
 from kit.core import pipe, signals
 from kit.core.files import atomic_write
 from kit.plan.skip import split_current
