@@ -20,6 +20,7 @@ from kit.runtimes.base import Capabilities, InsideView, Runtime, Setup
 ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> why it cannot be used, or None
 
 AUTO = "auto"   # docker when the engine answers and the image is current, else cgroup (product.md section 4)
+AUTO_CHOICES = ("docker", "cgroup")   # in order of preference
 # name -> "module:class"; imported when asked for, so that choosing one loads none of the others.
 REGISTRY: dict[str, str] = {
     "cgroup": "kit.runtimes.cgroup:CgroupRuntime",
@@ -50,6 +51,12 @@ def capabilities(name: str) -> Capabilities:
     return runtime_class(name).capabilities
 
 
+def candidates(name: str) -> tuple[Capabilities, ...]:
+    """The capabilities of every runtime `--runtime NAME` may turn out to be (auto: docker or cgroup),
+    for what is decided before one is chosen: `all(c.local for c in candidates(name))`."""
+    return tuple(capabilities(choice) for choice in (AUTO_CHOICES if name == AUTO else (name,)))
+
+
 def select(name: str, image: str, image_problem: ImageCheck,
            image_bin_dir: Path | None = None, cluster: Callable[[], Any] | None = None,
            inside: Callable[[], InsideView] | None = None) -> tuple[Runtime, str | None]:
@@ -68,11 +75,12 @@ def select(name: str, image: str, image_problem: ImageCheck,
 
 def _auto(setup: Setup) -> tuple[Runtime, str | None]:
     """product.md section 4: docker when the engine answers and the image is current, else cgroup."""
-    docker = runtime_class("docker").create(setup)
-    why = docker.available()
+    preferred, fallback = AUTO_CHOICES
+    first = runtime_class(preferred).create(setup)
+    why = first.available()
     if why is None:
-        return docker, f"runtime: docker (image {setup.image})"
-    runtime = runtime_class("cgroup").create(setup)
+        return first, f"runtime: {preferred} (image {setup.image})"
+    runtime = runtime_class(fallback).create(setup)
     if problem := runtime.available():
         raise RuntimeUnavailable(problem)
-    return runtime, f"runtime: cgroup (docker: {why})"
+    return runtime, f"runtime: {fallback} ({preferred}: {why})"

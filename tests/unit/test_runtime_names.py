@@ -30,9 +30,9 @@ from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, la
 KIT = Path(kit.__file__).parent
 NAMES = frozenset(runtimes.REGISTRY)
 COMPARISONS = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)
-# Rooms whose comparisons are being replaced on main (options declared once, the thin CLI): strict, so
+# Rooms whose comparisons are being replaced on main (kit/plan/checks.py `_runs_elsewhere`): strict, so
 # that this test says when they are gone and the mark can go too.
-PENDING = ("cli", "plan")
+PENDING = ("plan",)
 
 
 def _named(node: ast.AST) -> bool:
@@ -92,7 +92,7 @@ def test_no_code_outside_the_runtimes_compares_a_runtime_name() -> None:
     assert findings(None, PENDING) == []
 
 
-@pytest.mark.xfail(strict=True, reason="kit/cli/ and kit/plan/ still compare runtime names: being replaced on main")
+@pytest.mark.xfail(strict=True, reason="kit/plan/ still compares runtime names: being replaced on main")
 @pytest.mark.parametrize("room", PENDING)
 def test_no_pending_room_compares_a_runtime_name(room: str) -> None:
     assert findings((room,), ()) == []
