@@ -35,13 +35,7 @@ from kit.results.records import RunResults, StrategyRecord, save
 from kit.results.stats import oversubscribed
 from kit.results.summary import summarize
 from kit.results.verify import Reference, make_reference, output_verified
-from kit.run.choose import (
-    availability_lines,
-    choose_strategies,
-    cluster_settings,
-    given_strategies,
-    select_runtime,
-)
+from kit.run.choose import choose_strategies, given_strategies
 from kit.run.gil import probe_for_run
 from kit.run.provenance import builds_used
 from kit.run.record import (
@@ -58,9 +52,6 @@ from kit.run.supervisor import Limits, Outcome, not_started, supervise
 from kit.runtimes.base import NotStarted, Runtime, SandboxSpec
 from kit.worker.programs import program
 from kit.worker.protocol import ManifestEntry, write_manifest
-
-# What the CLI takes from here: the runner and, to choose its runtime, kit/run/choose.py's.
-__all__ = ["Interrupted", "Runner", "availability_lines", "cluster_settings", "new_run_id", "select_runtime"]
 
 
 class Interrupted(KitError):
