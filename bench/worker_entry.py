@@ -29,9 +29,9 @@ from kit.results.records import StrategyRecord
 from kit.run import sandboxes as sandboxes_module
 from kit.run.choose import select_runtime
 from kit.run.runner import Runner
-from kit.worker.programs import WorkerPaths
+from kit.runtimes.base import SandboxPaths
 
-Command = Callable[[WorkerPaths], list[str]]
+Command = Callable[[SandboxPaths], list[str]]
 
 CLI_FIRST = """
 import runpy, typer, kit.cli.app
@@ -44,7 +44,7 @@ runpy.run_module('kit.worker', run_name='__main__', alter_sys=True)
 
 def through_the_cli(command: Command) -> Command:
     """The same worker with the CLI loaded first, as sandboxes were started before issue 12."""
-    def argv(paths: WorkerPaths) -> list[str]:
+    def argv(paths: SandboxPaths) -> list[str]:
         words = command(paths)
         at = words.index("-m")
         return [*words[:at], "-c", CLI_FIRST, *words[at + 2:]]
@@ -95,7 +95,7 @@ def main() -> int:
         print(f"{pair:>4}  {'-'.join(order):<11}  {c.peak_memory_bytes / 2**20:>12.1f}  "
               f"{m.peak_memory_bytes / 2**20:>15.1f}  {c.throughput_items_per_second:>11.2f}  "
               f"{m.throughput_items_per_second:>14.2f}")
-    sandboxes_module.worker_command = module_command  # type: ignore[assignment]
+    sandboxes_module.worker_command = module_command
     cli = [r.peak_memory_bytes / 2**20 for r in records["cli"]]
     module = [r.peak_memory_bytes / 2**20 for r in records["module"]]
     saved = [c - m for c, m in zip(cli, module, strict=True)]
