@@ -109,6 +109,21 @@ def test_every_registered_runtime_says_its_capabilities_and_is_made_by_the_regis
         runtimes.capabilities("nowhere")
 
 
+def test_what_auto_may_become_is_decided_by_every_candidate() -> None:
+    auto = runtimes.candidates(runtimes.AUTO)
+    assert len(auto) == 2 and all(c.local and c.shares_files and not c.parallel_cells for c in auto)
+    assert runtimes.candidates("cgroup") == (runtimes.capabilities("cgroup"),)
+
+
+def test_a_registry_image_is_trusted_a_local_one_inspected_and_the_host_build_checked(tmp_path: Path) -> None:
+    from kit.build.availability import unavailable_reason
+
+    remote_image = Capabilities(local=False, shares_files=False, image=True)
+    assert unavailable_reason("go-native", remote_image, tmp_path) is None   # the Dockerfile builds every program
+    assert unavailable_reason("go-native", Capabilities(), tmp_path) is not None   # no host build in tmp_path
+    assert unavailable_reason("python-threads", Capabilities(), tmp_path) is None
+
+
 # A runtime that exists nowhere but here: a plain subprocess whose files it pretends not to share,
 # on another machine, so that every capability the runner asks is the opposite of the process runtime's.
 class FakeSandbox:
