@@ -50,6 +50,16 @@ def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))
 
 
+@pytest.fixture(autouse=True)
+def private_working_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests run in a directory of their own: what the kit writes relative to the working
+    directory (the default --out reports, grimp's cache) goes to a temporary directory, never into
+    the checkout, which an unprivileged user may not be able to write."""
+    if "unit" in Path(str(request.node.path)).parts:
+        monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 _kube: dict[str, Any] = {}    # the session's cluster, and the id of the last test that uses it
 
 

@@ -100,8 +100,8 @@ def test_a_busy_process_outside_the_kit_is_found_by_its_pid_and_the_kits_own_chi
     pid = int(started.stdout.strip())
     own = subprocess.Popen(["python3", "-c", "while True: pass"], stdout=subprocess.DEVNULL)
     try:
-        outside = (pid, *_children(pid))
         for _ in range(20):   # on a loaded machine a look can miss a runnable loop: look again
+            outside = (pid, *_children(pid))   # timeout, and python3 once timeout has started it
             busy = {p.pid: p for p in system.busy_processes(look_seconds=0.5)}
             assert own.pid not in busy, busy[own.pid]
             seen = [busy[each] for each in outside if each in busy]
