@@ -19,6 +19,9 @@ from kit.worker.sampler import DEFAULT_SAMPLE_INTERVAL_MS
 
 Language = Literal["python", "go"]
 START_METHODS: tuple[str, ...] = ("fork", "spawn", "forkserver")
+DEFAULT_START_METHOD = START_METHODS[0]    # fork on Linux, whatever Python's own default becomes
+DEFAULT_WORKLOAD = "images"                # the study's; the task workloads are seeds 001-004's
+DEFAULT_CHUNKSIZE = 1                      # python-pool-imap(-unordered): tasks per pool message
 _ALL_WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
 
 
