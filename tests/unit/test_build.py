@@ -92,15 +92,6 @@ def test_image_and_container_names() -> None:
     assert container_name("a/b c") == "kit-a-b-c"
 
 
-def test_auto_falls_back_to_cgroup_with_one_line_when_no_engine_answers(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cgroups: None) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    runtime, note = select("auto")
-    assert runtime.name == "cgroup"
-    assert note is not None and "\n" not in note
-    assert note.startswith("runtime: cgroup (docker: no Docker engine answers at unix://")
-
-
 def test_docker_without_an_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from kit.core.errors import RuntimeUnavailable
 
