@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.run.runner import select_runtime as select
+from kit.run.choose import select_runtime as select
 
 pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
