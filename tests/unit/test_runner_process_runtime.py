@@ -13,7 +13,7 @@ from kit.core.errors import RuntimeUnavailable
 from kit.plan import config
 from kit.plan.cells import Cell
 from kit.results.observer import RunObserver
-from kit.run import runner as runner_module
+from kit.run import gil
 from kit.run.runner import Runner
 from kit.runtimes.process import ProcessRuntime
 
@@ -26,7 +26,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_worker_that_dies_before_its_first_item_is_a_failed_record_with_its_reason(
         tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # the GIL probe (about 4 s of CPU, asserted in the integration test) has nothing to do with this
-    monkeypatch.setattr(runner_module, "probe_under_watch", lambda *args, **kwargs: {"error": "not probed here"})
+    monkeypatch.setattr(gil, "probe_under_watch", lambda *args, **kwargs: {"error": "not probed here"})
     plan = config.build(strategies=["python-sequential"], items=2, resolution="720p", pool_size=1,
                         out=tmp_path / "out", cache_dir=cache, metrics_port=0)
     runner = Runner(plan, ProcessRuntime(), RunObserver())
