@@ -30,9 +30,6 @@ from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, la
 KIT = Path(kit.__file__).parent
 NAMES = frozenset(runtimes.REGISTRY)
 COMPARISONS = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)
-# Rooms whose comparisons are being replaced on main (kit/plan/checks.py `_runs_elsewhere`): strict, so
-# that this test says when they are gone and the mark can go too.
-PENDING = ("plan",)
 
 
 def _named(node: ast.AST) -> bool:
@@ -89,13 +86,7 @@ def test_the_check_sees_every_kind_of_name_comparison() -> None:
 
 
 def test_no_code_outside_the_runtimes_compares_a_runtime_name() -> None:
-    assert findings(None, PENDING) == []
-
-
-@pytest.mark.xfail(strict=True, reason="kit/plan/ still compares runtime names: being replaced on main")
-@pytest.mark.parametrize("room", PENDING)
-def test_no_pending_room_compares_a_runtime_name(room: str) -> None:
-    assert findings((room,), ()) == []
+    assert findings(None, ()) == []
 
 
 def test_every_registered_runtime_says_its_capabilities_and_is_made_by_the_registry() -> None:
