@@ -16,7 +16,6 @@ container_oom_events_total), so panels read like a Kubernetes cluster's.
 
 from __future__ import annotations
 
-import math
 import socket
 import threading
 import time
@@ -315,12 +314,6 @@ class MetricsServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-
-def check_linger(seconds: float) -> float:
-    """`--metrics-linger`: a finite number of seconds, 0 or more."""
-    if not 0 <= seconds < math.inf:
-        raise ConfigError(f"--metrics-linger {seconds}: must be 0 or more seconds")
-    return seconds
 
 
 @contextmanager

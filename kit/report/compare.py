@@ -19,7 +19,8 @@ from rich.table import Table
 
 from kit.core.errors import ConfigError
 from kit.core.units import format_bytes
-from kit.report.console import Wrapped, fits
+from kit.report.console import Wrapped
+from kit.report.table import fits
 from kit.results.records import load
 from kit.results.stats import MIN_REPETITIONS, SIGNIFICANT, TOO_FEW, Significance, significance
 from kit.results.summary import GroupKey, Summary, parse_records, summarize

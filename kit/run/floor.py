@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from kit.core.errors import ConfigError, EnvironmentProblem
+from kit.core.errors import EnvironmentProblem
 from kit.core.units import MIB, Bytes
+from kit.plan.parsing import align_caps
 
 if TYPE_CHECKING:
     from kit.plan.config import FloorSearch
@@ -77,14 +78,6 @@ class Floor:
     def text(self) -> str:
         return f"{self.strategy} x{self.workers}: {self.note}"
 
-
-def align_caps(low: Bytes, high: Bytes, step: Bytes) -> tuple[Bytes, Bytes]:
-    """Bounds on the step grid (low down, high up), so every probed cap is a multiple of step."""
-    if step < MIB:
-        raise ConfigError(f"--step {step} bytes: must be at least 1 MiB")
-    if low >= high:
-        raise ConfigError("--low must be below --high")
-    return max(step, low // step * step), -(-high // step) * step
 
 
 def bisect(passes: Callable[[Bytes], bool], low: Bytes, high: Bytes,

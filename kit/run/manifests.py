@@ -16,8 +16,11 @@ from kit.core.errors import ConfigError
 from kit.plan.cells import plan_cells
 from kit.plan.config import RunConfig
 from kit.plan.inputs import planned_entries, pod_recipe
-from kit.run.runner import cluster_settings, sandbox_spec
+from kit.report.console import Consoles
+from kit.run.choose import cluster_settings
+from kit.run.sandboxes import sandbox_spec
 from kit.runtimes.kube.manifests import check_recipe, job_manifest, request_for
+from kit.runtimes.kubernetes import KubernetesRuntime
 from kit.worker.programs import NAMES, program
 
 
@@ -57,3 +60,19 @@ def yaml_stream(documents: list[dict[str, Any]]) -> str:
             return True
 
     return yaml.dump_all(documents, Dumper=Dumper, sort_keys=False, default_flow_style=False, explicit_start=True)
+
+
+def print_jobs(config: RunConfig, say: Consoles) -> None:
+    """`kit manifests`: the Jobs as YAML on stdout, a line on stderr saying how to apply them."""
+    import sys
+
+    from kit.build.image import BIN_DIR
+    from kit.run.runner import new_run_id
+
+    if config.runtime != KubernetesRuntime.name:   # the Jobs are that runtime's sandboxes, by definition
+        raise ConfigError(f"--runtime {config.runtime}: kit manifests prints Kubernetes Jobs; omit --runtime")
+    run_id = new_run_id()
+    jobs = job_manifests(config, run_id, BIN_DIR)
+    sys.stdout.write(yaml_stream(jobs))
+    say.err.print(f"{len(jobs)} Jobs (label kit.dev/run={run_id}) in namespace {config.namespace}; "
+                  "apply with: kubectl apply -f -", highlight=False, soft_wrap=True)

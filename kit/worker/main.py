@@ -18,14 +18,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from kit.worker.programs import DEFAULT_CHUNKSIZE, DEFAULT_START_METHOD, DEFAULT_WORKLOAD
 from kit.worker.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event, read_manifest
 from kit.worker.sampler import DEFAULT_SAMPLE_INTERVAL_MS, MAX_SAMPLE_INTERVAL_MS, start_sampler
 from kit.worker.strategies.base import Strategy, StrategyOptions
 from kit.worker.workloads.base import Item
+from kit.worker.workloads.geometry import DEFAULT_LIBRARY, LIBRARIES
 
 
-def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = "images",
-                     chunksize: int = 1, library: str = "opencv") -> dict[str, object]:
+def concurrency_info(strategy: str, workers: int, start_method: str, workload: str = DEFAULT_WORKLOAD,
+                     chunksize: int = DEFAULT_CHUNKSIZE, library: str = DEFAULT_LIBRARY) -> dict[str, object]:
     """What decides parallelism inside this worker, recorded in results.json."""
     from kit.worker.programs import program
 
@@ -204,10 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input-root", required=True, type=Path)
     parser.add_argument("--output-dir", required=True, type=Path)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--workload", default="images")
-    parser.add_argument("--start-method", default="fork")
-    parser.add_argument("--chunksize", type=int, default=1)
-    parser.add_argument("--library", default="opencv", choices=("opencv", "pillow"))
+    parser.add_argument("--workload", default=DEFAULT_WORKLOAD)
+    parser.add_argument("--start-method", default=DEFAULT_START_METHOD)
+    parser.add_argument("--chunksize", type=int, default=DEFAULT_CHUNKSIZE)
+    parser.add_argument("--library", default=DEFAULT_LIBRARY, choices=LIBRARIES)
     parser.add_argument("--sample-interval-ms", type=int, default=DEFAULT_SAMPLE_INTERVAL_MS,
                         help="read this sandbox's own cgroup this often and report it (0: never)")
     args = parser.parse_args(argv)

@@ -29,7 +29,7 @@ from tests.integration.kitrun import kit, kit_env
 from tests.kube.node import NODE_LABEL, NODE_NAME, RealNode, kubepods_groups, other_containerd, sysctls
 from tests.kube.waiting import eventually
 
-pytestmark = pytest.mark.kube
+pytestmark = [pytest.mark.kube, pytest.mark.docker]   # the worker image comes from a Docker engine
 
 MIB = 2**20
 SELECT = ["--node-selector", f"{NODE_LABEL[0]}={NODE_LABEL[1]}"]

@@ -10,7 +10,8 @@ import pytest
 from rich.console import Console
 
 from kit.plan.cells import Cell
-from kit.report.console import MEMORY_COLUMNS, TIME_COLUMNS, LineProgress, results_table
+from kit.report.progress import LineProgress
+from kit.report.table import MEMORY_COLUMNS, TIME_COLUMNS, results_table
 from kit.results.records import StrategyRecord, load, record_from_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"

@@ -8,15 +8,18 @@ tests/integration/test_kubernetes.py sends the same manifests to a real kube-api
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 from kubernetes.utils import parse_quantity
@@ -49,8 +52,24 @@ WORKERS = [1, 4, 12]
 MIB = 2**20
 
 
+_shared: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_cache_and_schemas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What costs the quick tier and is the same for every test here, made once per module: the
+    cache dir jobs_for plans with (the host probe of the distribution's Python, a subprocess, is
+    cached per cache dir), and the schema files kubernetes-validate reads and parses on every call
+    (the same files, read once: every validation is still the package's own, strict)."""
+    _shared["cache"] = tmp_path_factory.mktemp("kube-manifests-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents",
+                      functools.cache(kubernetes_validate.utils.schema_contents))
+        yield
+
+
 def jobs_for(tmp_path: Path, **options: Any) -> list[dict[str, Any]]:
-    config = build(runtime="kubernetes", out=tmp_path, cache_dir=tmp_path / "cache", check_paths=False, **options)
+    config = build(runtime="kubernetes", out=tmp_path, cache_dir=_shared["cache"], check_paths=False, **options)
     return job_manifests(config, "20261203-031843-ab12", BIN_DIR)
 
 
@@ -237,7 +256,7 @@ def kit_manifests(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
            "KIT_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    script = ("import sys\nfrom kit.cli.app import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
+    script = ("import sys\nfrom kit.cli.exits import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
               "    print('loaded kubernetes:', 'kubernetes' in sys.modules, file=sys.stderr)\n    raise\n")
     return subprocess.run([sys.executable, "-c", script, "manifests", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
@@ -297,7 +316,7 @@ def kit_run_kubernetes(tmp_path: Path, hide_client: bool) -> subprocess.Complete
     env.pop("KUBERNETES_SERVICE_HOST", None)
     # sys.modules[name] = None makes `import kubernetes` fail as if the extra were not installed
     script = ("import sys\n" + ("sys.modules['kubernetes'] = None\n" if hide_client else "")
-              + "from kit.cli.app import main\nmain(sys.argv[1:])\n")
+              + "from kit.cli.exits import main\nmain(sys.argv[1:])\n")
     return subprocess.run([sys.executable, "-c", script, "run", "--runtime", "kubernetes", "--metrics-port", "0",
                            "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120, check=False)

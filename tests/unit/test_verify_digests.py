@@ -14,7 +14,7 @@ from kit.plan.cells import Cell
 from kit.plan.config import build as build_config
 from kit.plan.inputs import Batch
 from kit.results.verify import REMOTE_NO_DIGESTS, Reference, verify_digests
-from kit.run.runner import sandbox_spec
+from kit.run.sandboxes import sandbox_spec
 from kit.worker.protocol import OUTPUT_DIGESTS_ENV, ItemEvent, ManifestEntry, format_event, parse_event
 from kit.worker.strategies.base import run_item
 from kit.worker.workloads import workload_for

@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from kit.cli.app import app
 from kit.plan.cells import Cell
 from kit.report.compare import compare_results, comparison_table
-from kit.report.console import ProgressView, WordConsole, Wrapped, results_table
+from kit.report.console import WordConsole, Wrapped
+from kit.report.progress import ProgressView
+from kit.report.table import results_table
 from kit.results.records import StrategyRecord, load, record_from_json
 from kit.worker.programs import NAMES
 

@@ -266,7 +266,7 @@ def test_console_table_names_the_workload_its_unit_and_skipped_items() -> None:
 
     from rich.console import Console
 
-    from kit.report.console import results_table
+    from kit.report.table import results_table
     from kit.results.records import record_from_json
     from tests.unit.test_compare import rec
 

@@ -9,8 +9,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from kit.worker.programs import DEFAULT_CHUNKSIZE, DEFAULT_START_METHOD
 from kit.worker.protocol import OUTPUT_DIGESTS_ENV, ItemEvent
 from kit.worker.workloads.base import Item, ItemFailed, Workload
+from kit.worker.workloads.geometry import DEFAULT_LIBRARY
 
 Report = Callable[[ItemEvent], None]
 
@@ -18,10 +20,10 @@ Report = Callable[[ItemEvent], None]
 @dataclass(frozen=True, slots=True)
 class StrategyOptions:
     workers: int
-    start_method: str = "fork"
+    start_method: str = DEFAULT_START_METHOD
     origin: float = 0.0          # time.monotonic() at the worker's start; events are relative to it
-    chunksize: int = 1           # tasks per message of a multiprocessing.Pool (pool strategies only)
-    library: str = "opencv"      # the images workload's library (--library): opencv or pillow
+    chunksize: int = DEFAULT_CHUNKSIZE   # tasks per message of a multiprocessing.Pool (pool strategies only)
+    library: str = DEFAULT_LIBRARY  # the images workload's library (--library): opencv or pillow
 
 
 class Strategy(Protocol):

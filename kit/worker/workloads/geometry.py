@@ -14,7 +14,8 @@ Pixels = TypeVar("Pixels")   # a library's decoded image: a NumPy array (OpenCV)
 
 MAX_WIDTH, MAX_HEIGHT = 1920, 1080
 OUTPUT_QUALITY = 85
-LIBRARIES: tuple[str, ...] = ("opencv", "pillow")   # --library; the first is the default
+LIBRARIES: tuple[str, ...] = ("opencv", "pillow")   # --library
+DEFAULT_LIBRARY = LIBRARIES[0]
 
 
 def target_size(width: int, height: int) -> tuple[int, int]:

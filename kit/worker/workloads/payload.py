@@ -22,6 +22,7 @@ from typing import Any
 
 from kit.worker.workloads.base import PAYLOAD_STAGES, Item, ItemFailed, Session, Stages, write_result
 
+DEFAULT_PAYLOAD_BYTES = 10**8     # seed 001's string of 100 million characters
 # What the worker itself needs beside the string (interpreter, kit, a pool's bookkeeping):
 # a cap below size + this can never hold the payload, so the run is refused before it starts.
 PAYLOAD_OVERHEAD_BYTES = 32 * 2**20
