@@ -92,6 +92,17 @@ def reference_file(reference: Reference, input_name: str) -> Path:
     return reference.directory / _safe(input_name)
 
 
+def build_difference(reference: Reference, worker: Mapping[str, object] | None) -> str | None:
+    """How the worker's build (its start event's `library_version` and `jpeg_library`) differs from the
+    reference's, or None when it is the very same build."""
+    worker = worker or {}
+    theirs = (worker.get("library_version"), worker.get("jpeg_library"))
+    ours = (reference.build.get("library_version"), reference.build.get("jpeg_library"))
+    if theirs == ours:
+        return None
+    return f"the worker's build ({_build(*theirs)}) is not the reference's ({_build(*ours)})"
+
+
 def method_for_build(declared: str, reference: Reference,
                      worker: Mapping[str, object] | None) -> tuple[str, str | None]:
     """(method, why it is not the declared one): identical bytes are asked of a worker only when it
@@ -99,13 +110,10 @@ def method_for_build(declared: str, reference: Reference,
     event's `library_version` and `jpeg_library`); any other build is held to PSNR, as Go is."""
     if declared != "sha256" or not reference.build:
         return declared, None
-    worker = worker or {}
-    theirs = (worker.get("library_version"), worker.get("jpeg_library"))
-    ours = (reference.build.get("library_version"), reference.build.get("jpeg_library"))
-    if theirs == ours:
+    difference = build_difference(reference, worker)
+    if difference is None:
         return declared, None
-    return "psnr", (f"the worker's build ({_build(*theirs)}) is not the reference's ({_build(*ours)}): "
-                    "pixels compared by PSNR, not bytes")
+    return "psnr", f"{difference}: pixels compared by PSNR, not bytes"
 
 
 def _build(version: object, jpeg: object) -> str:
@@ -143,7 +151,9 @@ def verify_digests(batch: Batch, reference: Reference, digests: Mapping[int, str
     method, reason = method_for_build(declared, reference, worker)
     if method != "sha256":
         detail: dict[str, Any] = {"unverified": REMOTE_NO_PIXELS, "digests_reported": len(digests)}
-        return None, ({**detail, "build_reason": reason} if reason else detail)
+        if reason:    # the declared bytes, but another build: its digests are not the reference's to match
+            detail["build_reason"] = f"{build_difference(reference, worker)}: its digests cannot match the reference's"
+        return None, detail
     if not digests:
         return None, {"unverified": REMOTE_NO_DIGESTS, "digests_reported": 0}
     mismatched: list[str] = []
