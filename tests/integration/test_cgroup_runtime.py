@@ -32,6 +32,7 @@ def leftover_groups(run_id: str) -> list[Path]:
     return [p for base in bases if base.is_dir() for p in base.iterdir() if p.name.startswith(run_id)]
 
 
+@pytest.mark.vm
 def test_cap_between_two_peaks_kills_one_and_spares_the_other(tmp_path: Path, cache_dir: Path) -> None:
     """256 MiB: one sequential 4K pipeline fits (~90 MiB), twelve threads' frames do not (~400 MiB)."""
     run = kit(["run", "-s", "python-sequential", "-s", "python-threads", "--workers", "12",
@@ -51,6 +52,7 @@ def test_cap_between_two_peaks_kills_one_and_spares_the_other(tmp_path: Path, ca
     assert leftover_groups(run.results["run_id"]) == []
 
 
+@pytest.mark.vm
 def test_a_killed_pool_process_ends_the_strategy(tmp_path: Path, cache_dir: Path) -> None:
     """A pool process killed inside the sandbox counts, though the main worker survives it.
 
@@ -113,6 +115,7 @@ def test_bad_inputs_are_failed_items_and_never_abort_the_batch(tmp_path: Path, c
     assert run.results["inputs"]["item_count"] == 5
 
 
+@pytest.mark.vm
 def test_a_cpu_cap_holds_two_workers_near_one_core(tmp_path: Path, cache_dir: Path) -> None:
     run = kit(["run", "-s", "python-threads", "--workers", "2", "--cpus", "1", "--images", "24",
                "--distinct-images", "4"], tmp_path / "out", cache_dir)
@@ -134,6 +137,7 @@ def test_timeout_stops_a_strategy_and_the_run_goes_on(tmp_path: Path, cache_dir:
     assert leftover_groups(run.results["run_id"]) == []
 
 
+@pytest.mark.vm
 def test_ctrl_c_stops_the_worker_keeps_results_and_leaves_no_cgroup(tmp_path: Path, cache_dir: Path) -> None:
     out = tmp_path / "out"
     process = subprocess.Popen(
