@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from kit.workloads.images import read_input, transform
+from kit.worker.workloads.images import read_input, transform
 
 
 def main() -> None:

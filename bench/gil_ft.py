@@ -36,8 +36,8 @@ Cells = dict[tuple[str, str, int], list[dict[str, Any]]]   # (workload, strategy
 def free_threaded_reason() -> str | None:
     """Why python-threads-ft cannot run here (None when it can): this kit may not have it yet."""
     from kit.build.availability import unavailable_reason
-    from kit.config import default_cache_dir
-    from kit.programs import NAMES
+    from kit.plan.config import default_cache_dir
+    from kit.worker.programs import NAMES
 
     if FT not in NAMES:
         return "this kit has no python-threads-ft strategy"

@@ -11,7 +11,7 @@ cv2.imdecode, cv2.resize INTER_AREA to fit 1920x1080, cv2.imencode q85, write th
 threads 1. It runs twice per pair:
 - in a plain environment (no glibc malloc settings): the loop a user would write and time, and the
   headline ratio;
-- with the Python sandboxes' allocator settings (kit.programs.PYTHON_ALLOCATOR_ENV): like for like,
+- with the Python sandboxes' allocator settings (kit.worker.programs.PYTHON_ALLOCATOR_ENV): like for like,
   the kit's own overhead on the same pipeline.
 The bare loop keeps each item's arrays (the decoded frame too) until the next item replaces them,
 as a plain loop does: of the loop shapes tried, the one glibc's default thresholds favour most
@@ -92,11 +92,11 @@ def main() -> None:
     small, large = (int(size) for size in args.sizes.split(","))
     if not 0 < small < large:
         raise SystemExit("--sizes SMALL,LARGE with 0 < SMALL < LARGE")
-    from kit import config
     from kit.build.system_opencv import python_argv
-    from kit.inputs import generate, generated_entries
-    from kit.programs import PYTHON_ALLOCATOR_ENV
+    from kit.plan import config
+    from kit.plan.inputs import generate, generated_entries
     from kit.runtimes.cgroup import CgroupRuntime
+    from kit.worker.programs import PYTHON_ALLOCATOR_ENV
 
     if problem := CgroupRuntime().available():
         raise SystemExit(f"the cgroup runtime is not available: {problem}")

@@ -35,8 +35,8 @@ def main() -> None:
     args = parser.parse_args()
     common = ["-s", "python-threads", "--workers", str(args.workers), "--images", str(args.images)]
     kit_run(common)  # warm-up; also generates the image pool
-    from kit.config import build
-    from kit.inputs import pool_directory
+    from kit.plan.config import build
+    from kit.plan.inputs import pool_directory
 
     input_dir = pool_directory(build(items=args.images))
     ratios = []

@@ -1,6 +1,6 @@
 """Is the synthetic workload fair? Compare its pipeline cost with real photographs.
 
-The study runs on generated JPEGs (kit.workloads.imagegen) because photographs cannot be shipped in
+The study runs on generated JPEGs (kit.worker.workloads.imagegen) because photographs cannot be shipped in
 bulk. This script times the study's pipeline (read, decode, INTER_AREA resize to fit 1920x1080,
 encode q85; one OpenCV thread; median CPU time of --repeats runs) on real photographs and on
 generated images.
@@ -78,10 +78,10 @@ Row = dict[str, Any]
 
 
 def load_imagegen() -> ModuleType:
-    """Import kit.workloads.imagegen, or the file alone if the kit package is not importable."""
+    """Import kit.worker.workloads.imagegen, or the file alone if the kit package is not importable."""
     sys.path.insert(0, str(REPO))
     try:
-        from kit.workloads import imagegen
+        from kit.worker.workloads import imagegen
 
         return imagegen
     except ImportError:
@@ -94,7 +94,7 @@ def load_imagegen() -> ModuleType:
 
 
 def pipeline(path: Path) -> None:
-    """The study's per-item work, as in kit.workloads.images.transform."""
+    """The study's per-item work, as in kit.worker.workloads.images.transform."""
     data = path.read_bytes()
     image = cv2.imdecode(np.frombuffer(data, np.uint8), DECODE_FLAGS)
     assert image is not None, path

@@ -1,5 +1,5 @@
 """How close the Pillow pipeline's outputs are to OpenCV's (the reference), in PSNR, on the kit's
-generated photos at several sizes: the figures behind kit/verify.py's PILLOW_PSNR_THRESHOLD_DB.
+generated photos at several sizes: the figures behind kit/results/verify.py's PILLOW_PSNR_THRESHOLD_DB.
 
     .venv/bin/python bench/pillow_psnr.py [--images 16]
 
@@ -15,9 +15,9 @@ import statistics
 import cv2
 import numpy as np
 
-from kit.verify import psnr_db
-from kit.workloads import images, images_pillow
-from kit.workloads.imagegen import generate_image
+from kit.results.verify import psnr_db
+from kit.worker.workloads import images, images_pillow
+from kit.worker.workloads.imagegen import generate_image
 
 # (label, width, height): the kit's 4K default (an exact 2x downscale), 1080p (decode and encode
 # only: no resize), a 4:3 photo (non-integer factor 2.78) and a portrait one.

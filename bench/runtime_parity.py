@@ -23,14 +23,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from kit import config as configuration
-from kit.observer import RunObserver
-from kit.plan import Cell
-from kit.programs import program
-from kit.protocol import ItemEvent
-from kit.results import StrategyRecord
-from kit.runner import Runner
-from kit.runner import select_runtime as select
+from kit.plan import config as configuration
+from kit.plan.cells import Cell
+from kit.results.observer import RunObserver
+from kit.results.records import StrategyRecord
+from kit.run.runner import Runner
+from kit.run.runner import select_runtime as select
+from kit.worker.programs import program
+from kit.worker.protocol import ItemEvent
 
 
 class FirstItem(RunObserver):

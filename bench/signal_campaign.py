@@ -11,7 +11,7 @@ BASE = kit run --runtime RUNTIME -s python-threads -s python-processes -s python
 
 Modes:
 - random (issue 14): the signal after a uniform random delay in [--min-delay, --max-delay] s.
-- windows: each failpoint moment of kit/signals.py MOMENTS (setup, sandbox, item, verify, table,
+- windows: each failpoint moment of kit/core/signals.py MOMENTS (setup, sandbox, item, verify, table,
   report, cleanup, exit) with each signal, sent by the controller itself when it gets there
   (KIT_TEST_SIGNALS), --runs times each.
 - bursts: 2 to 4 signals 2-200 ms apart, the first at a random moment of the windows' and the
@@ -45,10 +45,10 @@ from pathlib import Path
 import psutil
 from common import ROOT
 
+from kit.core.signals import MOMENTS
 from kit.runtimes.cgroupfs import CgroupHost
 from kit.runtimes.markers import state_dir
 from kit.runtimes.owners import _parents
-from kit.signals import MOMENTS
 
 STRATEGIES = ["-s", "python-threads", "-s", "python-processes", "-s", "python-pool-imap"]
 SIZES = ["--images", "24", "--resolution", "4k", "--workers", "2", "--mem-limit", "512m", "--metrics-port", "0"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from common import ROOT
 
-from kit.summary import Summary, parse_records, summarize
+from kit.results.summary import Summary, parse_records, summarize
 
 
 def kit_cli(args: list[str], out: Path) -> Path:

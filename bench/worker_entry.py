@@ -1,7 +1,7 @@
 """What the sandbox's entry point costs: the worker started through the CLI, as before issue 12
-(`python -m kit worker`, which loaded kit.cli with typer, click and rich into the sandbox), against
+(`python -m kit worker`, which loaded kit.cli.app with typer, click and rich into the sandbox), against
 `python -m kit.worker` (argparse only). The CLI's worker command is gone; the "cli" side here
-imports kit.cli, parses a one-option typer command (typer loads its parser machinery, pydantic
+imports kit.cli.app, parses a one-option typer command (typer loads its parser machinery, pydantic
 included, only then) and runs kit.worker: 328 modules against the old entry's 329.
 
 The same strategy, batch and workers run on the cgroup runtime in interleaved pairs (cli-module,
@@ -22,18 +22,18 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from kit import config as configuration
-from kit import runner as runner_module
-from kit.observer import RunObserver
-from kit.plan import Cell, cell
-from kit.programs import WorkerPaths
-from kit.results import StrategyRecord
-from kit.runner import Runner, select_runtime
+from kit.plan import config as configuration
+from kit.plan.cells import Cell, cell
+from kit.results.observer import RunObserver
+from kit.results.records import StrategyRecord
+from kit.run import runner as runner_module
+from kit.run.runner import Runner, select_runtime
+from kit.worker.programs import WorkerPaths
 
 Command = Callable[[WorkerPaths], list[str]]
 
 CLI_FIRST = """
-import runpy, typer, kit.cli
+import runpy, typer, kit.cli.app
 app = typer.Typer(add_completion=False)
 app.command()(lambda strategy='': None)
 app(args=[], standalone_mode=False)

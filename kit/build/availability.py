@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kit.build import go
 from kit.build.image import GO_WORKERS_LABEL, image_tag
-from kit.programs import program
+from kit.worker.programs import program
 
 
 def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | None:

@@ -46,7 +46,7 @@ from kit.build.freethreaded import (
     site_packages,
     worker_lock,
 )
-from kit.errors import EnvironmentProblem
+from kit.core.errors import EnvironmentProblem
 
 MIRROR_ENV = "KIT_DEBIAN_MIRROR"
 KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")

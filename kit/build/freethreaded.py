@@ -29,7 +29,7 @@ from kit.build.image import (
     FREE_THREADED_WHEELS_LABEL,
     image_tag,
 )
-from kit.programs import Interpreter
+from kit.worker.programs import Interpreter
 
 SOURCE_PACKAGE = "python3.13"
 SUITE = "trixie"
@@ -219,7 +219,7 @@ def prefix_for(cache_dir: Path, version: str, flags: Sequence[str] = CONFIGURE_F
 
 # Wheels of the worker's lock that a free-threaded interpreter can load (cp313t builds on PyPI) and
 # a workload of python-threads-ft needs: Pillow, for `--workload images --library pillow`. OpenCV
-# and numpy stay out: no cp313t OpenCV wheel exists (kit/programs.py says so to the user).
+# and numpy stay out: no cp313t OpenCV wheel exists (kit/worker/programs.py says so to the user).
 FREE_THREADED_WHEELS: tuple[str, ...] = ("pillow",)
 
 

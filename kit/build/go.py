@@ -24,7 +24,7 @@ from typing import Any
 
 import kit
 from kit.build.digest import tree_digest
-from kit.programs import names
+from kit.worker.programs import names
 
 GO_STRATEGIES = names("go")
 
@@ -172,7 +172,7 @@ def build_host(cache_dir: Path, log: Callable[[str], None] = lambda line: None,
                strategies: tuple[str, ...] = GO_STRATEGIES) -> HostBuild:
     """Compile the Go workers for this host; a strategy that cannot build is reported, not raised.
     Each binary is written under a temporary name and renamed: one that exists is complete."""
-    from kit.errors import EnvironmentProblem
+    from kit.core.errors import EnvironmentProblem
 
     root = source_dir()
     if root is None:
@@ -237,7 +237,7 @@ def toolchain_used(cache_dir: Path) -> dict[str, str] | None:
 
 def pi_calibration_path(cache_dir: Path, target_seconds: float, digest: str) -> Path:
     """Where go-native's pi calibration for these Go sources on this CPU model is cached."""
-    from kit.workloads.pi import CALIBRATION_CLOCK, PROBE_SECONDS, cpu_model
+    from kit.worker.workloads.pi import CALIBRATION_CLOCK, PROBE_SECONDS, cpu_model
 
     identity = f"{cpu_model()}|{digest}|{target_seconds}|{PROBE_SECONDS}|{CALIBRATION_CLOCK}"
     return cache_dir / "calibration" / f"pi-go-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
@@ -249,8 +249,8 @@ def pi_calibration(cache_dir: Path, target_seconds: float, log: Callable[[str], 
     the host, outside any sandbox and timing): the iterations of one ~target_seconds Go task and
     its seconds per iteration. Cached by CPU model and Go source digest, like Python's by CPU
     model and interpreter; the binary is built first if need be."""
-    from kit.errors import EnvironmentProblem
-    from kit.workloads.pi import cpu_model
+    from kit.core.errors import EnvironmentProblem
+    from kit.worker.workloads.pi import cpu_model
 
     root = source_dir()
     if root is None:
@@ -277,7 +277,7 @@ def pi_calibration(cache_dir: Path, target_seconds: float, log: Callable[[str], 
     if done.returncode != 0 or not isinstance(measured.get("iterations"), int):
         raise EnvironmentProblem(f"{program} --calibrate-pi failed: {done.stderr.strip()[-200:]}")
     result = {**measured, "cpu": cpu_model(), "source_digest": digest, "measured_at": time.time()}
-    from kit.results import atomic_write
+    from kit.core.files import atomic_write
 
     atomic_write(path, json.dumps(result))
     return {**result, "cached": False}

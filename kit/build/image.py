@@ -23,7 +23,7 @@ from typing import Any
 
 import kit
 from kit.build.digest import tree_digest
-from kit.errors import EnvironmentProblem
+from kit.core.errors import EnvironmentProblem
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 
 IMAGE_REPOSITORY = "kit-worker"
@@ -189,7 +189,7 @@ def _free_threaded_version(client: Any, tag: str) -> tuple[str, str] | None:
     """The image's copy of the free-threaded CPython, run as the worker runs it (its user, no
     network, the kit's worker imported): its version and the wheels in its site-packages when
     the GIL stays off, else None."""
-    code = ("import sys, importlib.metadata as m; sys.path.insert(0, sys.argv[1]); import kit.worker; "
+    code = ("import sys, importlib.metadata as m; sys.path.insert(0, sys.argv[1]); import kit.worker.main; "
             "sys.exit('GIL enabled') if sys._is_gil_enabled() else print(sys.version.split()[0], "
             "' '.join(sorted(f\"{d.metadata['Name'].lower()}=={d.version}\" for d in m.distributions())))")
     try:

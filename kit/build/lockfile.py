@@ -3,7 +3,7 @@
 The image's Python strategies run Debian's own OpenCV and NumPy (python3-opencv, python3-numpy: the
 build go-gocv links), so its venv installs the lock minus numpy and opencv-python-headless; every
 other pin keeps its hashes. Those two pins go to a directory of their own, /opt/kit/generator, which
-only a Kubernetes pod's init container puts on its path (kit/kube/manifests.py): it generates the
+only a Kubernetes pod's init container puts on its path (kit/runtimes/kube/manifests.py): it generates the
 inputs there, and they must be the controller's bytes, made with the lock's OpenCV. The Dockerfile
 runs this file on its own, before the kit is installed:
 `python3 lockfile.py requirements.lock numpy opencv-python-headless > image.lock` and, with

@@ -6,7 +6,7 @@ libjpeg62-turbo 2.1.x), while the kit's venv holds the lock's wheel (OpenCV 5, i
 --library opencv run on the distribution's own Python (/usr/bin/python3) with its cv2 and NumPy
 (python3-opencv and python3-numpy: the very libopencv_*.so files GoCV links), when that cv2 is the
 OpenCV version go-gocv links here. The kit reaches that interpreter as python-threads-ft's
-(kit/programs.py `worker_argv`): PYTHONPATH names a directory holding the kit package and nothing
+(kit/worker/programs.py `worker_argv`): PYTHONPATH names a directory holding the kit package and nothing
 else, never the venv's site-packages (whose NumPy 2 that cv2 cannot load). Otherwise the venv's
 interpreter runs them as before, and claim 3 says why it is inconclusive.
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kit.build import go
 from kit.build.freethreaded import clean_env, kit_path, run_code
-from kit.programs import Interpreter, worker_argv
+from kit.worker.programs import Interpreter, worker_argv
 
 SYSTEM_PYTHON = Path("/usr/bin/python3")
 PACKAGES = ("python3-opencv", "python3-numpy")   # apt and dnf alike
@@ -42,8 +42,8 @@ _CORE_VERSION = re.compile(r"^libopencv_core\.so\.(\d+\.\d+\.\d+)$")
 _PROBE = """\
 import json, os, re
 import numpy
-from kit.workloads.images import opencv_info
-from kit.workloads.libjpeg import mapped_libraries
+from kit.worker.workloads.images import opencv_info
+from kit.worker.workloads.libjpeg import mapped_libraries
 core = mapped_libraries(re.compile(r"^libopencv_core[.]so"))
 print(json.dumps({**opencv_info(), "numpy": numpy.__version__,
                   "core_library": os.path.realpath(core[0]) if core else None}))
@@ -57,7 +57,7 @@ class SystemOpenCV:
 
     python: str
     opencv: str | None = None                 # cv2.__version__ under that Python
-    jpeg_library: str | None = None           # "libjpeg-turbo 2.1.5" (kit/workloads/libjpeg.py)
+    jpeg_library: str | None = None           # "libjpeg-turbo 2.1.5" (kit/worker/workloads/libjpeg.py)
     numpy: str | None = None
     core_library: str | None = None           # the libopencv_core file its cv2 maps, resolved
     gocv_opencv: str | None = None            # the OpenCV version go-gocv links here

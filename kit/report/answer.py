@@ -10,8 +10,8 @@ from typing import Any
 
 from kit.report import seed001
 from kit.report.verdicts import claims
-from kit.results import StrategyRecord
-from kit.summary import summarize
+from kit.results.records import StrategyRecord
+from kit.results.summary import summarize
 
 
 def verdict_lines(records: Sequence[StrategyRecord], concurrency: Mapping[str, Any],

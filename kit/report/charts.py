@@ -11,7 +11,7 @@ from markupsafe import Markup
 from kit.report import fmt
 from kit.report.layout import Axes
 from kit.report.svg import Bar, Level, LineChart, Marker, Series, bar_chart, color, decimate, line_chart, tint
-from kit.summary import GroupKey, Summary
+from kit.results.summary import GroupKey, Summary
 
 MAX_TIMELINE_GROUPS = 8
 VICTIM_TEXT = {"main": "the main worker", "pool_worker": "a pool process"}

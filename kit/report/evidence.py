@@ -2,7 +2,7 @@
 
 A claim is decided only on figures that can carry it; otherwise it is inconclusive, with the reason
 named and the one option that would decide it (docs/measurement.md, "Verdicts"):
-- contended: a record it uses ran on a busy machine (kit/contention.py's `contended`);
+- contended: a record it uses ran on a busy machine (kit/measure/contention.py's `contended`);
 - too short: a record it uses has under MIN_WORK_SECONDS of work, where start-up and one slow item
   weigh as much as the pipeline (an 8-image 1080p run works under a second);
 - spread across the bar: over repetitions, the paired ratios fall on both sides of the rule's bar;
@@ -17,8 +17,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kit.results import StrategyRecord
-from kit.summary import Summary
+from kit.results.records import StrategyRecord
+from kit.results.summary import Summary
 
 MIN_WORK_SECONDS = 2.0
 # --images for a re-run that works long enough: the batch scaled to this many seconds of work

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from kit.units import format_bytes
+from kit.core.units import format_bytes
 
 if TYPE_CHECKING:
-    from kit.stats import Spread
+    from kit.results.stats import Spread
 
 
 def seconds(value: float | None) -> str:

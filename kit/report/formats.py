@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kit.errors import ConfigError
+from kit.core.errors import ConfigError
 from kit.report import fmt
 from kit.report.render import contended_mark, read_results
 from kit.report.verdicts import claims
-from kit.results import StrategyRecord, record_from_json, to_csv
-from kit.summary import no_oom_lines, summarize
+from kit.results.records import StrategyRecord, record_from_json, to_csv
+from kit.results.summary import no_oom_lines, summarize
 
 MARKDOWN_COLUMNS = ("strategy", "workers", "cap", "n", "work s", "rate", "peak working set", "CPU (cores)",
                     "verified", "outcome")

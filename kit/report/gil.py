@@ -20,7 +20,7 @@ from typing import Any
 
 from kit.report import fmt
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED, Claim
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 FT, GIL, SEQUENTIAL = "python-threads-ft", "python-threads", "python-sequential"
 OTHERS = ("python-processes", "go-native")

@@ -1,4 +1,4 @@
-"""How the report lays out the summaries (kit/summary.py, the one summary layer): which axes
+"""How the report lays out the summaries (kit/results/summary.py, the one summary layer): which axes
 vary, and which setting most strategies share.
 """
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.report.fmt import cap
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,15 +15,16 @@ from typing import Any
 
 import jinja2
 
-from kit.errors import ConfigError
+from kit.core.errors import ConfigError
+from kit.core.files import atomic_write
 from kit.report import charts, fmt, gil, seed001, speedup, stages, sweep, workloads
 from kit.report.charts import Style
 from kit.report.layout import Axes, at_setting, axes, primary_setting
 from kit.report.study import STUDY_ITEMS, STUDY_MACHINE, side_by_side
 from kit.report.verdicts import claims, headlines
-from kit.results import StrategyRecord, atomic_write, load
-from kit.stats import Spread
-from kit.summary import GroupKey, Summary, no_oom_lines, parse_records, summarize
+from kit.results.records import StrategyRecord, load
+from kit.results.stats import Spread
+from kit.results.summary import GroupKey, Summary, no_oom_lines, parse_records, summarize
 
 REPORT_NAME = "report.html"
 Styles = dict[GroupKey, Style]
@@ -343,7 +344,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(data: dict[str, Any]) -> str:
-    """The whole page as a string, from a results.json dict (as kit.results.load returns it)."""
+    """The whole page as a string, from a results.json dict (as kit.results.records.load returns it)."""
     return _environment().get_template("report.html.j2").render(**context(data))
 
 

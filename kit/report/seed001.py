@@ -24,7 +24,7 @@ from typing import Any
 
 from kit.report import fmt
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED, Claim
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 PYTHON, GO = "python-processes", "go-native"
 SCALING_LIKE = 0.9

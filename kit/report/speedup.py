@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from kit.report import fmt
 from kit.report.svg import LineChart, Series, color, line_chart, tint
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 # The four ways of running CPU-bound Python (and Go) the issue compares, in the legend's order.
 HEADLINE = ("go-native", "python-threads", "python-threads-ft", "python-processes")

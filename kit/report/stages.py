@@ -21,8 +21,8 @@ from kit.report.layout import Axes
 from kit.report.svg import CAP_COLOR, INK, MUTED, esc, ticks
 from kit.report.svg import _text_width as text_width
 from kit.report.svg import _tick_text as tick_text
-from kit.results import StrategyRecord
-from kit.summary import Summary
+from kit.results.records import StrategyRecord
+from kit.results.summary import Summary
 
 TITLE = "Where the CPU time goes, per item"
 REMAINDER = "rest"   # start-up, pools, the kit: cpu_seconds minus the stages

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kit.report import fmt
-from kit.summary import Summary, strategy_rank
+from kit.results.summary import Summary, strategy_rank
 
 STUDY_ITEMS = 1000
 STUDY_MACHINE = "AMD Ryzen 5 5500, 6 cores / 12 threads, 32 GB; 1,000 4K images"

@@ -1,7 +1,7 @@
 """What `kit sweep` and `kit floor` add to the report: scaling, the OOM map, memory floors.
 
 Each section is None when the data does not call for it (a plain run renders as before).
-Figures come from kit.summary.summarize, so they mean what the console table means:
+Figures come from kit.results.summary.summarize, so they mean what the console table means:
 warmups left out, throughput from completed repetitions only.
 """
 
@@ -14,8 +14,8 @@ from markupsafe import Markup
 
 from kit.report import fmt
 from kit.report.svg import LineChart, Series, color, line_chart, tint
-from kit.results import StrategyRecord
-from kit.summary import Summary, summarize
+from kit.results.records import StrategyRecord
+from kit.results.summary import Summary, summarize
 
 
 def _cap_label(cap: int | None, several: bool) -> str:
@@ -99,7 +99,7 @@ def _mib_or(value: Any, missing: str = "–") -> str:
 
 
 def floors(data: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """The `floors` list kit/floor.py writes (Floor.to_json), one row each; None when absent."""
+    """The `floors` list kit/run/floor.py writes (Floor.to_json), one row each; None when absent."""
     raw = data.get("floors")
     if not isinstance(raw, list) or not raw:
         return None

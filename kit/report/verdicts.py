@@ -28,7 +28,7 @@ from typing import Any
 
 from kit.report import evidence, fmt
 from kit.report.layout import Axes
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED = "confirmed", "refuted", "inconclusive", "not measured"
 VERDICTS = (CONFIRMED, REFUTED, INCONCLUSIVE, NOT_MEASURED)

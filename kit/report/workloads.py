@@ -17,7 +17,7 @@ from typing import Any
 
 from kit.report import fmt
 from kit.report.layout import Axes
-from kit.summary import Summary
+from kit.results.summary import Summary
 
 SEQUENTIAL = "python-sequential"
 MIB = 2 ** 20

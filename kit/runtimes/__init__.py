@@ -1,7 +1,7 @@
 """Runtimes: WHERE a worker runs. Chosen in one place, `select()`.
 
 A runtime knows nothing of workloads, strategies or how the worker image is built: the caller
-(kit/runner.py `select_runtime`) hands it the image's name and the check of its freshness.
+(kit/run/runner.py `select_runtime`) hands it the image's name and the check of its freshness.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
 from kit.runtimes.base import InsideView, Runtime
 from kit.runtimes.cgroup import CgroupRuntime
 
 if TYPE_CHECKING:
-    from kit.kube.manifests import Cluster
+    from kit.runtimes.kube.manifests import Cluster
 
 ImageCheck = Callable[[Any, str], "str | None"]   # (engine client, image) -> why it cannot be used, or None
 
@@ -29,7 +29,7 @@ def select(name: str, image: str, image_problem: ImageCheck,
     runtime: Runtime
     match name:
         case "kubernetes":
-            from kit.kube.manifests import Cluster as Settings
+            from kit.runtimes.kube.manifests import Cluster as Settings
             from kit.runtimes.kubernetes import KubernetesRuntime
 
             runtime, note = KubernetesRuntime(cluster or Settings(image=image), image_bin_dir, inside=inside), None

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from kit.cgroupstat import CgroupStats
+from kit.measure.cgroupstat import CgroupStats
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class SandboxPaths:
     python: str          # the Python interpreter that has kit installed
     input_root: Path     # read-only inputs
     output_dir: Path     # this strategy's outputs
-    manifest: Path       # the item list (kit/protocol.py)
+    manifest: Path       # the item list (kit/worker/protocol.py)
     bin_dir: Path | None = None  # the compiled (Go) workers inside the sandbox; None: the host's build
 
 
@@ -43,7 +43,7 @@ class SandboxSpec:
     workers: int = 1                        # the worker count (a remote sandbox's CPU request when uncapped)
     labels: dict[str, str] = field(default_factory=dict)   # run, strategy, workers, repetition (Job labels)
     # A sandbox that cannot mount the host's files (kubernetes) makes its own inputs from this recipe:
-    # kit/podinit.py's environment (kit/inputs.py `pod_recipe`), and the memory that takes.
+    # kit/worker/podinit.py's environment (kit/plan/inputs.py `pod_recipe`), and the memory that takes.
     remote_inputs: dict[str, str] = field(default_factory=dict)
     remote_inputs_memory_bytes: int = 256 * 2**20
 
@@ -58,7 +58,7 @@ class NotStarted(Exception):
 
 
 class InsideView(Protocol):
-    """The worker's own samples of its cgroup (kit/inside.py's InsideTracker, which the caller passes to
+    """The worker's own samples of its cgroup (kit/measure/inside.py's InsideTracker, which the caller passes to
     a runtime that has no outside view; the supervisor feeds it)."""
 
     def stats(self) -> CgroupStats: ...
@@ -68,8 +68,8 @@ class Sandbox(Protocol):
     """A running worker, confined. `close()` is idempotent and leaves nothing behind.
 
     A runtime that cannot read the sandbox's cgroup from outside (a pod on another node) gives its
-    sandbox an attribute `inside`, a tracker made by the factory its caller hands it (kit/runner.py
-    passes kit.inside.InsideTracker: a runtime imports neither kit.inside nor the protocol), and
+    sandbox an attribute `inside`, a tracker made by the factory its caller hands it (kit/run/runner.py
+    passes kit.measure.inside.InsideTracker: a runtime imports neither kit.measure.inside nor the protocol), and
     answers `stats()` with `self.inside.stats()`: the supervisor feeds that tracker the worker's own
     samples."""
 

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from kit import signals
-from kit.cgroupstat import CgroupStats
+from kit.core import signals
+from kit.measure.cgroupstat import CgroupStats
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
 from kit.runtimes.cgroupfs import CgroupHost, CgroupV1, CgroupV2
 

@@ -1,7 +1,7 @@
 """Cgroup v1 and v2 as files: make a capped child group, empty and remove it.
 
 What is runtime-specific lives here (creating, capping, killing, removing groups); reading a
-group's figures is kit/cgroupstat.py's, which the worker shares to sample its own group.
+group's figures is kit/measure/cgroupstat.py's, which the worker shares to sample its own group.
 
 The filesystem root is injectable (`root`, `proc_self_cgroup`) so that v2 code paths are tested
 against fixture trees on machines that only have v1 (tests/data/cgroup/).
@@ -16,8 +16,8 @@ import signal
 import time
 from pathlib import Path
 
-from kit.cgroupstat import CgroupStats, read_v1, read_v2
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import CgroupStats, read_v1, read_v2
 
 CFS_PERIOD_US = 100_000
 V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids")
@@ -91,7 +91,7 @@ PROBE_NAME = "kit-doctor-probe"   # the group `problem()` makes and removes at o
 
 def claim(name: str, directories: list[Path]) -> None:
     """The owner marker of a group (kit/runtimes/owners.py), written before its directories."""
-    from kit import signals
+    from kit.core import signals
     from kit.runtimes.markers import claim as write_marker
 
     try:

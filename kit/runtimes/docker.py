@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from kit import signals
-from kit.cgroupstat import CgroupStats, read_keyed
-from kit.errors import RuntimeUnavailable
+from kit.core import signals
+from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import CgroupStats, read_keyed
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line
 from kit.runtimes.cgroupfs import (
     PROBE_NAME,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 10
 HOW_TO_START = ("install and start a Docker engine (Debian: apt-get install docker.io && "

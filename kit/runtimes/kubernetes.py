@@ -1,6 +1,6 @@
 """The kubernetes runtime: each sandbox a Job on the user's cluster, followed through the API.
 
-`start` creates the Job (kit/kube/manifests.py) and watches its pod until the worker runs; a pod
+`start` creates the Job (kit/runtimes/kube/manifests.py) and watches its pod until the worker runs; a pod
 still pending after `--pending-timeout` (no node fits, the image cannot be pulled) is deleted and
 the cell becomes a failed record with the scheduler's or kubelet's words. While it runs, the pod's
 log stream is the worker's stdout (the JSON progress lines the supervisor reads for every runtime),
@@ -8,7 +8,7 @@ and the container status says how it ended: exit code, `OOMKilled`, `restartCoun
 
 The controller cannot read a remote node's cgroup: memory and CPU figures come from inside the
 sandbox (the worker's own samples in its progress stream, when it sends them); outputs stay in the
-pod, so records are unverified (kit/runner.py says why). Every Job the run created is deleted with
+pod, so records are unverified (kit/run/runner.py says why). Every Job the run created is deleted with
 foreground propagation (its pod first) when its cell ends, on Ctrl-C, and when an API call fails.
 """
 
@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from kit import signals
-from kit.cgroupstat import CgroupStats
-from kit.errors import RuntimeUnavailable
-from kit.kube import client as kube
-from kit.kube.manifests import CONTAINER, Cluster, check_recipe, job_manifest, request_for
-from kit.kube.status import Pod, WorkerState, never_ran, node_notes, pending_reason, worker_state
+from kit.core import signals
+from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import CgroupStats
 from kit.runtimes.base import InsideView, NotStarted, SandboxSpec
+from kit.runtimes.kube import client as kube
+from kit.runtimes.kube.manifests import CONTAINER, Cluster, check_recipe, job_manifest, request_for
+from kit.runtimes.kube.status import Pod, WorkerState, never_ran, node_notes, pending_reason, worker_state
 
 POLL_SECONDS = 1.0            # the pod's status is read at most this often while it runs
 LOG_DRAIN_SECONDS = 5.0       # after the container ended, how long its last log lines may take
@@ -46,7 +46,7 @@ class KubeSandbox:
                  inside: InsideView | None = None) -> None:
         self.runtime, self.job, self.pod, self.stderr_path = runtime, job, pod, stderr_path
         self.notes = notes
-        self.inside = inside     # the supervisor feeds it the worker's sample events (kit/inside.py)
+        self.inside = inside     # the supervisor feeds it the worker's sample events (kit/measure/inside.py)
         self._clock = clock
         self._state = first
         self._next_poll = 0.0

@@ -37,7 +37,7 @@ __all__ = ["OWNER_LABEL", "alive", "claim", "find", "marker_path", "me", "orphan
            "read_marker", "release", "remove", "remove_empty_parents", "state_dir"]
 
 UNOWNED_STALE_SECONDS = 600.0
-# Sandbox names start with a run id (kit/runner.py new_run_id); the doctor's probe has its own.
+# Sandbox names start with a run id (kit/run/runner.py new_run_id); the doctor's probe has its own.
 SANDBOX_NAME = re.compile(r"^(\d{8}-\d{6}-[0-9a-f]{4}-|kit-doctor-probe$)")
 
 

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import psutil
 
-from kit.cgroupstat import CgroupStats
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import CgroupStats
 from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
 
 

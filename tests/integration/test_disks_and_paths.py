@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.input_check import jpeg_problem
+from kit.plan.input_check import jpeg_problem
 from tests.integration.kitrun import kit
 
 pytestmark = pytest.mark.usefixtures("cgroups")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from kit.runner import pids_limit
+from kit.run.runner import pids_limit
 from kit.runtimes.docker import SANDBOX_LABEL, UNPRIVILEGED, leftover_containers
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
@@ -41,7 +41,7 @@ def client(engine: Any) -> Any:
     in a shared working tree the sources may change between tests; cached layers make it quick)."""
     from kit.build.freethreaded import installed_prefix
     from kit.build.image import BuildOptions, build, default_ca_bundle, image_problem
-    from kit.config import default_cache_dir
+    from kit.plan.config import default_cache_dir
 
     if image_problem(engine):
         tags = {tag for image in engine.images.list(name="kit-base/*") for tag in image.tags}
@@ -172,9 +172,9 @@ def test_a_running_container_is_hardened_and_ctrl_c_leaves_none(
 def test_a_crashing_worker_fails_with_its_last_error_line_and_leaves_nothing(
         client: Any, tmp_path: Path) -> None:
     from kit.build.image import image_tag
+    from kit.run.supervisor import Limits, supervise
     from kit.runtimes.base import SandboxSpec
     from kit.runtimes.docker import DockerRuntime
-    from kit.supervisor import Limits, supervise
 
     for name in ("input", "output"):
         (tmp_path / name).mkdir()

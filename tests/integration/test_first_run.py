@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.programs import NAMES, program
+from kit.worker.programs import NAMES, program
 from tests.conftest import need
 
 pytestmark = pytest.mark.usefixtures("cgroups")
@@ -118,7 +118,7 @@ def test_kit_build_from_the_wheel_made_the_image_the_checkout_would(tmp_path: Pa
     current for this (editable) kit too: the same sources, Go workers included."""
     venv = wheel_venv()
     from kit.build.image import SOURCE_LABEL, image_problem, image_tag, source_digest
-    from kit.errors import RuntimeUnavailable
+    from kit.core.errors import RuntimeUnavailable
     from kit.runtimes.engine import connect
 
     wheel_digest = subprocess.run([str(venv / "bin" / "python"), "-c",

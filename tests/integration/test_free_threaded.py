@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from kit.build import freethreaded as ft
-from kit.config import default_cache_dir
-from kit.protocol import ManifestEntry, write_manifest
+from kit.plan.config import default_cache_dir
+from kit.worker.protocol import ManifestEntry, write_manifest
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
 
@@ -124,8 +124,8 @@ def test_an_interpreter_with_the_gil_turned_back_on_is_refused_before_running(tm
 def test_the_worker_itself_refuses_with_the_gil_on_and_reports_it_off_otherwise(tmp_path: Path,
                                                                                  ft_cache: Path) -> None:
     """The worker on the free-threaded interpreter, as the sandbox runs it (command from the registry)."""
-    from kit.programs import program
     from kit.runtimes.base import SandboxPaths
+    from kit.worker.programs import program
 
     manifest = tmp_path / "manifest.json"
     write_manifest(manifest, [ManifestEntry(name=f"task-{i}", input="", output=f"task-{i}.json",

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from kit.build import go as go_strategy
-from kit.input_check import jpeg_problem
-from kit.programs import names
-from kit.verify import PSNR_THRESHOLD_DB
+from kit.plan.input_check import jpeg_problem
+from kit.results.verify import PSNR_THRESHOLD_DB
+from kit.worker.programs import names
 from tests.conftest import need
 from tests.integration.kitrun import kit
 from tests.integration.test_cgroup_runtime import leftover_groups

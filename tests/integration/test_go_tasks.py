@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from kit.build import go as go_strategy
-from kit.inputs import Batch
-from kit.protocol import ManifestEntry, write_manifest
-from kit.verify import verify_tasks
-from kit.workloads.payload import expected_result
-from kit.workloads.pi import CALIBRATION_CLOCK
+from kit.plan.inputs import Batch
+from kit.results.verify import verify_tasks
+from kit.worker.protocol import ManifestEntry, write_manifest
+from kit.worker.workloads.payload import expected_result
+from kit.worker.workloads.pi import CALIBRATION_CLOCK
 from tests.conftest import need
 from tests.integration.kitrun import kit
 

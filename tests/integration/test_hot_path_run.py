@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kit import config
-from kit.observer import RunObserver
-from kit.plan import Cell
-from kit.runner import Runner
+from kit.plan import config
+from kit.plan.cells import Cell
+from kit.results.observer import RunObserver
+from kit.run.runner import Runner
 from kit.runtimes.cgroup import CgroupRuntime
 from tests.unit.jpeg_samples import encode, header_only, picture
 

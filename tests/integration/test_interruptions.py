@@ -2,7 +2,7 @@
 killed by something other than the OOM killer. Real `kit` processes, real cgroups.
 
 Narrow moments (verification, the report) are hit with the controller's test hook
-KIT_TEST_SIGNALS (kit/signals.py `hook`): it sends the signal when the run reaches the moment.
+KIT_TEST_SIGNALS (kit/core/signals.py `hook`): it sends the signal when the run reaches the moment.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def test_sudo_owner_and_umask_are_honoured(tmp_path: Path, cache_dir: Path) -> N
         assert path.stat().st_uid == 65534, path
 
 
-# --- issue 25: the last windows, each hit on purpose (kit/signals.py MOMENTS) ------------------------
+# --- issue 25: the last windows, each hit on purpose (kit/core/signals.py MOMENTS) ------------------------
 
 FIRST_CODE = {"INT": 130, "TERM": 143, "HUP": 129}
 

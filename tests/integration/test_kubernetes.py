@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
-from kit.config import build
-from kit.observer import RunObserver
-from kit.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
-from kit.results import RunResults
-from kit.runner import Runner, select_runtime
+from kit.plan.config import build
+from kit.results.observer import RunObserver
+from kit.results.records import RunResults
+from kit.run.runner import Runner, select_runtime
+from kit.worker.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
 from tests.kube.waiting import eventually
 
 pytestmark = pytest.mark.kube

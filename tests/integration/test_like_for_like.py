@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from kit.build import system_opencv
-from kit.setup import distribution
+from kit.build.setup import distribution
 from tests.conftest import need
 from tests.integration.kitrun import kit
 from tests.integration.test_docker import client, engine  # noqa: F401 (fixtures: a current image)

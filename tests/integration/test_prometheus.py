@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kit.metrics import series_names
+from kit.metrics.exporter import series_names
 from tests.conftest import need
 from tests.integration.kitrun import kit_env
 from tests.unit.test_metrics import DASHBOARDS, dashboard_exprs

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.metrics import series_names
+from kit.metrics.exporter import series_names
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
 from tests.integration.test_prometheus import (

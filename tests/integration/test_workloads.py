@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.programs import names
+from kit.worker.programs import names
 from tests.integration.kitrun import kit
 
 POOL_STRATEGIES, PROCESS_STRATEGIES = names(chunks=True), names(process_workers=True)

@@ -14,13 +14,13 @@ import cv2
 import numpy as np
 import pytest
 
-from kit import config
-from kit.plan import Cell
-from kit.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
-from kit.protocol import ManifestEntry, write_manifest
-from kit.runner import sandbox_spec
+from kit.plan import config
+from kit.plan.cells import Cell
+from kit.run.runner import sandbox_spec
 from kit.runtimes.base import worker_env
-from kit.worker import allocator_settings, concurrency_info
+from kit.worker.main import allocator_settings, concurrency_info
+from kit.worker.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
+from kit.worker.protocol import ManifestEntry, write_manifest
 
 
 def test_python_sandboxes_get_the_allocator_settings_and_go_sandboxes_none(tmp_path: Path) -> None:

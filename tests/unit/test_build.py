@@ -13,7 +13,7 @@ import pytest
 
 import kit
 from kit.build.image import assemble_context, image_tag, package_root, source_digest, source_files
-from kit.runner import select_runtime as select
+from kit.run.runner import select_runtime as select
 from kit.runtimes.docker import container_name
 
 CONTAINER = package_root() / "container"
@@ -27,10 +27,10 @@ def test_the_source_digest_follows_content_and_names_not_caches(tmp_path: Path) 
     (tree / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"compiled")
     (tree / ".hidden").write_text("editor state")
     assert source_digest(tree) == before
-    (tree / "worker.py").write_text((tree / "worker.py").read_text() + "\n")
+    (tree / "worker" / "main.py").write_text((tree / "worker" / "main.py").read_text() + "\n")
     changed = source_digest(tree)
     assert changed != before and changed.startswith("sha256:")
-    (tree / "worker.py").rename(tree / "worker2.py")
+    (tree / "worker" / "main.py").rename(tree / "worker" / "main2.py")
     assert source_digest(tree) != changed
 
 
@@ -102,7 +102,7 @@ def test_auto_falls_back_to_cgroup_with_one_line_when_no_engine_answers(
 
 
 def test_docker_without_an_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from kit.errors import RuntimeUnavailable
+    from kit.core.errors import RuntimeUnavailable
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     with pytest.raises(RuntimeUnavailable, match="--runtime cgroup"):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
 from kit.runtimes import cgroupfs
 from kit.runtimes.cgroupfs import HOW_TO_FIX, CgroupHost, CgroupV2
 

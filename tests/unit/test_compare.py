@@ -1,4 +1,4 @@
-"""Summaries (kit/summary.py), the console table and `kit compare` on hand-made results files."""
+"""Summaries (kit/results/summary.py), the console table and `kit compare` on hand-made results files."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from kit.cli import main
-from kit.compare import compare_dirs, compare_results, comparison_lines
-from kit.console import results_table
-from kit.errors import ConfigError
-from kit.results import StrategyRecord
-from kit.stats import SIGNIFICANT, TOO_FEW
-from kit.summary import summarize
+from kit.cli.app import main
+from kit.core.errors import ConfigError
+from kit.report.compare import compare_dirs, compare_results, comparison_lines
+from kit.report.table import results_table
+from kit.results.records import StrategyRecord
+from kit.results.stats import SIGNIFICANT, TOO_FEW
+from kit.results.summary import summarize
 
 MIB = 2**20
 
@@ -116,7 +116,7 @@ def test_compare_with_nothing_in_common_is_a_usage_error() -> None:
 
 def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kit.cli.out", Console(width=200))
+    monkeypatch.setattr("kit.cli.app.out", Console(width=200))
     for name, value in (("a", 10.0), ("b", 20.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(results([rec(throughput=value)])))
@@ -133,8 +133,8 @@ def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 def test_overall_bar_and_eta_for_sweeps() -> None:
-    from kit.console import ProgressView, eta_text
-    from kit.plan import plan_grid
+    from kit.plan.cells import plan_grid
+    from kit.report.progress import ProgressView, eta_text
 
     assert eta_text(2, 10, 20.0) == "ETA 1m 20s"      # 10 s a cell so far, 8 cells left
     assert eta_text(1, 400, 30.0) == "ETA 3h 19m"

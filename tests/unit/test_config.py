@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from kit import config
-from kit.config import MIN_MEMORY_LIMIT, RunConfig, build
-from kit.errors import ConfigError
-from kit.programs import START_METHODS
+from kit.core.errors import ConfigError
+from kit.plan import config
+from kit.plan.config import MIN_MEMORY_LIMIT, RunConfig, build
+from kit.worker.programs import START_METHODS
 
 
 def test_defaults_are_resolved(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from kit.console import MEMORY_COLUMNS, TIME_COLUMNS, LineProgress, results_table
-from kit.plan import Cell
-from kit.results import StrategyRecord, load, record_from_json
+from kit.plan.cells import Cell
+from kit.report.progress import LineProgress
+from kit.report.table import MEMORY_COLUMNS, TIME_COLUMNS, results_table
+from kit.results.records import StrategyRecord, load, record_from_json
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 

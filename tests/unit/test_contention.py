@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.contention import CONTENTION_THRESHOLD, CpuCounters, assess, read_counters
+from kit.measure.contention import CONTENTION_THRESHOLD, CpuCounters, assess, read_counters
 
 HZ = os.sysconf("SC_CLK_TCK")
 

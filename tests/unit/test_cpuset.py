@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.cpuset import format_list, parse_list, physical_cores, plan
-from kit.errors import ConfigError
+from kit.core.errors import ConfigError
+from kit.measure.cpuset import format_list, parse_list, physical_cores, plan
 
 
 def topology(root: Path, siblings: dict[int, str]) -> Path:

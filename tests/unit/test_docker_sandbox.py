@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from kit.cgroupstat import CgroupStats
-from kit.errors import RuntimeUnavailable
+from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import CgroupStats
 from kit.runtimes import docker as docker_runtime
 from kit.runtimes.docker import DockerSandbox
 

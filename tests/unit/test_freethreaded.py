@@ -21,9 +21,9 @@ import pytest
 from kit.build import cpython
 from kit.build import freethreaded as ft
 from kit.build.image import assemble_context, copy_free_threaded
-from kit.config import default_cache_dir
-from kit.programs import NO_FREE_THREADED_OPENCV, Interpreter, WorkerCommand, names, program
+from kit.plan.config import default_cache_dir
 from kit.runtimes.base import SandboxPaths, worker_env
+from kit.worker.programs import NO_FREE_THREADED_OPENCV, Interpreter, WorkerCommand, names, program
 from tests.conftest import need
 
 FT = "python-threads-ft"
@@ -236,7 +236,7 @@ def test_the_kit_path_holds_the_kit_and_nothing_else(tmp_path: Path) -> None:
 
 
 def test_the_worker_refuses_a_free_threaded_program_with_the_gil_on() -> None:
-    from kit.worker import gil_refusal, interpreter_info
+    from kit.worker.main import gil_refusal, interpreter_info
 
     info = interpreter_info()            # this test's interpreter: the GIL build
     assert info["gil_enabled"] is True and info["python_build"]["gil_disabled_build"] is False  # type: ignore[index]
@@ -248,8 +248,8 @@ def test_the_worker_refuses_a_free_threaded_program_with_the_gil_on() -> None:
 
 
 def test_the_worker_refuses_before_its_first_item(tmp_path: Path) -> None:
-    from kit.protocol import ManifestEntry, write_manifest
-    from kit.worker import run_worker
+    from kit.worker.main import run_worker
+    from kit.worker.protocol import ManifestEntry, write_manifest
 
     manifest = tmp_path / "manifest.json"
     write_manifest(manifest, [ManifestEntry(name="task-0", input="", output="task-0.json", task={"count_to": 10})])
@@ -295,7 +295,7 @@ def test_the_context_has_an_empty_python_ft_without_a_build(tmp_path: Path) -> N
 
 
 def test_setup_with_deps_adds_the_build_tools_for_the_interpreter() -> None:
-    from kit import setup
+    from kit.build import setup
 
     os_release = Path(__file__).resolve().parent.parent / "data" / "os-release" / "debian"
     plain, more = setup.package_plan(os_release), setup.package_plan(os_release, free_threaded=True)

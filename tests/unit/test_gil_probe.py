@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from kit.gil_probe import gil_free_fraction, measure
+from kit.measure.gil_probe import gil_free_fraction, measure
 
 
 def _pure_python(_: int) -> None:

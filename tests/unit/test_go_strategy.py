@@ -13,11 +13,11 @@ import pytest
 from kit.build import go
 from kit.build.availability import unavailable_reason
 from kit.build.image import BIN_DIR
-from kit.inputs import Batch
-from kit.programs import names, program
-from kit.protocol import ManifestEntry
+from kit.plan.inputs import Batch
+from kit.results.verify import PSNR_IDENTICAL_DB, PSNR_THRESHOLD_DB, Reference, psnr_db, verify_outputs
 from kit.runtimes.base import SandboxPaths
-from kit.verify import PSNR_IDENTICAL_DB, PSNR_THRESHOLD_DB, Reference, psnr_db, verify_outputs
+from kit.worker.programs import names, program
+from kit.worker.protocol import ManifestEntry
 
 GO_STRATEGIES, PYTHON_STRATEGIES = names("go"), names("python")
 PATHS = SandboxPaths(python="/venv/bin/python", input_root=Path("/in"), output_dir=Path("/out"),
@@ -163,7 +163,7 @@ def test_build_target_is_image_or_host() -> None:
 
 
 def test_run_lists_what_each_runtime_can_run(tmp_path: Path) -> None:
-    from kit.runner import availability_lines
+    from kit.run.runner import availability_lines
 
     lines = availability_lines("cgroup", tmp_path)
     assert lines[0].startswith("strategies available on cgroup: python-sequential")

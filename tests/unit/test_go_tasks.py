@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from kit import config as configuration
 from kit.build import go as go_strategy
-from kit.inputs import prepare
-from kit.programs import program
-from kit.runner import bytes_moved_per_task, workload_description
-from kit.verify import verify_tasks
-from kit.workloads.pi import calc_pi, calibrated
+from kit.plan import config as configuration
+from kit.plan.inputs import prepare
+from kit.results.verify import verify_tasks
+from kit.run.runner import bytes_moved_per_task, workload_description
+from kit.worker.programs import program
+from kit.worker.workloads.pi import calc_pi, calibrated
 
 GO_CALIBRATION = {"iterations": 90_000_000, "target_seconds": 0.5, "probe_iterations": 40_960_000,
                   "probe_seconds": 0.25, "seconds_per_iteration": 0.25 / 40_960_000, "go": "go1.26.8"}

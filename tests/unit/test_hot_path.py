@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from jpeg_samples import encode, header_only, picture
 
-import kit.input_check
-from kit.input_check import judge_file
-from kit.protocol import ManifestEntry, write_manifest
-from kit.worker import run_worker
+import kit.plan.input_check
+from kit.plan.input_check import judge_file
+from kit.worker.main import run_worker
+from kit.worker.protocol import ManifestEntry, write_manifest
 
 GOOD = encode(picture(320, 200))
 
@@ -49,7 +49,7 @@ def test_a_validated_item_never_reaches_a_byte_scan(strategy: str, tmp_path: Pat
         raise AssertionError("the worker's hot path scanned bytes")
 
     for name in ("jpeg_problem", "frame_size", "judge_file", "_walk", "_next_marker", "size_problem"):
-        monkeypatch.setattr(kit.input_check, name, forbidden)
+        monkeypatch.setattr(kit.plan.input_check, name, forbidden)
     assert run_worker(strategy, "images", manifest, root, out, workers=2, start_method="fork") == 0
     events = _events(capsys.readouterr().out)
     assert {name: event["ok"] for name, event in events.items()} == {
@@ -90,8 +90,8 @@ def test_the_worker_entry_point_loads_no_input_check_and_nothing_of_the_controll
                            "--workers", "1", "--manifest", str(manifest), "--input-root", str(root),
                            "--output-dir", str(out)], capture_output=True, text=True, timeout=120, check=False)
     modules = done.stderr.split("MODULES", 1)[1].split()
-    assert "kit.protocol" in modules and "cv2" in modules         # it really ran the images pipeline
-    assert "kit.input_check" not in modules
-    controller = {"typer", "click", "rich", "docker", "prometheus_client", "jinja2", "kit.cli", "kit.runner"}
+    assert "kit.worker.protocol" in modules and "cv2" in modules         # it really ran the images pipeline
+    assert "kit.plan.input_check" not in modules
+    controller = {"typer", "click", "rich", "docker", "prometheus_client", "jinja2", "kit.cli.app", "kit.run.runner"}
     assert controller.isdisjoint(modules), controller & set(modules)
     assert (out / "a.jpg").is_file()

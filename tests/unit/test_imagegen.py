@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.workloads.imagegen import GENERATOR_VERSION, generate_image, generate_pool
+from kit.worker.workloads.imagegen import GENERATOR_VERSION, generate_image, generate_pool
 
 W, H = 640, 360
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from jpeg_samples import encode, exif_segment, picture, with_segment
 
-from kit.workloads.base import Item, ItemFailed
-from kit.workloads.images import ImagesWorkload, target_size, transform
+from kit.worker.workloads.base import Item, ItemFailed
+from kit.worker.workloads.images import ImagesWorkload, target_size, transform
 
 
 @pytest.mark.parametrize(("size", "expected"), [
@@ -74,7 +74,7 @@ def test_exif_orientation_is_ignored() -> None:
 
 @pytest.mark.parametrize("data", [b"", b"not a jpeg", b"\xff\xd8\xff\xdb\x00\x43", b"\xff\xd8" + bytes(5000)])
 def test_undecodable_bytes_are_a_failed_item_never_a_crash(data: bytes) -> None:
-    """The controller judged the inputs (kit/input_check.py); a file that changed since then is
+    """The controller judged the inputs (kit/plan/input_check.py); a file that changed since then is
     caught by the decoder here as this item's failure (cv2.error included), and the batch goes on."""
     with pytest.raises(ItemFailed, match="undecodable JPEG|OpenCV error"):
         transform(data)

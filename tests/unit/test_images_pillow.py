@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 from jpeg_samples import encode, exif_segment, picture, with_segment
 
-from kit.inputs import Batch
-from kit.programs import program
-from kit.protocol import ManifestEntry, write_manifest
-from kit.verify import PSNR_THRESHOLD_DB, make_reference, psnr_db, verify_outputs
-from kit.workloads import images, images_pillow, library_info, workload_for
-from kit.workloads.base import Item, ItemFailed
-from kit.workloads.imagegen import generate_image
+from kit.plan.inputs import Batch
+from kit.results.verify import PSNR_THRESHOLD_DB, make_reference, psnr_db, verify_outputs
+from kit.worker.programs import program
+from kit.worker.protocol import ManifestEntry, write_manifest
+from kit.worker.workloads import images, images_pillow, library_info, workload_for
+from kit.worker.workloads.base import Item, ItemFailed
+from kit.worker.workloads.imagegen import generate_image
 
 
 def decoded(data: bytes) -> np.ndarray:
@@ -119,7 +119,7 @@ def test_library_info_names_the_library_and_its_jpeg_library() -> None:
 
 WORKER_WITHOUT_CV2 = """
 import json, sys
-from kit.worker import main
+from kit.worker.main import main
 code = main(sys.argv[1:])
 print(json.dumps({"code": code, "loaded": sorted(m for m in ("cv2", "numpy") if m in sys.modules)}))
 """
@@ -145,7 +145,7 @@ def test_the_pillow_worker_loads_neither_cv2_nor_numpy(tmp_path: Path, strategy:
 
 
 def test_each_images_record_names_the_library_that_made_its_outputs() -> None:
-    from kit.runner import record_library
+    from kit.run.runner import record_library
 
     assert record_library("python-threads", "images", {"library": "pillow", "library_version": "12.2.0"}) == (
         "pillow", "12.2.0")

@@ -16,9 +16,9 @@ MiB = 2**20
 PREPARE = """
 import json, sys
 from pathlib import Path
-from kit import config
-from kit.inputs import prepare
-from kit.verify import make_reference
+from kit.plan import config
+from kit.plan.inputs import prepare
+from kit.results.verify import make_reference
 plan = config.build(source=Path(sys.argv[1]), cache_dir=Path(sys.argv[2]))
 batch = prepare(plan)
 reference = make_reference(batch, Path(sys.argv[2]) / "reference")

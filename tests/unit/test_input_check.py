@@ -11,7 +11,7 @@ import cv2
 import pytest
 from jpeg_samples import encode, exif_segment, header_only, picture, scan_start, with_declared_size, with_segment
 
-from kit.input_check import DEFAULT_MAX_PIXELS, frame_size, jpeg_problem, judge_file
+from kit.plan.input_check import DEFAULT_MAX_PIXELS, frame_size, jpeg_problem, judge_file
 
 BASELINE = encode(picture())
 PROGRESSIVE = encode(picture(), cv2.IMWRITE_JPEG_PROGRESSIVE, 1)

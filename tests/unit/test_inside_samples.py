@@ -1,5 +1,5 @@
-"""Inside-sandbox samples (issue 18): the readers (kit/cgroupstat.py), the worker's sampler
-(kit/sampler.py), the sample event (kit/protocol.py), the controller's tracker (kit/inside.py),
+"""Inside-sandbox samples (issue 18): the readers (kit/measure/cgroupstat.py), the worker's sampler
+(kit/worker/sampler.py), the sample event (kit/worker/protocol.py), the controller's tracker (kit/measure/inside.py),
 the supervisor's wiring and the option that reaches the worker's command line.
 
 The readers run against fixture trees (tests/data/cgroup/: v2 cannot run on this v1 machine, and
@@ -16,21 +16,22 @@ from pathlib import Path
 
 import pytest
 
-from kit import config, supervisor
-from kit.cgroupstat import CgroupStats, OwnGroup, find_own_group, read_v1, read_v2
-from kit.errors import ConfigError
-from kit.inside import InsideTracker, tracker_of
-from kit.programs import program
-from kit.protocol import DoneEvent, SampleEvent, format_event, parse_event
+from kit.core.errors import ConfigError
+from kit.measure.cgroupstat import CgroupStats, OwnGroup, find_own_group, read_v1, read_v2
+from kit.measure.inside import InsideTracker, tracker_of
+from kit.plan import config
+from kit.run import supervisor
 from kit.runtimes.base import SandboxPaths
-from kit.sampler import DEFAULT_SAMPLE_INTERVAL_MS, Sampler, start_sampler
+from kit.worker.programs import program
+from kit.worker.protocol import DoneEvent, SampleEvent, format_event, parse_event
+from kit.worker.sampler import DEFAULT_SAMPLE_INTERVAL_MS, Sampler, start_sampler
 from tests.unit.test_supervisor import START, FakeClock, FakeSandbox, Tick, item
 
 FIXTURES = Path(__file__).resolve().parent.parent / "data" / "cgroup"
 MIB = 2**20
 
 
-# --- kit/cgroupstat.py: the kernel's files -------------------------------------------------------
+# --- kit/measure/cgroupstat.py: the kernel's files -------------------------------------------------------
 
 def v1_dirs() -> dict[str, Path]:
     root = FIXTURES / "v1" / "oom-stats" / "sys-fs-cgroup"
@@ -116,7 +117,7 @@ def test_no_cgroup_visible(tmp_path: Path) -> None:
     assert find_own_group(tmp_path / "absent", info) is None
 
 
-# --- kit/protocol.py: the sample event -----------------------------------------------------------
+# --- kit/worker/protocol.py: the sample event -----------------------------------------------------------
 
 SAMPLE = SampleEvent(t_seconds=0.75, usage_bytes=100 * MIB, working_set_bytes=90 * MIB,
                      peak_usage_bytes=120 * MIB, cpu_seconds=1.25, throttled_seconds=0.5, throttled_periods=7,
@@ -141,7 +142,7 @@ def test_go_style_sample_parses() -> None:
     assert parse_event('{"event":"sample","t_seconds":1}') is None   # a truncated sample is no sample
 
 
-# --- kit/inside.py: the tracker -----------------------------------------------------------------
+# --- kit/measure/inside.py: the tracker -----------------------------------------------------------------
 
 def sample(t: float, usage: int, ws: int, peak: int | None, cpu: float, kills: int = 0) -> SampleEvent:
     return SampleEvent(t_seconds=t, usage_bytes=usage, working_set_bytes=ws, peak_usage_bytes=peak,
@@ -187,7 +188,7 @@ def test_tracker_keeps_the_latest_sample_whatever_the_arrival_order() -> None:
     assert tracker.stats().cpu_seconds == 2.0 and tracker.stats().peak_usage_bytes == 20
 
 
-# --- kit/sampler.py: the worker's thread ---------------------------------------------------------
+# --- kit/worker/sampler.py: the worker's thread ---------------------------------------------------------
 
 def test_sampler_emits_until_stopped_then_a_last_sample() -> None:
     events: list[SampleEvent] = []
@@ -312,7 +313,7 @@ def test_config_default_and_bounds(tmp_path: Path) -> None:
 
 
 def test_worker_refuses_a_bad_interval(capsys: pytest.CaptureFixture[str]) -> None:
-    from kit.worker import main
+    from kit.worker.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["--strategy", "python-sequential", "--manifest", "m", "--input-root", "i", "--output-dir", "o",

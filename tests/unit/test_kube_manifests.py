@@ -21,10 +21,11 @@ import pytest
 import yaml
 from kubernetes.utils import parse_quantity
 
-from kit.config import build
-from kit.errors import ConfigError
-from kit.inputs import planned_entries, pod_recipe
-from kit.kube.manifests import (
+from kit.core.errors import ConfigError
+from kit.plan.config import build
+from kit.plan.inputs import planned_entries, pod_recipe
+from kit.run.manifests import job_manifests, yaml_stream
+from kit.runtimes.kube.manifests import (
     CONTAINER,
     INIT_CONTAINER,
     MANIFEST,
@@ -37,10 +38,9 @@ from kit.kube.manifests import (
     job_name,
     memory_quantity,
 )
-from kit.manifests import job_manifests, yaml_stream
-from kit.podinit import make_inputs
-from kit.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
-from kit.protocol import manifest_json, unpack
+from kit.worker.podinit import make_inputs
+from kit.worker.programs import NAMES, PYTHON_ALLOCATOR_ENV, program
+from kit.worker.protocol import manifest_json, unpack
 
 K8S_VERSION = kubernetes_validate.latest_version()   # the newest schema the package ships (1.37 today)
 BIN_DIR = Path("/opt/kit/bin")
@@ -177,7 +177,7 @@ def test_job_names_are_dns_labels_of_at_most_63() -> None:
 def test_the_recipe_makes_the_controllers_inputs_byte_for_byte(tmp_path: Path) -> None:
     """The init container's code, run here: the same manifest, and images whose sha256 is the
     controller's (the real generator at a small size)."""
-    from kit.inputs import generate
+    from kit.plan.inputs import generate
 
     config = build(runtime="kubernetes", items=5, resolution="64x48", pool_size=2, out=tmp_path,
                    cache_dir=tmp_path / "cache", check_paths=False)
@@ -237,7 +237,7 @@ def kit_manifests(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
            "KIT_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    script = ("import sys\nfrom kit.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
+    script = ("import sys\nfrom kit.cli.app import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
               "    print('loaded kubernetes:', 'kubernetes' in sys.modules, file=sys.stderr)\n    raise\n")
     return subprocess.run([sys.executable, "-c", script, "manifests", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
@@ -297,7 +297,7 @@ def kit_run_kubernetes(tmp_path: Path, hide_client: bool) -> subprocess.Complete
     env.pop("KUBERNETES_SERVICE_HOST", None)
     # sys.modules[name] = None makes `import kubernetes` fail as if the extra were not installed
     script = ("import sys\n" + ("sys.modules['kubernetes'] = None\n" if hide_client else "")
-              + "from kit.cli import main\nmain(sys.argv[1:])\n")
+              + "from kit.cli.app import main\nmain(sys.argv[1:])\n")
     return subprocess.run([sys.executable, "-c", script, "run", "--runtime", "kubernetes", "--metrics-port", "0",
                            "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120, check=False)
@@ -320,7 +320,7 @@ def test_the_free_threaded_row_runs_the_image_copy_of_its_interpreter(tmp_path: 
     """python-threads-ft's Job runs the worker image's free-threaded copy (/opt/python-ft), on the
     task workloads and on images with Pillow; with OpenCV it is refused before any manifest."""
     from kit.build.freethreaded import FREE_THREADED_PYTHON
-    from kit.errors import ConfigError
+    from kit.core.errors import ConfigError
 
     for options in ({"workload": "pi", "iterations": 1000}, {"library": "pillow"}):
         (job,) = jobs_for(tmp_path, strategies=["python-threads-ft"], workers=2, items=4, **options)
@@ -336,11 +336,11 @@ def test_the_free_threaded_row_runs_the_image_copy_of_its_interpreter(tmp_path: 
 def test_the_init_container_generates_with_the_locks_opencv_kept_in_the_image(tmp_path: Path) -> None:
     """The workers run Debian's OpenCV; the inputs must be the controller's bytes, made with the lock's
     OpenCV and NumPy: the init container puts the image's copy of those (and only it) first on its path."""
-    from kit.kube.manifests import GENERATOR_PATH, PYTHON
+    from kit.runtimes.kube.manifests import GENERATOR_PATH, PYTHON
 
     (job,) = jobs_for(tmp_path, strategies=["python-threads"])
     init = pod_spec(job)["initContainers"][0]["command"]
-    assert init[:5] == ["env", f"PYTHONPATH={GENERATOR_PATH}", PYTHON, "-m", "kit.podinit"]
+    assert init[:5] == ["env", f"PYTHONPATH={GENERATOR_PATH}", PYTHON, "-m", "kit.worker.podinit"]
     dockerfile = (Path(__file__).resolve().parents[2] / "kit" / "container" / "Dockerfile").read_text()
     assert f"--target {GENERATOR_PATH} -r /opt/kit-build/generator.lock" in dockerfile
     assert "lockfile.py --only /opt/kit-build/requirements.lock numpy \\\n        opencv-python-headless" in dockerfile

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from kit.inside import InsideTracker
-from kit.kube.manifests import Cluster
-from kit.kube.status import never_ran, node_notes, pending_reason, worker_state
-from kit.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
+from kit.measure.inside import InsideTracker
+from kit.run.supervisor import Limits, supervise
 from kit.runtimes import kubernetes
-from kit.supervisor import Limits, supervise
+from kit.runtimes.kube.manifests import Cluster
+from kit.runtimes.kube.status import never_ran, node_notes, pending_reason, worker_state
+from kit.worker.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
 
 
 def pod(phase: str, worker: dict[str, Any] | None = None, init: dict[str, Any] | None = None,

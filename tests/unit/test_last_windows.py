@@ -1,5 +1,5 @@
 """Issue 25, without root: the narrow windows a signal, a closed pipe, another login's cgroup or a
-hostile value could still slip through, each hit on purpose (kit/signals.py `hook` failpoints and
+hostile value could still slip through, each hit on purpose (kit/core/signals.py `hook` failpoints and
 fixture cgroup trees). tests/integration/test_interruptions.py hits the same windows for real."""
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from kit import pipe, signals
-from kit.cli import main
-from kit.protocol import ManifestEntry
-from kit.results import atomic_write
+from kit.cli.app import main
+from kit.core import pipe, signals
+from kit.core.files import atomic_write
+from kit.plan.skip import split_current
 from kit.runtimes import owners
 from kit.runtimes.base import SandboxSpec
 from kit.runtimes.cgroup import CgroupRuntime
 from kit.runtimes.cgroupfs import V1_CONTROLLERS, CgroupHost
 from kit.runtimes.docker import DockerRuntime
-from kit.skip import split_current
+from kit.worker.protocol import ManifestEntry
 
 
 @pytest.fixture()
@@ -183,7 +183,7 @@ def test_a_full_disk_names_the_file_being_written(tmp_path: Path, monkeypatch: p
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("kit.results.os.fsync", full)
+    monkeypatch.setattr("kit.core.files.os.fsync", full)
     with pytest.raises(OSError) as raised:
         atomic_write(tmp_path / "report.html", "<html></html>")
     assert raised.value.filename == str(tmp_path / "report.html")
@@ -199,7 +199,7 @@ def test_kit_report_on_a_full_disk_is_one_line_naming_the_report(tmp_path: Path,
     def full(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("kit.results.os.fsync", full)
+    monkeypatch.setattr("kit.core.files.os.fsync", full)
     with pytest.raises(SystemExit) as done:
         main(["report", str(tmp_path)])
     assert done.value.code == 1
@@ -235,8 +235,8 @@ def test_what_cannot_work_is_refused_before_any_work(tmp_path: Path, monkeypatch
 
 
 def test_a_read_only_filesystem_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit import config
-    from kit.errors import ConfigError
+    from kit.core.errors import ConfigError
+    from kit.plan import parsing as config
 
     class ReadOnly:
         f_flag = os.ST_RDONLY
@@ -250,7 +250,7 @@ def test_a_full_disk_at_validation_is_left_to_the_run(tmp_path: Path, monkeypatc
     """Running out of space stays exit 1, said (with the path) when it happens."""
     import tempfile
 
-    from kit import config
+    from kit.plan import parsing as config
 
     def full(**kwargs: object) -> str:
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -299,9 +299,9 @@ def test_an_output_that_fails_verification_is_not_current(tmp_path: Path) -> Non
 
 def test_results_of_a_run_stopped_in_setup_say_so(tmp_path: Path) -> None:
     """Defect 4: zero records, `stopped`, a warning; and the report renders from it."""
-    from kit.config import build
+    from kit.plan.config import build
     from kit.report import write_report
-    from kit.runner import Runner
+    from kit.run.runner import Runner
     from kit.runtimes.process import ProcessRuntime
 
     runner = Runner(build(out=tmp_path, check_paths=False), ProcessRuntime(), observer=None,  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Which JPEG library a pipeline runs (kit/workloads/libjpeg.py), on fixtures: OpenCV's build
+"""Which JPEG library a pipeline runs (kit/worker/workloads/libjpeg.py), on fixtures: OpenCV's build
 information from the lock's wheel and from Debian 12's python3-opencv (tests/data/jpeg/, copied from
 both on a Debian 12 machine), the /proc/self/maps of Debian's cv2, and a tree of stand-in libraries."""
 
@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from kit.workloads import library_info
-from kit.workloads.libjpeg import LIBJPEG_FILE, bundled_jpeg, embedded_jpeg, jpeg_line, mapped_libraries, opencv_jpeg
+from kit.worker.workloads import library_info
+from kit.worker.workloads.libjpeg import (
+    LIBJPEG_FILE,
+    bundled_jpeg,
+    embedded_jpeg,
+    jpeg_line,
+    mapped_libraries,
+    opencv_jpeg,
+)
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "jpeg"
 WHEEL = (DATA / "build-information-wheel.txt").read_text()

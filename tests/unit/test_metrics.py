@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from kit import metrics
-from kit.cli import main
-from kit.errors import ConfigError, EnvironmentProblem
-from kit.metrics import FAMILIES, LABELS, MetricsObserver, memory_limit_label, series_names, serve
-from kit.plan import Cell
-from kit.protocol import ItemEvent
-from kit.results import OomEvent, Sample, StrategyRecord
+from kit.cli.app import main
+from kit.core.errors import ConfigError, EnvironmentProblem
+from kit.measure.monitor import Sample
+from kit.metrics import exporter as metrics
+from kit.metrics.exporter import FAMILIES, LABELS, MetricsObserver, memory_limit_label, series_names, serve
+from kit.plan.cells import Cell
+from kit.plan.parsing import parse_linger
+from kit.results.records import OomEvent, StrategyRecord
+from kit.worker.protocol import ItemEvent
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
@@ -247,7 +249,7 @@ def test_an_unusable_host_is_a_usage_error(observer: MetricsObserver) -> None:
 @pytest.mark.parametrize("text", ["nan", "inf"])
 def test_a_linger_must_be_a_finite_number_of_seconds(text: str) -> None:
     with pytest.raises(ConfigError, match="--metrics-linger"):
-        metrics.check_linger(float(text))
+        parse_linger(float(text))
 
 
 def test_a_negative_linger_is_a_one_line_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -257,7 +259,7 @@ def test_a_negative_linger_is_a_one_line_usage_error(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == "error: --metrics-linger -1.0: must be 0 or more seconds\n"
 
 
-# --- the dashboard against kit/metrics.py ---
+# --- the dashboard against kit/metrics/exporter.py ---
 
 def dashboard_exprs(path: Path) -> list[str]:
     """Every PromQL expression of a dashboard's panels (rows' nested panels included)."""

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from kit.config import RunConfig
-from kit.errors import ConfigError
-from kit.plan import plan_cells
-from kit.programs import NAMES as ALL_STRATEGIES
-from kit.programs import names, program
-from kit.runner import choose_strategies, pids_limit
+from kit.core.errors import ConfigError
+from kit.plan.cells import plan_cells
+from kit.plan.config import RunConfig
+from kit.run.runner import choose_strategies, pids_limit
 from kit.runtimes.base import SandboxPaths
+from kit.worker.programs import NAMES as ALL_STRATEGIES
+from kit.worker.programs import names, program
 
 PYTHON_STRATEGIES = names("python", free_threaded=False)   # python-threads-ft needs its own interpreter
 A, B, C = "python-sequential", "python-threads", "python-processes"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.protocol import (
+from kit.worker.protocol import (
     DoneEvent,
     Event,
     ItemEvent,
@@ -18,7 +18,7 @@ from kit.protocol import (
     read_manifest,
     write_manifest,
 )
-from kit.workloads.base import Item
+from kit.worker.workloads.base import Item
 
 EVENTS: list[Event] = [
     StartEvent(pid=4242, workers=4, concurrency={"start_method": "fork", "opencv_threads": 1}),

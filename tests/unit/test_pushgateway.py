@@ -11,11 +11,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from kit.cli import main
-from kit.config import build, parse_pushgateway
-from kit.errors import ConfigError
-from kit.metrics import MetricsObserver
-from kit.pushgateway import Pusher, group_path, pushing
+from kit.cli.app import main
+from kit.core.errors import ConfigError
+from kit.metrics.exporter import MetricsObserver
+from kit.metrics.pushgateway import Pusher, group_path, pushing
+from kit.plan.config import build, parse_pushgateway
 from tests.unit.test_metrics import RUN, THREADS, record
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from kit.errors import ConfigError
+from kit.core.errors import ConfigError
 from kit.report import render_html, write_report
-from kit.results import load
+from kit.results.records import load
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 HOSTILE = "<img src=x onerror=alert(1)>.jpg"

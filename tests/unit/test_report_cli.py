@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli import main
+from kit.cli.app import main
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 
@@ -44,7 +44,7 @@ def test_kit_report_bad_dir_is_one_line_exit_2(tmp_path: Path, capsys: pytest.Ca
 @pytest.mark.parametrize("output_format", ["markdown", "csv", "json"])
 def test_report_prints_text_formats_from_results_json_alone(output_format: str,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
-    from kit.results import load
+    from kit.results.records import load
 
     source = DATA / "real_oom_repeats.json"
     with pytest.raises(SystemExit) as caught:
@@ -67,7 +67,7 @@ def test_report_prints_text_formats_from_results_json_alone(output_format: str,
 
 def test_markdown_marks_contended_rows_as_the_html_table_does() -> None:
     from kit.report.formats import markdown
-    from kit.results import load
+    from kit.results.records import load
 
     table = [line for line in markdown(load(DATA / "contended_stages.json")).splitlines() if line.startswith("| ")]
     assert len(table) == 5 and all(line.endswith(", contended |") for line in table[1:])

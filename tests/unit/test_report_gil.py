@@ -10,8 +10,8 @@ from kit.report import render_html
 from kit.report.gil import SCALES, SUBSTANTIAL, claim_single_thread_cost, claim_threads_scale, claims
 from kit.report.speedup import curves, section
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED
-from kit.results import StrategyRecord, load
-from kit.summary import summarize
+from kit.results.records import StrategyRecord, load
+from kit.results.summary import summarize
 from tests.unit.test_report_verdicts import rec
 from tests.unit.test_report_workloads import DATA, as_workload, text
 

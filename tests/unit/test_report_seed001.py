@@ -14,9 +14,9 @@ from kit.report.seed001 import (
     claims,
 )
 from kit.report.verdicts import CONFIRMED, NOT_MEASURED, REFUTED
-from kit.results import StrategyRecord, load
-from kit.summary import summarize as group_records
-from kit.workloads.pi import CALIBRATION_CLOCK
+from kit.results.records import StrategyRecord, load
+from kit.results.summary import summarize as group_records
+from kit.worker.workloads.pi import CALIBRATION_CLOCK
 from tests.unit.test_report_verdicts import rec
 from tests.unit.test_report_workloads import DATA, as_workload, text
 

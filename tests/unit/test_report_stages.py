@@ -11,7 +11,7 @@ import pytest
 from kit.report import render_html
 from kit.report.layout import axes
 from kit.report.stages import REMAINDER, per_item, stage_bars, stage_chart
-from kit.summary import parse_records, summarize
+from kit.results.summary import parse_records, summarize
 from tests.unit.test_report import fixture
 
 IMAGES = {"read": 0.2, "decode": 4.0, "resize": 1.0, "encode": 2.0, "write": 0.4}

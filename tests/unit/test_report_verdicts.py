@@ -18,9 +18,9 @@ from kit.report.verdicts import (
     claim_threads,
     headlines,
 )
-from kit.results import OomEvent, StrategyRecord, load, record_from_json
-from kit.stats import spread as stat
-from kit.summary import summarize as group_records
+from kit.results.records import OomEvent, StrategyRecord, load, record_from_json
+from kit.results.stats import spread as stat
+from kit.results.summary import summarize as group_records
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 MiB = 2**20

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from kit.report import render_html
-from kit.results import load
+from kit.results.records import load
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 

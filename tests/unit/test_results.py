@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.results import (
+from kit.results.records import (
     SCHEMA_VERSION,
     FailedItem,
     OomEvent,
@@ -185,7 +185,7 @@ def test_results_files_get_the_umask_mode_not_mkstemps_0600(tmp_path: Path) -> N
 
 def test_a_results_file_that_cannot_be_written_is_one_line_naming_it(tmp_path: Path) -> None:
     """Issue 14: a full (here: missing) disk is an EnvironmentProblem naming the path, not a traceback."""
-    from kit.errors import EnvironmentProblem
+    from kit.core.errors import EnvironmentProblem
 
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from kit import config
-from kit.errors import RuntimeUnavailable
-from kit.observer import RunObserver
-from kit.plan import Cell
-from kit.programs import PYTHON_ALLOCATOR_ENV
-from kit.results import StrategyRecord
-from kit.runner import Runner
+from kit.core.errors import RuntimeUnavailable
+from kit.plan import config
+from kit.plan.cells import Cell
+from kit.results.observer import RunObserver
+from kit.results.records import StrategyRecord
+from kit.run.runner import Runner
 from kit.runtimes.process import ProcessRuntime
+from kit.worker.programs import PYTHON_ALLOCATOR_ENV
 
 
 class Recorder(RunObserver):

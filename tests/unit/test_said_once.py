@@ -8,13 +8,13 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from kit.console import after_table_warnings, doctor_lines
-from kit.programs import NAMES
+from kit.report.console import after_table_warnings, doctor_lines
 from kit.report.formats import markdown
 from kit.report.render import render_html
 from kit.report.verdicts import claim_processes
-from kit.runner import availability_lines, gist
-from kit.summary import no_oom_lines, summarize
+from kit.results.summary import no_oom_lines, summarize
+from kit.run.runner import availability_lines, gist
+from kit.worker.programs import NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_compare import rec, results  # noqa: E402

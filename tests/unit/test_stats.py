@@ -1,4 +1,4 @@
-"""kit/stats.py on samples whose answers are known by hand (or by exhaustive enumeration),
+"""kit/results/stats.py on samples whose answers are known by hand (or by exhaustive enumeration),
 so the tests check the statistics, not just that scipy was called."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from kit.stats import (
+from kit.results.stats import (
     MIN_REPETITIONS,
     NOT_SIGNIFICANT,
     SIGNIFICANT,

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from kit import supervisor
-from kit.cgroupstat import CgroupStats
-from kit.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event
-from kit.results import FailedItem, Sample
-from kit.supervisor import Limits, Outcome, supervise
+from kit.measure.cgroupstat import CgroupStats
+from kit.measure.monitor import Sample
+from kit.results.records import FailedItem
+from kit.run import supervisor
+from kit.run.supervisor import Limits, Outcome, supervise
+from kit.worker.protocol import DoneEvent, Event, ItemEvent, StartEvent, format_event
 
 MIB = 2**20
 SIGKILLED = -signal.SIGKILL

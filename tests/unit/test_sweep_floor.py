@@ -14,10 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from kit.config import parse_caps_list, parse_workers_list
-from kit.errors import ConfigError, EnvironmentProblem
-from kit.floor import Attempt, align_caps, bisect, cold_problem, confirm, drop_page_cache, find_floor, library_residency
-from kit.plan import grid_description, plan_grid
+from kit.core.errors import ConfigError, EnvironmentProblem
+from kit.plan.cells import grid_description, plan_grid
+from kit.plan.config import parse_caps_list, parse_workers_list
+from kit.run.floor import (
+    Attempt,
+    align_caps,
+    bisect,
+    cold_problem,
+    confirm,
+    drop_page_cache,
+    find_floor,
+    library_residency,
+)
 from tests.conftest import need
 
 MIB = 2**20
@@ -170,7 +179,7 @@ def test_library_residency_reads_the_page_cache(tmp_path: Path) -> None:
 ])
 def test_sweep_and_floor_usage_errors_are_one_line(args: list[str], message: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from kit.cli import main
+    from kit.cli.app import main
 
     with pytest.raises(SystemExit) as done:
         main([*args, "--metrics-port", "0"])

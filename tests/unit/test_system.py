@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kit import system
+from kit.measure import system
 
 
 def sys_tree(root: Path, governors: list[str], no_turbo: str | None = None, boost: str | None = None,

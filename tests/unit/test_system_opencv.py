@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from kit.build import system_opencv as so
-from kit.programs import Interpreter, WorkerCommand, program
-from kit.runner import _command
+from kit.run.runner import _command
 from kit.runtimes.base import SandboxPaths
+from kit.worker.programs import Interpreter, WorkerCommand, program
 from tests.conftest import need
 
 DEBIAN = {"opencv": "4.6.0", "libjpeg": "/usr/lib/x86_64-linux-gnu/libjpeg.so (ver 62)",
@@ -114,8 +114,8 @@ def test_the_python_strategies_run_on_it_on_the_host_and_on_the_images_own_pytho
 
 def test_only_the_opencv_images_pipeline_of_the_gil_build_asks_for_it(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from kit.config import RunConfig
-    from kit.plan import Cell
+    from kit.plan.cells import Cell
+    from kit.plan.config import RunConfig
 
     asked: list[Path] = []
     chosen = Interpreter(host_python="/usr/bin/python3", host_kit_path="/k")
@@ -133,7 +133,7 @@ def test_only_the_opencv_images_pipeline_of_the_gil_build_asks_for_it(tmp_path: 
 
 def test_on_this_machine_debians_opencv_is_chosen_when_it_matches_go_gocv() -> None:
     """Debian 12 with python3-opencv and OpenCV's dev files (`kit setup --with-deps`): 4.6.0 both sides."""
-    from kit.config import default_cache_dir
+    from kit.plan.config import default_cache_dir
 
     if not Path("/usr/lib/python3/dist-packages/cv2.cpython-311-x86_64-linux-gnu.so").exists():
         need("Debian's python3-opencv is not installed: run `sudo .venv/bin/kit setup --with-deps`")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kit.errors import ConfigError
-from kit.units import format_bytes, parse_size
+from kit.core.errors import ConfigError
+from kit.core.units import format_bytes, parse_size
 
 
 @pytest.mark.parametrize(("text", "expected"), [

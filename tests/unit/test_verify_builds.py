@@ -9,10 +9,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kit.inputs import Batch
-from kit.protocol import ManifestEntry
-from kit.runner import record_jpeg_library
-from kit.verify import Reference, method_for_build, verify_record
+from kit.plan.inputs import Batch
+from kit.results.verify import Reference, method_for_build, verify_record
+from kit.run.runner import record_jpeg_library
+from kit.worker.protocol import ManifestEntry
 
 WHEEL = {"library": "opencv", "library_version": "5.0.0", "jpeg_library": "libjpeg-turbo 3.1.2"}
 DEBIAN = {"library": "opencv", "library_version": "4.6.0", "jpeg_library": "libjpeg-turbo 2.1.5"}
@@ -59,7 +59,7 @@ def test_a_record_of_another_build_is_verified_by_psnr_and_says_why(tmp_path: Pa
 
 
 def test_old_results_files_load_with_an_unknown_jpeg_library() -> None:
-    from kit.results import load, record_from_json
+    from kit.results.records import load, record_from_json
 
     data = load(Path(__file__).resolve().parent.parent / "data" / "results" / "real_oom_repeats.json")
     record = record_from_json(data["results"][0])

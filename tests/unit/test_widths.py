@@ -12,12 +12,14 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from kit.cli import app
-from kit.compare import compare_results, comparison_table
-from kit.console import ProgressView, WordConsole, Wrapped, results_table
-from kit.plan import Cell
-from kit.programs import NAMES
-from kit.results import StrategyRecord, load, record_from_json
+from kit.cli.app import app
+from kit.plan.cells import Cell
+from kit.report.compare import compare_results, comparison_table
+from kit.report.console import WordConsole, Wrapped
+from kit.report.progress import ProgressView
+from kit.report.table import results_table
+from kit.results.records import StrategyRecord, load, record_from_json
+from kit.worker.programs import NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_compare import rec, results  # noqa: E402

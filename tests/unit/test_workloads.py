@@ -14,20 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from kit import config as configuration
-from kit.errors import ConfigError
-from kit.inputs import prepare
-from kit.programs import names, program
-from kit.protocol import ItemEvent, ManifestEntry, read_manifest, write_manifest
-from kit.skip import split_current
-from kit.strategies.base import StrategyOptions
-from kit.verify import verify_tasks
-from kit.workloads import TASK_WORKLOADS, task_check, unit, workload_for
-from kit.workloads.base import Item
-from kit.workloads.count import count
-from kit.workloads.io import delayed_server, expected_body, fetch
-from kit.workloads.payload import DIGEST_STRIDE, build, check, digest, expected_result, result
-from kit.workloads.pi import calc_pi, calibrated, error_bound
+from kit.core.errors import ConfigError
+from kit.plan import config as configuration
+from kit.plan.inputs import prepare
+from kit.plan.skip import split_current
+from kit.results.verify import verify_tasks
+from kit.worker.programs import names, program
+from kit.worker.protocol import ItemEvent, ManifestEntry, read_manifest, write_manifest
+from kit.worker.strategies.base import StrategyOptions
+from kit.worker.workloads import TASK_WORKLOADS, task_check, unit, workload_for
+from kit.worker.workloads.base import Item
+from kit.worker.workloads.count import count
+from kit.worker.workloads.io import delayed_server, expected_body, fetch
+from kit.worker.workloads.payload import DIGEST_STRIDE, build, check, digest, expected_result, result
+from kit.worker.workloads.pi import calc_pi, calibrated, error_bound
 from tests.unit.jpeg_samples import encode, picture
 
 PROCESS_STRATEGIES, PYTHON_STRATEGIES = names(process_workers=True), names("python")
@@ -204,7 +204,7 @@ def test_skip_current_keeps_only_outputs_newer_than_their_source(tmp_path: Path)
     entries = [ManifestEntry(n, n, n) for n in ("a.jpg", "b.jpg", "c.jpg")]
     for entry in entries:
         (src / entry.input).write_bytes(b"x")
-    output = encode(picture())                   # outputs are complete JPEGs (kit/skip.py checks)
+    output = encode(picture())                   # outputs are complete JPEGs (kit/plan/skip.py checks)
     (out / "a.jpg").write_bytes(output)          # current
     (out / "b.jpg").write_bytes(output)          # stale: its source changed afterwards
     old = time.time() - 100
@@ -234,7 +234,7 @@ def test_skip_current_makes_a_truncated_or_empty_output_again(tmp_path: Path) ->
 @pytest.mark.parametrize("strategy", names("python", free_threaded=False))   # in this (GIL) interpreter
 def test_every_python_strategy_runs_task_workloads(strategy: str, tmp_path: Path) -> None:
     """Real threads and processes, in this process: events for every task, results on disk."""
-    from kit.worker import run_worker
+    from kit.worker.main import run_worker
 
     batch = prepare(_plan(workload="count", items=5, count_to=1000, cache_dir=tmp_path / "cache"))
     manifest = tmp_path / "manifest.json"
@@ -246,7 +246,7 @@ def test_every_python_strategy_runs_task_workloads(strategy: str, tmp_path: Path
 
 
 def test_pool_imap_reports_in_order_and_unordered_as_they_finish(tmp_path: Path) -> None:
-    from kit.strategies import pool_imap
+    from kit.worker.strategies import pool_imap
 
     items = [Item(i, f"task-{i}", "", str(tmp_path / f"{i}.txt"), {"count_to": 10 if i else 8_000_000})
              for i in range(4)]
@@ -266,8 +266,8 @@ def test_console_table_names_the_workload_its_unit_and_skipped_items() -> None:
 
     from rich.console import Console
 
-    from kit.console import results_table
-    from kit.results import record_from_json
+    from kit.report.table import results_table
+    from kit.results.records import record_from_json
     from tests.unit.test_compare import rec
 
     console = Console(width=200, record=True)
@@ -302,7 +302,7 @@ os._exit(0)   # Pool.terminate() itself can hang after such a kill
 
 
 def test_a_pool_never_delivers_the_result_of_a_killed_process(tmp_path: Path) -> None:
-    """Why the controller must end pool strategies itself on an OOM kill (kit/supervisor.py): the
+    """Why the controller must end pool strategies itself on an OOM kill (kit/run/supervisor.py): the
     Pool replaces the killed process but waits forever for the task it was running."""
     import signal
     import subprocess

@@ -1,6 +1,6 @@
 // go-gocv: a pool of goroutines with OpenCV (through GoCV and cgo) doing imdecode, resize
 // INTER_AREA and imencode quality 85, OpenCV's own threads pinned to 1. Speaks the worker
-// contract of kit/protocol.py.
+// contract of kit/worker/protocol.py.
 package main
 
 import (

@@ -1,6 +1,6 @@
 // go-native: a pool of goroutines decoding with image/jpeg, resizing with x/image/draw,
 // encoding with image/jpeg; it also runs the task workloads (pi, count, payload) in pure Go.
-// Speaks the worker contract of kit/protocol.py.
+// Speaks the worker contract of kit/worker/protocol.py.
 package main
 
 import (

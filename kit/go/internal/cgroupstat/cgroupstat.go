@@ -1,6 +1,6 @@
 // Package cgroupstat reads this process's own cgroup (v1 or v2) from inside the sandbox: memory
 // usage, working set, the kernel's peak watermark, OOM kills, CPU and throttling. It is the Go twin
-// of kit/cgroupstat.py, with the same file names and the same arithmetic, so a Go worker's samples
+// of kit/measure/cgroupstat.py, with the same file names and the same arithmetic, so a Go worker's samples
 // mean what a Python worker's do.
 package cgroupstat
 
@@ -13,7 +13,7 @@ import (
 	"strings"
 )
 
-// Stats is the kernel's figures for one group at one moment (kit.cgroupstat.CgroupStats).
+// Stats is the kernel's figures for one group at one moment (kit.measure.cgroupstat.CgroupStats).
 type Stats struct {
 	UsageBytes      int64
 	WorkingSetBytes int64 // usage minus inactive file cache, as the kubelet counts it
@@ -206,7 +206,7 @@ func directory(m mount, own string) string {
 // ErrNoGroup means this process sees no cgroup of its own (no cgroup filesystem mounted).
 var ErrNoGroup = errors.New("no cgroup of this process is visible")
 
-// FindOwn finds this process's memory and CPU groups, as kit.cgroupstat.find_own_group does.
+// FindOwn finds this process's memory and CPU groups, as kit.measure.cgroupstat.find_own_group does.
 func FindOwn() (Group, error) {
 	return findOwnFrom("/proc/self/cgroup", "/proc/self/mountinfo")
 }

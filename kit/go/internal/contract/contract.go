@@ -1,4 +1,4 @@
-// Package contract is the worker contract of kit/protocol.py, in Go: a manifest in, JSON lines out.
+// Package contract is the worker contract of kit/worker/protocol.py, in Go: a manifest in, JSON lines out.
 //
 // The controller (Python) writes {"items": [{"name", "input", "output"[, "task"][, "problem"]}, ...]},
 // where "task" is a task workload's parameters (pi, count, payload: input is "") and "problem" is
@@ -35,7 +35,7 @@ type manifestFile struct {
 	} `json:"items"`
 }
 
-// ReadManifest reads the item list, joining paths like kit.protocol.read_manifest does.
+// ReadManifest reads the item list, joining paths like kit.worker.protocol.read_manifest does.
 func ReadManifest(path, inputRoot, outputDir string) ([]Item, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -47,7 +47,7 @@ func ReadManifest(path, inputRoot, outputDir string) ([]Item, error) {
 	}
 	items := make([]Item, len(manifest.Items))
 	for i, entry := range manifest.Items {
-		input := "" // a task has no input file, as kit.protocol.read_manifest says
+		input := "" // a task has no input file, as kit.worker.protocol.read_manifest says
 		if entry.Input != "" {
 			input = filepath.Join(inputRoot, entry.Input)
 		}
@@ -119,7 +119,7 @@ func (w *Writer) Done(ok, failed int) error {
 	}{ok, failed})
 }
 
-// SampleEvent is the worker's own cgroup read from inside (kit.protocol.SampleEvent): TSeconds on
+// SampleEvent is the worker's own cgroup read from inside (kit.worker.protocol.SampleEvent): TSeconds on
 // the worker's clock, PeakUsageBytes nil where the kernel keeps no watermark.
 type SampleEvent struct {
 	TSeconds          float64 `json:"t_seconds"`

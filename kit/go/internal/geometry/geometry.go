@@ -1,4 +1,4 @@
-// Package geometry is the images workload's output size, exactly as kit/workloads/images.py.
+// Package geometry is the images workload's output size, exactly as kit/worker/workloads/images.py.
 package geometry
 
 import "math"

@@ -2,7 +2,7 @@ package geometry
 
 import "testing"
 
-// The expected sizes are kit.workloads.images.target_size's own answers.
+// The expected sizes are kit.worker.workloads.images.target_size's own answers.
 func TestTargetSizeMatchesThePythonPipeline(t *testing.T) {
 	cases := []struct{ w, h, dw, dh int }{
 		{3840, 2160, 1920, 1080}, {1600, 1200, 1440, 1080}, {1000, 500, 1000, 500},

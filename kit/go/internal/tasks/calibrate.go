@@ -9,7 +9,7 @@ import (
 )
 
 // Calibration says how many of Pi's iterations take about TargetSeconds of CPU on this machine,
-// as kit/workloads/pi.py calibrate does for Python, so that a Go task and a Python task take the
+// as kit/worker/workloads/pi.py calibrate does for Python, so that a Go task and a Python task take the
 // same time (seed 001 gave Go 8 billion iterations and Python 250 million for ~2 s each). Like
 // Python's, it times the calibrating thread's CPU, not the wall clock, so a busy moment during one
 // language's calibration does not make its tasks shorter than the other's for good.
@@ -24,7 +24,7 @@ type Calibration struct {
 	Go                  string  `json:"go"`
 }
 
-// Clock is what the probes measure (kit.workloads.pi.CALIBRATION_CLOCK).
+// Clock is what the probes measure (kit.worker.workloads.pi.CALIBRATION_CLOCK).
 const Clock = "thread CPU time"
 
 // ProbeSeconds is how long a probe must run before it is trusted (the same as Python's).

@@ -1,6 +1,6 @@
-// Package tasks holds the task workloads of kit/workloads/ in Go: pi, count and payload, with the
+// Package tasks holds the task workloads of kit/worker/workloads/ in Go: pi, count and payload, with the
 // same task definitions and the same result text, so the controller verifies a Go task exactly
-// as it verifies a Python one (kit/workloads/__init__.py task_check).
+// as it verifies a Python one (kit/worker/workloads/__init__.py task_check).
 package tasks
 
 import (
@@ -111,7 +111,7 @@ func payloadSession(first Params) (Session, error) {
 		"build_seconds": float64(int64(built*1e4+0.5)) / 1e4, "passed_as": "*string (shared, not copied)"}}, nil
 }
 
-// Pi is seed 001's calculatePi, term for term (kit/workloads/pi.py calc_pi): the loop is the work.
+// Pi is seed 001's calculatePi, term for term (kit/worker/workloads/pi.py calc_pi): the loop is the work.
 func Pi(iterations int64) float64 {
 	numerator := 0.0
 	pi := 1.0
@@ -122,7 +122,7 @@ func Pi(iterations int64) float64 {
 	return (1.0 / pi) * 2.0
 }
 
-// Count counts from 0 to countTo one step at a time (kit/workloads/count.py); Go's compiler keeps
+// Count counts from 0 to countTo one step at a time (kit/worker/workloads/count.py); Go's compiler keeps
 // the loop (it has no closed-form rewrite of induction variables), about 1 ns a step.
 func Count(countTo int64) int64 {
 	counter := int64(0)
@@ -136,10 +136,10 @@ func Count(countTo int64) int64 {
 // (the payload is ASCII, so bytes and characters agree, as Python's len counts them).
 func Length(payload *string) int { return len(*payload) }
 
-// DigestStride is the sampling step of Digest (kit/workloads/payload.py DIGEST_STRIDE).
+// DigestStride is the sampling step of Digest (kit/worker/workloads/payload.py DIGEST_STRIDE).
 const DigestStride = 4096
 
-// Digest is the payload task's check of what it received, as kit/workloads/payload.py computes it:
+// Digest is the payload task's check of what it received, as kit/worker/workloads/payload.py computes it:
 // the first 16 hex digits of the sha256 of every DigestStride-th byte and the last one. Sampled,
 // so that it costs microseconds: a full digest would cost more than Go's whole task and measure
 // hashing instead of handing the string over. The payload is ASCII: bytes are characters.

@@ -50,7 +50,7 @@ func TestPayloadIsBuiltOnceAndSharedByPointer(t *testing.T) {
 		t.Fatalf("session %v", session.Notes)
 	}
 	for range 3 {
-		// the same text as kit/workloads/payload.py's expected_result(1000)
+		// the same text as kit/worker/workloads/payload.py's expected_result(1000)
 		text, timed, err := payload.Run(Params{SizeBytes: 1000}, session.Argument)
 		if err != nil || text != "1000 4fc82b26aecb47d2" {
 			t.Fatalf("payload: %q %v", text, err)

@@ -10,11 +10,11 @@ import (
 	"kit/go/internal/contract"
 )
 
-// DefaultSampleIntervalMS is kit.sampler.DEFAULT_SAMPLE_INTERVAL_MS: the controller passes
+// DefaultSampleIntervalMS is kit.worker.sampler.DEFAULT_SAMPLE_INTERVAL_MS: the controller passes
 // --sample-interval-ms only when it differs.
 const DefaultSampleIntervalMS = 250
 
-// MaxSampleIntervalMS is kit.sampler.MAX_SAMPLE_INTERVAL_MS.
+// MaxSampleIntervalMS is kit.worker.sampler.MAX_SAMPLE_INTERVAL_MS.
 const MaxSampleIntervalMS = 60_000
 
 const rusageThread = 1 // RUSAGE_THREAD: this OS thread's CPU only
@@ -28,7 +28,7 @@ func threadCPU() float64 {
 	return float64(usage.Utime.Nano()+usage.Stime.Nano()) / 1e9
 }
 
-// sampler reads the worker's own cgroup on its own goroutine (kit/sampler.py's twin) and writes
+// sampler reads the worker's own cgroup on its own goroutine (kit/worker/sampler.py's twin) and writes
 // sample events; it counts its own CPU (on a locked OS thread) as the cost of sampling.
 type sampler struct {
 	group    cgroupstat.Group

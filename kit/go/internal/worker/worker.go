@@ -265,7 +265,7 @@ func runItem(pipeline Pipeline, item contract.Item) (string, any) {
 var tempCounter atomic.Int64
 
 // writeOutput writes under a temporary name in the same directory, then renames: a full disk or a
-// killed worker never leaves a truncated output that looks finished (kit/workloads/base.py does
+// killed worker never leaves a truncated output that looks finished (kit/worker/workloads/base.py does
 // the same). The mode is WriteFile's 0644 minus the umask.
 func writeOutput(path string, data []byte) error {
 	tmp := filepath.Join(filepath.Dir(path),

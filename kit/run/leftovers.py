@@ -1,0 +1,83 @@
+"""Sandboxes that outlived their run: what a run says about them before it starts, what it tidies
+after it ends, and what `kit doctor --clean` removes (groups, containers, their owner markers)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from kit.runtimes.cgroupfs import CgroupHost
+from kit.runtimes.owners import find, orphan_containers, prune_markers, remove, remove_empty_parents
+
+
+def lines(runtime: object) -> list[str]:
+    """Sandboxes of killed runs (their controller is gone): said before a run, removed by doctor --clean."""
+    host = getattr(runtime, "host", None)
+    found = []
+    if isinstance(host, CgroupHost):
+        found += [f"leftover sandbox group {leftover.line()}" for leftover in find(host)]
+    client = getattr(runtime, "client", None)
+    if client is not None and hasattr(client, "containers"):   # a Docker engine's client
+        with contextlib.suppress(Exception):  # the engine answered a moment ago; a hiccup is no reason to stop
+            found += [f"leftover container {c.name} ({why})" for c, why in orphan_containers(client)]
+    if found:
+        found.append("`kit doctor --clean` removes them")
+    return found
+
+
+def end_of_run(runtime: object) -> list[str]:
+    """After every run: the runtime's own cleanup (Kubernetes: the Jobs a failed call or Ctrl-C left),
+    then the empty `kit/` parent groups. Returns the warnings to say."""
+    said: list[str] = []
+    cleanup: Callable[[], list[str]] | None = getattr(runtime, "cleanup", None)
+    if cleanup is not None:
+        said += cleanup()
+    host = getattr(runtime, "host", None)
+    if isinstance(host, CgroupHost):
+        remove_empty_parents(host)
+    return said
+
+
+def problem(host: CgroupHost, clean: bool, removed: Callable[[str], None]) -> str | None:
+    """Cgroups (and containers) whose kit controller is gone, for `kit doctor`; with `clean` they are
+    removed (each said through `removed`), and markers go only once what they name is gone."""
+    if clean:
+        prune_markers()
+    if host.version == 1 and not (host.root / "memory").is_dir():
+        return None  # no cgroups here at all: nothing can be left over
+    leftovers = find(host)
+    containers = _containers(clean)
+    found = ([f"group {leftover.line()}" for leftover in leftovers]
+             + [f"container {container.name} ({why})" for container, why in containers])
+    if not found:
+        return None
+    if not clean:
+        return ("left by killed runs (run `kit doctor --clean` to remove them):\n     "
+                + "\n     ".join(found))
+    failed = []
+    for leftover in leftovers:
+        try:
+            remove(host, leftover)
+        except OSError as exc:
+            failed.append(f"{leftover.name}: {exc.strerror or exc}")
+    remove_empty_parents(host)
+    for line in found:
+        removed(line)
+    return "could not remove " + "; ".join(failed) if failed else None
+
+
+def _containers(clean: bool) -> list[tuple[Any, str]]:
+    """Containers of killed runs on the local engine (none without one); removed with `clean`."""
+    containers: list[tuple[Any, str]] = []
+    with contextlib.suppress(Exception):  # no engine: no containers to leave behind
+        from kit.runtimes.engine import connect
+
+        client = connect()
+        with contextlib.closing(client):
+            containers = list(orphan_containers(client))
+            if clean:
+                for container, _ in containers:
+                    with contextlib.suppress(Exception):
+                        container.remove(force=True)
+    return containers
