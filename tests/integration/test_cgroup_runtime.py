@@ -32,7 +32,6 @@ def leftover_groups(run_id: str) -> list[Path]:
     return [p for base in bases if base.is_dir() for p in base.iterdir() if p.name.startswith(run_id)]
 
 
-@pytest.mark.vm
 def test_cap_between_two_peaks_kills_one_and_spares_the_other(tmp_path: Path, cache_dir: Path) -> None:
     """256 MiB: one sequential 4K pipeline fits (~90 MiB), twelve threads' frames do not (~400 MiB)."""
     run = kit(["run", "-s", "python-sequential", "-s", "python-threads", "--workers", "12",
@@ -52,7 +51,6 @@ def test_cap_between_two_peaks_kills_one_and_spares_the_other(tmp_path: Path, ca
     assert leftover_groups(run.results["run_id"]) == []
 
 
-@pytest.mark.vm
 def test_a_killed_pool_process_ends_the_strategy(tmp_path: Path, cache_dir: Path) -> None:
     """A pool process killed inside the sandbox counts, though the main worker survives it.
 
@@ -115,7 +113,6 @@ def test_bad_inputs_are_failed_items_and_never_abort_the_batch(tmp_path: Path, c
     assert run.results["inputs"]["item_count"] == 5
 
 
-@pytest.mark.vm
 def test_a_cpu_cap_holds_two_workers_near_one_core(tmp_path: Path, cache_dir: Path) -> None:
     run = kit(["run", "-s", "python-threads", "--workers", "2", "--cpus", "1", "--images", "24",
                "--distinct-images", "4"], tmp_path / "out", cache_dir)
