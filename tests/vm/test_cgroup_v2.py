@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,9 +95,9 @@ def test_the_kits_caps_hold_on_a_v2_group() -> None:
                         f"exec {sys.executable} -c \"b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])\"")
         assert hog.returncode == -9 or hog.returncode == 137, hog
         events = _counters(path / "memory.events")
-        assert events["oom_kill"] >= 1 and events["oom_group_kill"] >= 1, events
+        assert events["oom_group_kill"] == 1 and events["oom_kill"] >= 1, events
         stats = group.stats()
-        assert stats.oom_kills >= 1
+        assert stats.oom_kills == 1, events   # one process killed (6.1 counts it twice in oom_kill)
         assert stats.peak_usage_bytes is not None and stats.peak_usage_bytes <= 64 * 2**20
     finally:
         group.remove()
@@ -130,7 +131,7 @@ def test_a_run_over_its_cap_is_oom_killed_and_its_group_removed(tmp_path: Path, 
     assert run.returncode == 0, run.stderr
     record = run.record("python-threads")
     assert record["status"] == "oom_killed" and record["verified"] is None
-    assert record["oom_kills"] >= 1 and len(record["oom_events"]) == record["oom_kills"]
+    assert record["oom_kills"] == 1 and len(record["oom_events"]) == 1   # one process: the worker
     assert record["oom_events"][0]["victim"] == "main"
     assert record["memory_limit_bytes"] == 256 * 2**20
     assert record["peak_usage_bytes"] <= 256 * 2**20 + 2**20
@@ -198,27 +199,27 @@ def _as_nobody_in(scope: Path, argv: list[str], env: dict[str, str]) -> subproce
                           timeout=900)
 
 
-def test_a_delegated_scope_as_systemd_run_gives_it(tmp_path: Path, cache_dir: Path,
+def test_a_delegated_scope_as_systemd_run_gives_it(request: pytest.FixtureRequest, cache_dir: Path,
                                                    delegated_scope: Path) -> None:
     """Not root, only a delegated scope: the kit moves itself into a leaf, enables the controllers
     for its sandboxes there, caps them, and leaves nothing but its own (empty) leaf behind."""
-    home = tmp_path / "home"
+    home = Path(tempfile.mkdtemp(prefix="kit-vm-user-", dir="/tmp"))   # pytest's tmp_path is root's alone
+    request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
     shutil.copytree(cache_dir, home / "cache")
     (home / "out").mkdir()
     for path in [home, *home.rglob("*")]:
         os.chown(path, NOBODY, NOBODY)
-    tmp_path.chmod(0o755)
     env = {**kit_env(home / "cache"), "HOME": str(home), "XDG_RUNTIME_DIR": str(home), "TMPDIR": str(home)}
     env.pop("KIT_STATE_DIR", None)
 
     doctor = _as_nobody_in(delegated_scope, [sys.executable, "-m", "kit", "doctor", "--metrics-port", "0"], env)
-    [line] = [line for line in doctor.stdout.splitlines() if "cgroup v2: a child group with a memory cap" in line]
-    assert line.split()[0] == "ok", doctor.stdout
+    lines = [line for line in doctor.stdout.splitlines() if "cgroup v2: a child group with a memory cap" in line]
+    assert len(lines) == 1 and lines[0].split()[0] == "ok", (doctor.stdout, doctor.stderr)
 
     run = _as_nobody_in(delegated_scope, [sys.executable, "-m", "kit", "run", "-s", "python-sequential", "-s",
                                           "python-processes", *SMALL, "--mem-limit", "256m", "--runtime", "cgroup",
                                           "--metrics-port", "0", "--out", str(home / "out")], env)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 0, (run.stdout[-2000:], run.stderr)
     [run_dir] = list((home / "out").iterdir())
     import json
 
