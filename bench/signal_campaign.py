@@ -100,6 +100,13 @@ def started(stdout: str) -> set[str]:
     return {line.split(":")[0].split()[0] for line in stdout.splitlines() if ": started, " in line}
 
 
+def default_signals() -> None:
+    """The kit under test starts with the default dispositions, however the campaign was started
+    (`nohup` ignores SIGHUP, a script's background job SIGINT, and children inherit both)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def one_run(runtime: str, first: str | None, delay: float | None = None, failpoints: str = "",
             close_stdout_after: int = 0) -> dict[str, object]:
     """One BASE run, stopped by `first` after `delay` seconds or at `failpoints` (KIT_TEST_SIGNALS),
@@ -108,7 +115,8 @@ def one_run(runtime: str, first: str | None, delay: float | None = None, failpoi
         out = Path(tmp) / "out"
         env = {**os.environ, **({"KIT_TEST_SIGNALS": failpoints} if failpoints else {})}
         process = subprocess.Popen([sys.executable, "-m", "kit", *base(runtime), "--out", str(out)], cwd=ROOT,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                   preexec_fn=default_signals)
         sent = False
         stdout = ""
         if close_stdout_after:

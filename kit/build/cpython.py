@@ -171,13 +171,8 @@ def _upstream_version(download: Path) -> str:
     return tarballs[0].name.split("_", 1)[1].split(".orig", 1)[0]
 
 
-def build(cache_dir: Path, log: Log, jobs: int | None = None) -> tuple[Build, bool]:
-    """The free-threaded interpreter, built now unless a complete build is already there.
-    Returns (interpreter, built now?). Every failure is one EnvironmentProblem saying what to do."""
-    existing = installed(cache_dir)
-    if existing is not None:
-        add_wheels(existing.prefix, log)   # a lock that gained a free-threaded wheel since the build
-        return existing, False
+def _build_tools() -> str:
+    """apt-get, make, a C compiler and tar, and a Debian archive to fetch from (its URI)."""
     if shutil.which("apt-get") is None:
         raise EnvironmentProblem("kit setup --free-threaded fetches CPython's source with apt-get (Debian, Ubuntu) "
                                  "and there is none here: build CPython 3.13 with --disable-gil yourself")
@@ -189,23 +184,39 @@ def build(cache_dir: Path, log: Log, jobs: int | None = None) -> tuple[Build, bo
     if mirror is None:
         raise EnvironmentProblem(f"no Debian archive in this machine's apt sources: set {MIRROR_ENV} to one "
                                  f"(its URI, as in a sources.list line)")
+    return mirror
+
+
+def _fetch(work: Path, mirror: str, log_file: Path, log: Log) -> None:
+    """The source package into work/download, through a private apt source list."""
+    private = work / "apt"
+    for directory in (private / "lists" / "partial", private / "cache" / "archives" / "partial",
+                      work / "download"):
+        directory.mkdir(parents=True)
+    (private / "sources.list").write_text(source_list(mirror))
+    options = apt_options(private)
+    log(f"fetching {SOURCE_PACKAGE}'s source package from {SUITE} (a private apt source list; "
+        f"the system's stays untouched)")
+    _run_phase(Phase("fetch: apt-get update", ("apt-get", *options, "update"), work), log_file, log)
+    _run_phase(Phase("fetch: apt-get source", ("apt-get", *options, "source", "--download-only", SOURCE_PACKAGE),
+                     work / "download"), log_file, log)
+
+
+def build(cache_dir: Path, log: Log, jobs: int | None = None) -> tuple[Build, bool]:
+    """The free-threaded interpreter, built now unless a complete build is already there.
+    Returns (interpreter, built now?). Every failure is one EnvironmentProblem saying what to do."""
+    existing = installed(cache_dir)
+    if existing is not None:
+        add_wheels(existing.prefix, log)   # a lock that gained a free-threaded wheel since the build
+        return existing, False
+    mirror = _build_tools()
     base = root(cache_dir)
     base.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix=".build-", dir=base))
     log_file = work / "build.log"
     try:
-        private = work / "apt"
-        for directory in (private / "lists" / "partial", private / "cache" / "archives" / "partial",
-                          work / "download"):
-            directory.mkdir(parents=True)
-        (private / "sources.list").write_text(source_list(mirror))
-        options = apt_options(private)
-        log(f"fetching {SOURCE_PACKAGE}'s source package from {SUITE} (a private apt source list; "
-            f"the system's stays untouched)")
-        _run_phase(Phase("fetch: apt-get update", ("apt-get", *options, "update"), work), log_file, log)
-        _run_phase(Phase("fetch: apt-get source", ("apt-get", *options, "source", "--download-only", SOURCE_PACKAGE),
-                         work / "download"), log_file, log)
+        _fetch(work, mirror, log_file, log)
         version = _upstream_version(work / "download")
         prefix = prefix_for(cache_dir, version)
         tarball = next(t for t in sorted((work / "download").glob(f"{SOURCE_PACKAGE}_*.orig.tar.*"))

@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from kit.cli.exits import main as main
 from kit.cli.params import plan_command, unwrap_docstrings
 from kit.core import pipe
 from kit.core.errors import ConfigError

@@ -1,14 +1,15 @@
 """The console entry point and its exit codes (product.md section 4): every user mistake is one
 line and exit 2, an environment problem one line and exit 1, never a traceback; Ctrl-C, SIGTERM and
-SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report."""
+SIGHUP end a run alike (exit 130, 143, 129) with its finished records and report.
+
+The console script and `python -m kit` start here: this module imports only kit.core, so the
+signal handlers are in place before typer, rich and the rest of the kit load."""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import sys
-
-import typer
 
 from kit.core import pipe, signals
 from kit.core.errors import KitError
@@ -61,6 +62,8 @@ def _flush_stdout() -> None:
 
 def _main(argv: list[str] | None) -> int:
     """Run the command; its exit code, every error said in one line."""
+    import typer  # here, not above: the handlers are installed before the heavy imports
+
     from kit.cli.app import app
 
     try:

@@ -28,6 +28,7 @@ _NAMES = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIG
 _received: list[int] = []      # every handled signal, in order of arrival
 _fired: set[str] = set()       # test hooks already fired (KIT_TEST_SIGNALS)
 _state = {"depth": 0, "pending": 0}
+_ignored: set[int] = set()     # ignored when the kit started (nohup's SIGHUP): left ignored
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -44,10 +45,22 @@ def _note(signum: int, frame: FrameType | None) -> None:
 
 def install() -> dict[int, Any]:
     """Handle SIGINT, SIGTERM and SIGHUP like Ctrl-C (main thread of the controller only); returns
-    the handlers replaced, for `uninstall`."""
+    the handlers replaced, for `uninstall`.
+
+    A SIGHUP ignored when the kit starts stays ignored: `nohup kit run ...` asked for a run that
+    outlives the terminal. (SIGINT is not kept ignored: a shell ignores it for every background
+    job of a script, which asked for nothing.)"""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {signum: signal.signal(signum, _handler) for signum in HANDLED}
+    _ignored.clear()
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        _ignored.add(signal.SIGHUP)
+    return {signum: signal.signal(signum, _handler) for signum in _handled()}
+
+
+def _handled() -> tuple[int, ...]:
+    """The signals the kit handles: HANDLED but a SIGHUP that nohup made ignored."""
+    return tuple(signum for signum in HANDLED if signum not in _ignored)
 
 
 def uninstall(previous: dict[int, Any]) -> None:
@@ -96,7 +109,7 @@ def hold() -> Iterator[None]:
         yield
         return
     outermost = _state["depth"] == 0
-    previous = {signum: signal.signal(signum, _note) for signum in HANDLED} if outermost else {}
+    previous = {signum: signal.signal(signum, _note) for signum in _handled()} if outermost else {}
     _state["depth"] += 1
     try:
         yield
@@ -139,7 +152,7 @@ def ending() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    for signum in HANDLED:
+    for signum in _handled():
         signal.signal(signum, _note)
     yield
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kit.core.errors import ConfigError
@@ -17,6 +18,38 @@ from kit.worker.workloads.geometry import LIBRARIES
 
 if TYPE_CHECKING:
     from kit.plan.config import RunConfig
+
+WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
+RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker", "kubernetes")
+DEFAULT_IMAGES = 200
+DEFAULT_TASKS = 50                  # seed 001's 50 tasks, for every task workload
+
+
+def allowed_cpus() -> float:
+    """CPUs this process may use: affinity, capped by a cgroup CPU quota when one is set."""
+    cpus = float(len(os.sched_getaffinity(0)))
+    quota = _cgroup_cpu_quota()
+    return min(cpus, quota) if quota else cpus
+
+
+def _cgroup_cpu_quota() -> float | None:
+    try:
+        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if text and text[0] != "max":
+            return int(text[0]) / int(text[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
+        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def default_items(workload: str) -> int:
+    """200 images (the study), 50 tasks (seed 001) for the task workloads."""
+    return DEFAULT_IMAGES if workload == "images" else DEFAULT_TASKS
 
 
 def check(plan: RunConfig, *, check_paths: bool) -> None:
@@ -33,8 +66,6 @@ def resolved(plan: RunConfig) -> dict[str, Any]:
     """The fields whose defaults depend on other options: items (by workload, or every --source
     file), workers (the CPUs the run may use, or a sweep's largest count), the source's full path and
     a sweep's caps (no --mem-limit: one uncapped setting)."""
-    from kit.plan.config import allowed_cpus, default_items
-
     workers = max(plan.grid_workers) if plan.grid_workers else plan.workers
     return {
         "items": plan.items if plan.items is not None else (None if plan.source else default_items(plan.workload)),
@@ -45,8 +76,6 @@ def resolved(plan: RunConfig) -> dict[str, Any]:
 
 
 def _batch(plan: RunConfig) -> None:
-    from kit.plan.config import WORKLOADS
-
     if plan.workload not in WORKLOADS:
         raise ConfigError(f"unknown workload {plan.workload!r}: choose from {', '.join(WORKLOADS)}")
     if plan.library not in LIBRARIES:
@@ -100,8 +129,6 @@ def _task_workloads(plan: RunConfig) -> None:
 
 
 def _sandbox(plan: RunConfig) -> None:
-    from kit.plan.config import RUNTIMES
-
     if plan.workers is not None and not 1 <= plan.workers <= limits.MAX_WORKERS:
         raise ConfigError(f"--workers {plan.workers}: must be between 1 and {limits.MAX_WORKERS}")
     if plan.runtime not in RUNTIMES:

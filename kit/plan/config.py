@@ -16,6 +16,9 @@ from typing import Any, Optional
 from kit.core.errors import ConfigError
 from kit.core.units import Bytes, Seconds, parse_size
 from kit.measure.contention import CONTENTION_THRESHOLD
+from kit.plan import checks
+from kit.plan.checks import DEFAULT_IMAGES, WORKLOADS, allowed_cpus, default_items
+from kit.plan.checks import RUNTIMES as RUNTIMES
 from kit.plan.input_check import DEFAULT_MAX_PIXELS
 from kit.plan.limits import MAX_ITEMS as MAX_ITEMS
 from kit.plan.limits import MAX_MEMORY_LIMIT as MAX_MEMORY_LIMIT
@@ -42,10 +45,6 @@ from kit.worker.sampler import DEFAULT_SAMPLE_INTERVAL_MS
 from kit.worker.workloads.geometry import DEFAULT_LIBRARY
 from kit.worker.workloads.payload import DEFAULT_PAYLOAD_BYTES
 
-WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
-RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker", "kubernetes")
-DEFAULT_IMAGES = 200
-DEFAULT_TASKS = 50                  # seed 001's 50 tasks, for every task workload
 DEFAULT_RESOLUTION = "4k"
 DEFAULT_METRICS_PORT = 9464
 DEFAULT_SWEEP_WORKERS = "1,2,4"
@@ -62,26 +61,6 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-def allowed_cpus() -> float:
-    """CPUs this process may use: affinity, capped by a cgroup CPU quota when one is set."""
-    cpus = float(len(os.sched_getaffinity(0)))
-    quota = _cgroup_cpu_quota()
-    return min(cpus, quota) if quota else cpus
-
-
-def _cgroup_cpu_quota() -> float | None:
-    try:
-        text = Path("/sys/fs/cgroup/cpu.max").read_text().split()
-        if text and text[0] != "max":
-            return int(text[0]) / int(text[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        quota = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read_text())
-        period = int(Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read_text())
-        return quota / period if quota > 0 else None
-    except (OSError, ValueError):
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +265,6 @@ def build(plan_type: type[RunConfig] = RunConfig, *, check_paths: bool = True, c
     """Validate the options of `kit run`, `kit sweep` (`workers_list`, `mem_limit_list`: its grid),
     `kit floor` (`floor`: its bisection) and `kit manifests`, typed by option name, and resolve the
     defaults that depend on other options."""
-    from kit.plan import checks
-
     values = typed_values(plan_type, given)
     for unresolved in ("items", "workers"):   # resolved below: by workload or --source; by the CPUs here
         values.setdefault(unresolved, None)
@@ -311,17 +288,8 @@ def plan_warnings(config: RunConfig) -> list[str]:
     return warnings
 
 
-def default_items(workload: str) -> int:
-    """200 images (the study), 50 tasks (seed 001) for the task workloads."""
-    return DEFAULT_IMAGES if workload == "images" else DEFAULT_TASKS
 
-
-def cli_options(plan_type: type, command: str) -> list[Any]:
-    """The declared options a command takes (for the CLI and the tests)."""
-    return list(declared(plan_type, command))
-
-
-__all__ = ["MAX_ITEMS", "MAX_MEMORY_LIMIT", "MIN_MEMORY_LIMIT", "RESOLUTIONS", "FloorSearch", "RunConfig", "build",
-           "floor_search", "parse_memory_limit", "parse_pushgateway", "parse_caps_list", "parse_workers_list",
-           "default_cache_dir", "allowed_cpus", "plan_warnings", "default_items", "DEFAULT_LIBRARY",
-           "DEFAULT_START_METHOD", "DEFAULT_PAYLOAD_BYTES"]
+__all__ = ["DEFAULT_IMAGES", "DEFAULT_LIBRARY", "DEFAULT_PAYLOAD_BYTES", "DEFAULT_START_METHOD", "MAX_ITEMS",
+           "MAX_MEMORY_LIMIT", "MIN_MEMORY_LIMIT", "RESOLUTIONS", "RUNTIMES", "WORKLOADS", "FloorSearch", "RunConfig",
+           "allowed_cpus", "build", "default_cache_dir", "default_items", "floor_search", "parse_caps_list",
+           "parse_memory_limit", "parse_pushgateway", "parse_workers_list", "plan_warnings"]

@@ -256,6 +256,18 @@ def go_toolchain(env: dict[str, Any]) -> str:
     return "–" if env.get("go") in (None, "") else str(env["go"])
 
 
+def _charts(groups: list[Summary], shown: list[Summary], ax: Axes, style: dict[GroupKey, Style], unit: str,
+            cores: int | None, cpus: Any) -> dict[str, Any]:
+    """The report's charts: time and memory per strategy, both timelines, and where the CPU goes."""
+    return {
+        "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),
+        "memory_timeline": charts.memory_timeline(shown, ax, style),
+        "cpu_timeline": charts.cpu_timeline(shown, ax, style, cores, cpus),
+        "partial_timelines": len(shown) < len(groups),
+        "stages": stages.stage_chart(shown, ax, unit),   # issue 23: empty when no record has stages
+    }
+
+
 def context(data: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from one results.json dict."""
     records = parse_records(data)
@@ -296,14 +308,8 @@ def context(data: dict[str, Any]) -> dict[str, Any]:
         "speedup": speedup.section(groups, workload.name),
         "rows": table_rows(groups, ax, style), "warmups": sum(1 for r in records if r.warmup),
         "greyed": any(g.partial for g in groups),
-        "charts": {
-            "time": charts.time_chart(groups, ax, style), "memory": charts.memory_chart(groups, ax, style),
-            "memory_timeline": charts.memory_timeline(shown, ax, style),
-            "cpu_timeline": charts.cpu_timeline(shown, ax, style, cores if isinstance(cores, int) else None,
-                                                config.get("cpus")),
-            "partial_timelines": len(shown) < len(groups),
-            "stages": stages.stage_chart(shown, ax, unit),   # issue 23: empty when no record has stages
-        },
+        "charts": _charts(groups, shown, ax, style, unit, cores if isinstance(cores, int) else None,
+                          config.get("cpus")),
         "ooms": oom_rows(groups, ax, style), "truth": memory_truth(groups, ax, style),
         "no_oom": no_oom_lines(records),   # a cap that killed nobody: the highest peak against it
         "study": {"rows": study_rows, "run_fastest": run_fastest, "study_fastest": study_fastest,

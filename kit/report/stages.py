@@ -106,6 +106,20 @@ def colors(names: Sequence[str]) -> dict[str, str]:
             for name in names}
 
 
+def _legend(names: Sequence[str], swatch: dict[str, str], left: int, width: int) -> tuple[list[str], float]:
+    """Swatch and name per stage, wrapped over as many rows as the width needs; and the last row's y."""
+    legend, lx, ly = [], float(left), 18.0
+    for name in names:
+        text = REMAINDER_TEXT if name == REMAINDER else name
+        step = 30 + text_width(text, 12)
+        if lx + step > width and lx > left:
+            lx, ly = float(left), ly + 18
+        legend.append(f'<rect x="{lx:.0f}" y="{ly - 10:.0f}" width="12" height="12" rx="2" fill="{swatch[name]}"/>'
+                      f'<text x="{lx + 18:.0f}" y="{ly:.0f}" class="t-small">{esc(text)}</text>')
+        lx += step
+    return legend, ly
+
+
 def stage_chart(groups: Sequence[Summary], axes: Axes, unit: str) -> Markup:
     """The stacked bars with a legend; empty when no record carries stage_seconds."""
     bars = stage_bars(groups, axes)
@@ -122,16 +136,7 @@ def stage_chart(groups: Sequence[Summary], axes: Axes, unit: str) -> Markup:
     left = int(min(max(max(text_width(b.label, 14.2) for b in bars) + 16, 110), 280))
     right = int(min(max(max(width_of) + 14, 60), 260))
     plot = width - left - right
-    # The legend: swatch and name per stage, wrapped over as many rows as the width needs.
-    legend, lx, ly = [], float(left), 18.0
-    for name in names:
-        text = REMAINDER_TEXT if name == REMAINDER else name
-        step = 30 + text_width(text, 12)
-        if lx + step > width and lx > left:
-            lx, ly = float(left), ly + 18
-        legend.append(f'<rect x="{lx:.0f}" y="{ly - 10:.0f}" width="12" height="12" rx="2" fill="{swatch[name]}"/>'
-                      f'<text x="{lx + 18:.0f}" y="{ly:.0f}" class="t-small">{esc(text)}</text>')
-        lx += step
+    legend, ly = _legend(names, swatch, left, width)
     top = int(ly) + 16
     height = top + row * len(bars) + bottom
     axis_ticks = ticks(max(bar.total for bar in bars) * factor * 1.02)

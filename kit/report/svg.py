@@ -220,105 +220,160 @@ def decimate(points: Sequence[tuple[float, float]], limit: int = 400) -> tuple[t
     return tuple(kept + [points[-1]])
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """A line chart's geometry: where the plot sits and how values map onto it."""
+
+    width: float
+    height: float
+    left: float
+    right: float
+    top: float
+    plot_h: float
+    x_max: float
+    y_max: float
+
+    @property
+    def plot_w(self) -> float:
+        return self.width - self.left - self.right
+
+    @property
+    def box(self) -> Box:
+        return (self.left, self.top - 2, self.width - self.right + 2, self.top + self.plot_h)
+
+    def px(self, value: float) -> float:
+        return self.left + self.plot_w * value / self.x_max
+
+    def py(self, value: float) -> float:
+        return self.top + self.plot_h - self.plot_h * value / self.y_max
+
+
 def line_chart(chart: LineChart) -> Markup:
     """Lines over time with horizontal levels (caps) and event markers (OOM kills)."""
     drawn = [s for s in chart.series if s.points]
     if not drawn:
         return Markup("")
-    width, left, right, top, bottom = 560, 52, 16, 16, 44
     seen: list[Series] = []
     for s in drawn:
         if not s.faint and all(s.label != other.label for other in seen):
             seen.append(s)
-    column = max(_text_width(s.label, 12) for s in seen) + 40 if seen else 170
-    columns = max(1, int((width - left) // column))
-    legend_rows = math.ceil(len(seen) / columns)
-    plot_h = 220
-    height = top + plot_h + bottom + 18 * legend_rows
-    xs = [p[0] for s in drawn for p in s.points] + [m.x for m in chart.markers]
     data_ys = [p[1] for s in drawn for p in s.points] + [m.y for m in chart.markers]
     # A level far above the data (a 1 GiB cap over 50 MiB lines) would flatten the lines: name it instead.
     shown = [lv for lv in chart.levels if lv.y <= OFF_SCALE * (max(data_ys) or 1.0)]
     off_scale = [lv for lv in chart.levels if lv not in shown]
-    ys = data_ys + [lv.y for lv in shown]
-    x_ticks, y_ticks = ticks(max(xs) or 1.0, 6), ticks((max(ys) or 1.0) * 1.05, 5)
-    if chart.whole_x:   # 0, 1, 2 workers, not 0, 0.5, 1, 1.5, 2
-        x_ticks = [t for t in x_ticks if float(t).is_integer()] if x_ticks[-1] > 1 else x_ticks
-    x_max, y_max = x_ticks[-1] or 1.0, y_ticks[-1] or 1.0
-    # Room for the widest y tick ("1,000") between the rotated axis title (x about 8-21) and the plot.
-    left = max(left, math.ceil(24 + max(_text_width(chart.y_text(t), 11) * 1.15 for t in y_ticks) + 8))
-    plot_w = width - left - right
-    plot_box: Box = (left, top - 2, width - right + 2, top + plot_h)
+    frame, x_ticks, y_ticks, column = _frame(chart, drawn, seen, data_ys + [lv.y for lv in shown])
     taken: list[Box] = []   # labels drawn so far: later ones move out of their way
-
-    def px(value: float) -> float:
-        return left + plot_w * value / x_max
-
-    def py(value: float) -> float:
-        return top + plot_h - plot_h * value / y_max
-
-    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{esc(chart.title)}" '
-             f'xmlns="http://www.w3.org/2000/svg"><title>{esc(chart.title)}</title>']
-    for tick in y_ticks:
-        ty = py(tick)
-        parts.append(f'<line x1="{left}" y1="{ty:.1f}" x2="{width - right}" y2="{ty:.1f}" '
-                     f'stroke="{GRID}"/><text x="{left - 8}" y="{ty + 4:.1f}" text-anchor="end" '
-                     f'class="t-small">{esc(chart.y_text(tick))}</text>')
-    for tick in x_ticks:
-        tx = px(tick)
-        parts.append(f'<line x1="{tx:.1f}" y1="{top + plot_h}" x2="{tx:.1f}" y2="{top + plot_h + 5}" '
-                     f'stroke="{MUTED}"/><text x="{tx:.1f}" y="{top + plot_h + 18}" text-anchor="middle" '
-                     f'class="t-small">{_tick_text(tick)}</text>')
-    parts.append(f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" '
-                 f'stroke="{MUTED}"/><text x="{left + plot_w / 2:.1f}" y="{top + plot_h + 36}" '
-                 f'text-anchor="middle" class="t-axis">{esc(chart.x_axis)}</text>'
-                 f'<text transform="translate(14 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
-                 f'class="t-axis">{esc(chart.y_axis)}</text>')
-    for i, level in enumerate(off_scale):
-        text = f"{level.label} (above the scale)"
-        taken.append(text_box(width - right - 4, top + 12 + 14 * i, text, 11.5, "end", bold=True))
-        parts.append(f'<text x="{width - right - 4}" y="{top + 12 + 14 * i}" text-anchor="end" class="t-cap" '
-                     f'fill="{esc(level.color)}">{esc(text)}</text>')
-    # The kills' symbols first, so that no level's label covers one.
-    taken.extend((px(m.x) - 8, py(m.y) - 8, px(m.x) + 8, py(m.y) + 8) for m in chart.markers)
-    for level in shown:
-        ly = py(level.y)
-        # above the line at the right end; else at the left end, else under the line
-        tx, ty, anchor = place([(width - right - 4, ly - 5, "end"), (left + 6, ly - 5, "start"),
-                                (width - right - 4, ly + 15, "end"), (left + 6, ly + 15, "start")],
-                               level.label, 11.5, taken, plot_box)
-        parts.append(f'<line x1="{left}" y1="{ly:.1f}" x2="{width - right}" y2="{ly:.1f}" '
-                     f'stroke="{esc(level.color)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
-                     f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
-                     f'fill="{esc(level.color)}">{esc(level.label)}</text>')
+    parts = [f'<svg class="chart" viewBox="0 0 {frame.width} {frame.height}" role="img" '
+             f'aria-label="{esc(chart.title)}" xmlns="http://www.w3.org/2000/svg"><title>{esc(chart.title)}</title>']
+    parts += _axes(frame, chart, x_ticks, y_ticks)
+    parts += _levels(frame, shown, off_scale, chart.markers, taken)
     for s in drawn:
-        path = "M" + "L".join(f"{px(x):.1f} {py(y):.1f}" for x, y in s.points)
+        path = "M" + "L".join(f"{frame.px(x):.1f} {frame.py(y):.1f}" for x, y in s.points)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         parts.append(f'<path d="{path}" fill="none" stroke="{esc(s.color)}" '
                      f'stroke-width="{1.2 if s.faint else 2.2}" stroke-opacity="{0.45 if s.faint else 1}" '
                      f'stroke-linejoin="round"{dash}/>')
+    parts += _markers(frame, chart.markers, taken)
+    parts += _legend(frame, seen, column)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _frame(chart: LineChart, drawn: list[Series], seen: list[Series],
+           ys: list[float]) -> tuple[_Frame, list[float], list[float], float]:
+    """The geometry, the ticks and the legend's column width: room for the legend's rows below the
+    plot and for the widest y tick at its left."""
+    width, left, right, top, bottom, plot_h = 560, 52, 16, 16, 44, 220
+    column = max(_text_width(s.label, 12) for s in seen) + 40 if seen else 170
+    legend_rows = math.ceil(len(seen) / max(1, int((width - left) // column)))
+    xs = [p[0] for s in drawn for p in s.points] + [m.x for m in chart.markers]
+    x_ticks, y_ticks = ticks(max(xs) or 1.0, 6), ticks((max(ys) or 1.0) * 1.05, 5)
+    if chart.whole_x:   # 0, 1, 2 workers, not 0, 0.5, 1, 1.5, 2
+        x_ticks = [t for t in x_ticks if float(t).is_integer()] if x_ticks[-1] > 1 else x_ticks
+    # Room for the widest y tick ("1,000") between the rotated axis title (x about 8-21) and the plot.
+    wide = math.ceil(24 + max(_text_width(chart.y_text(t), 11) * 1.15 for t in y_ticks) + 8)
+    frame = _Frame(width, top + plot_h + bottom + 18 * legend_rows, max(left, wide), right, top, plot_h,
+                   x_ticks[-1] or 1.0, y_ticks[-1] or 1.0)
+    return frame, x_ticks, y_ticks, column
+
+
+def _axes(f: _Frame, chart: LineChart, x_ticks: list[float], y_ticks: list[float]) -> list[str]:
+    """Grid lines and ticks, the x axis and both axis titles."""
+    parts = []
+    for tick in y_ticks:
+        ty = f.py(tick)
+        parts.append(f'<line x1="{f.left}" y1="{ty:.1f}" x2="{f.width - f.right}" y2="{ty:.1f}" '
+                     f'stroke="{GRID}"/><text x="{f.left - 8}" y="{ty + 4:.1f}" text-anchor="end" '
+                     f'class="t-small">{esc(chart.y_text(tick))}</text>')
+    bottom = f.top + f.plot_h
+    for tick in x_ticks:
+        tx = f.px(tick)
+        parts.append(f'<line x1="{tx:.1f}" y1="{bottom}" x2="{tx:.1f}" y2="{bottom + 5}" '
+                     f'stroke="{MUTED}"/><text x="{tx:.1f}" y="{bottom + 18}" text-anchor="middle" '
+                     f'class="t-small">{_tick_text(tick)}</text>')
+    parts.append(f'<line x1="{f.left}" y1="{bottom}" x2="{f.width - f.right}" y2="{bottom}" '
+                 f'stroke="{MUTED}"/><text x="{f.left + f.plot_w / 2:.1f}" y="{bottom + 36}" '
+                 f'text-anchor="middle" class="t-axis">{esc(chart.x_axis)}</text>'
+                 f'<text transform="translate(14 {f.top + f.plot_h / 2:.1f}) rotate(-90)" text-anchor="middle" '
+                 f'class="t-axis">{esc(chart.y_axis)}</text>')
+    return parts
+
+
+def _levels(f: _Frame, shown: list[Level], off_scale: list[Level], markers: Sequence[Marker],
+            taken: list[Box]) -> list[str]:
+    """Caps as dashed lines with their labels (named at the top when above the scale)."""
+    parts = []
+    for i, level in enumerate(off_scale):
+        text = f"{level.label} (above the scale)"
+        taken.append(text_box(f.width - f.right - 4, f.top + 12 + 14 * i, text, 11.5, "end", bold=True))
+        parts.append(f'<text x="{f.width - f.right - 4}" y="{f.top + 12 + 14 * i}" text-anchor="end" class="t-cap" '
+                     f'fill="{esc(level.color)}">{esc(text)}</text>')
+    # The kills' symbols first, so that no level's label covers one.
+    taken.extend((f.px(m.x) - 8, f.py(m.y) - 8, f.px(m.x) + 8, f.py(m.y) + 8) for m in markers)
+    for level in shown:
+        ly = f.py(level.y)
+        # above the line at the right end; else at the left end, else under the line
+        tx, ty, anchor = place([(f.width - f.right - 4, ly - 5, "end"), (f.left + 6, ly - 5, "start"),
+                                (f.width - f.right - 4, ly + 15, "end"), (f.left + 6, ly + 15, "start")],
+                               level.label, 11.5, taken, f.box)
+        parts.append(f'<line x1="{f.left}" y1="{ly:.1f}" x2="{f.width - f.right}" y2="{ly:.1f}" '
+                     f'stroke="{esc(level.color)}" stroke-width="1.5" stroke-dasharray="6 4"/>'
+                     f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
+                     f'fill="{esc(level.color)}">{esc(level.label)}</text>')
+    return parts
+
+
+def _markers(f: _Frame, markers: Sequence[Marker], taken: list[Box]) -> list[str]:
+    """OOM kills: a symbol each, one label per cluster of kills, clear of the levels' labels."""
+    parts = []
     labelled: list[tuple[float, float]] = []
-    for marker in chart.markers:
-        mx, my = px(marker.x), py(marker.y)
+    for marker in markers:
+        mx, my = f.px(marker.x), f.py(marker.y)
         near = any(abs(mx - lx) < 34 and abs(my - ly) < 16 for lx, ly in labelled)
         parts.append(f'<g><title>{esc(marker.label)}</title><circle cx="{mx:.1f}" cy="{my:.1f}" r="7" '
                      f'fill="#fff" stroke="{esc(marker.color)}" stroke-width="2"/><path d="M{mx - 3.5:.1f} '
                      f'{my - 3.5:.1f}l7 7m0 -7l-7 7" stroke="{esc(marker.color)}" stroke-width="2"/></g>')
-        if not near:  # one label per cluster of kills, clear of the levels' labels
+        if not near:
             labelled.append((mx, my))
             half = _text_width("OOM kill", 11.5) * 0.6 + 2
-            cx = min(max(mx, left + half), width - right - half)   # centred, but inside the plot
+            cx = min(max(mx, f.left + half), f.width - f.right - half)   # centred, but inside the plot
             tx, ty, anchor = place([(cx, my - 13, "middle"), (cx, my + 22, "middle"), (mx - 12, my + 4, "end"),
                                     (mx + 12, my + 4, "start"), (mx - 10, my + 20, "end"),
-                                    (mx - 10, my - 10, "end")], "OOM kill", 11.5, taken, plot_box)
+                                    (mx - 10, my - 10, "end")], "OOM kill", 11.5, taken, f.box)
             parts.append(f'<text x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}" class="t-cap" '
                          f'fill="{esc(marker.color)}">OOM kill</text>')
+    return parts
+
+
+def _legend(f: _Frame, seen: list[Series], column: float) -> list[str]:
+    """One entry per labelled series, in rows under the x axis."""
+    columns = max(1, int((f.width - 52) // column))
+    parts = []
     for i, s in enumerate(seen):
-        lx = left + (i % columns) * column
-        ly = top + plot_h + 52 + 18 * (i // columns)
+        lx = f.left + (i % columns) * column
+        ly = f.top + f.plot_h + 52 + 18 * (i // columns)
         dash = ' stroke-dasharray="5 3"' if s.dashed else ""
         parts.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 18}" y2="{ly - 4}" stroke="{esc(s.color)}" '
                      f'stroke-width="3"{dash}/><text x="{lx + 24}" y="{ly}" class="t-legend">'
                      f'{esc(s.label)}</text>')
-    parts.append("</svg>")
-    return Markup("".join(parts))
+    return parts

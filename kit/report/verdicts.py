@@ -163,6 +163,15 @@ def _thread_pairs(groups: Sequence[Summary]) -> list[tuple[Summary, Summary, lis
     return pairs
 
 
+def _did_not_complete(unfinished: Sequence[Summary]) -> str:
+    """python-threads ran at 2+ workers but no repetition finished: why, and what gives it room."""
+    worst = max(unfinished, key=lambda g: g.workers)
+    outcomes = sorted({r.status for r in worst.records})
+    advice = " (raise --mem-limit)" if "oom_killed" in outcomes else ""
+    return (f"python-threads ×{worst.workers} did not complete ({', '.join(outcomes)}){advice}: "
+            "no throughput to compare")
+
+
 def _claim_threads(groups: Sequence[Summary]) -> Claim:
     """Claim 1: python-threads scaling against its own one-worker throughput."""
     title = "Python threads are GIL-bound"
@@ -176,6 +185,9 @@ def _claim_threads(groups: Sequence[Summary]) -> Claim:
         threads = [g for g in _by(groups, "python-threads") if g.throughput]
         measured = ", ".join(map(str, sorted({g.workers for g in threads}))) or "none"
         shown = (f"python-threads measured at workers: {measured}",)
+        unfinished = [g for g in _by(groups, "python-threads") if g.workers >= 2 and not g.throughput]
+        if unfinished and not any(g.workers >= 2 for g in threads):
+            return Claim(1, title, study, NOT_MEASURED, _did_not_complete(unfinished), shown, rule)
         if not any(g.workers >= 2 for g in threads):
             needs = "python-threads at 2 or more workers (-s python-threads --workers 2)"
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from kit.cli.app import main
+from kit.cli.exits import main
 from kit.core.errors import ConfigError
 from kit.report.compare import compare_dirs, compare_results, comparison_lines
 from kit.report.table import results_table
@@ -116,7 +117,9 @@ def test_compare_with_nothing_in_common_is_a_usage_error() -> None:
 
 def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("kit.cli.app.out", Console(width=200))
+    from kit.cli import app
+
+    monkeypatch.setattr(app, "say", dataclasses.replace(app.say, out=Console(width=200)))
     for name, value in (("a", 10.0), ("b", 20.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(results([rec(throughput=value)])))

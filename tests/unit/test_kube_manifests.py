@@ -237,7 +237,7 @@ def kit_manifests(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
            "KIT_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    script = ("import sys\nfrom kit.cli.app import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
+    script = ("import sys\nfrom kit.cli.exits import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as done:\n"
               "    print('loaded kubernetes:', 'kubernetes' in sys.modules, file=sys.stderr)\n    raise\n")
     return subprocess.run([sys.executable, "-c", script, "manifests", *args], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=120, check=False)
@@ -297,7 +297,7 @@ def kit_run_kubernetes(tmp_path: Path, hide_client: bool) -> subprocess.Complete
     env.pop("KUBERNETES_SERVICE_HOST", None)
     # sys.modules[name] = None makes `import kubernetes` fail as if the extra were not installed
     script = ("import sys\n" + ("sys.modules['kubernetes'] = None\n" if hide_client else "")
-              + "from kit.cli.app import main\nmain(sys.argv[1:])\n")
+              + "from kit.cli.exits import main\nmain(sys.argv[1:])\n")
     return subprocess.run([sys.executable, "-c", script, "run", "--runtime", "kubernetes", "--metrics-port", "0",
                            "--out", str(tmp_path / "reports")], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120, check=False)

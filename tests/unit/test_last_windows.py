@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli.app import main
+from kit.cli.exits import main
 from kit.core import pipe, signals
 from kit.core.files import atomic_write
 from kit.plan.skip import split_current
@@ -94,6 +94,20 @@ def test_a_signal_during_the_last_moments_is_the_exit_code_and_never_kills() -> 
                           env={**os.environ, "KIT_TEST_SIGNALS": "exit:TERM+INT/1"}, timeout=60)
     assert done.returncode == 143, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr
+
+
+def test_nohup_keeps_sighup_ignored_and_the_kit_handles_the_others() -> None:
+    """`nohup kit run ...` asked for a run that outlives the terminal: a SIGHUP ignored at start
+    stays ignored (the `exit` failpoint sends one once the command is done: exit 0, not 129).
+    Without nohup the same SIGHUP is the exit code (129), and SIGTERM is handled either way."""
+    def run(failpoint: str, ignore_hup: bool) -> subprocess.CompletedProcess[str]:
+        ignored = (lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN)) if ignore_hup else None
+        return subprocess.run([sys.executable, "-m", "kit", "report", "--help"], capture_output=True, text=True,
+                              env={**os.environ, "KIT_TEST_SIGNALS": failpoint}, timeout=60, preexec_fn=ignored)
+
+    assert run("exit:HUP", ignore_hup=True).returncode == 0
+    assert run("exit:HUP", ignore_hup=False).returncode == 129
+    assert run("exit:TERM", ignore_hup=True).returncode == 143
 
 
 # --- defect 1: a signal while a sandbox is made leaves nothing --------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from kit.cli.app import main
+from kit.cli.exits import main
 from kit.core.errors import ConfigError, EnvironmentProblem
 from kit.measure.monitor import Sample
 from kit.metrics import exporter as metrics

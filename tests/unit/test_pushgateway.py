@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from kit.cli.app import main
+from kit.cli.exits import main
 from kit.core.errors import ConfigError
 from kit.metrics.exporter import MetricsObserver
 from kit.metrics.pushgateway import Pusher, group_path, pushing

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.cli.app import main
+from kit.cli.exits import main
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "results"
 

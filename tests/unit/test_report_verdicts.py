@@ -82,6 +82,16 @@ def test_claim_threads_needs_both_points_at_the_same_cap() -> None:
     assert claim_threads(group_records(killed_one)).verdict == NOT_MEASURED
 
 
+def test_claim_threads_says_when_the_threads_ran_but_did_not_complete() -> None:
+    """Killed at 2+ workers is not "not run": the line says so, and what gives it room."""
+    killed = [rec("python-threads", 1, 2.5), rec("python-threads", 4, None, status="oom_killed")]
+    result = claim_threads(group_records(killed))
+    assert result.verdict == NOT_MEASURED
+    assert "python-threads ×4 did not complete (oom_killed) (raise --mem-limit)" in result.summary
+    never_ran = claim_threads(group_records([rec("python-threads", 1, 2.5)]))
+    assert "needs python-threads at 2 or more workers" in never_ran.summary
+
+
 def test_claim_processes_rules() -> None:
     killed = rec("python-processes", 4, None, status="oom_killed")
     gocv_ok, gocv_killed = rec("go-gocv", 4, 30), rec("go-gocv", 4, None, status="oom_killed")

@@ -79,7 +79,7 @@ def test_offline_is_one_line_that_says_what_to_check() -> None:
 
 def test_kit_setup_on_an_unsupported_distribution_exits_1_with_one_line(monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from kit.cli import app as cli
+    from kit.cli import exits as cli
 
     monkeypatch.setattr(setup, "OS_RELEASE", OS_RELEASES / "arch")
     monkeypatch.setattr(setup.package_plan, "__defaults__", (OS_RELEASES / "arch",))

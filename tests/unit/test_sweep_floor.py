@@ -179,7 +179,7 @@ def test_library_residency_reads_the_page_cache(tmp_path: Path) -> None:
 ])
 def test_sweep_and_floor_usage_errors_are_one_line(args: list[str], message: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from kit.cli.app import main
+    from kit.cli.exits import main
 
     with pytest.raises(SystemExit) as done:
         main([*args, "--metrics-port", "0"])
