@@ -322,7 +322,9 @@ class Runner:
         good = [name for name in batch.distinct_inputs if name not in batch.problems][:GIL_PROBE_INPUTS]
         if not good:
             return None
-        if (why := probe_skipped()) is not None:
+        from kit.measure.gil_probe import skipped
+
+        if (why := skipped()) is not None:
             return {"skipped": why}
         self.observer.phase("measuring the pipeline's GIL-free fraction (untimed probe)")
         return probe_under_watch(batch.input_root, good, self.config.library, self.config.contention_threshold,
@@ -465,16 +467,6 @@ def _written(path: Path, write: Callable[[], object]) -> None:
 
 
 GIL_PROBE_INPUTS = 8   # distinct good inputs the probe cycles through
-GIL_PROBE_ENV = "KIT_GIL_PROBE"   # "off": no probe (see probe_skipped)
-
-
-def probe_skipped(environ: Mapping[str, str] = os.environ) -> str | None:
-    """Why the GIL probe is not run, or None. KIT_GIL_PROBE=off turns it off where its figure would
-    mean nothing and cost minutes: on an emulated CPU (the cgroup v2 test VM, .ci/cgroup-v2-vm) it
-    measures the emulator, at 10-50 times the native cost. Claim 1 then stands on the measured
-    speedup alone, as it does when the probe fails."""
-    value = environ.get(GIL_PROBE_ENV, "").strip().lower()
-    return f"{GIL_PROBE_ENV}={value}" if value in ("off", "0", "no", "false") else None
 
 
 def probe_gil(input_root: Path, inputs: list[str], library: str = "opencv",

@@ -91,10 +91,11 @@ def test_kit_gil_probe_off_runs_no_probe_and_the_results_say_why(tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The cgroup v2 VM's runs (an emulated CPU) set KIT_GIL_PROBE=off: no probe process, and
     results.json records that it was skipped and why, in place of a figure."""
+    from kit.measure.gil_probe import skipped
     from kit.run import runner as runner_module
 
-    assert runner_module.probe_skipped({}) is None and runner_module.probe_skipped({"KIT_GIL_PROBE": "on"}) is None
-    assert runner_module.probe_skipped({"KIT_GIL_PROBE": "OFF"}) == "KIT_GIL_PROBE=off"
+    assert skipped({}) is None and skipped({"KIT_GIL_PROBE": "on"}) is None
+    assert skipped({"KIT_GIL_PROBE": "OFF"}) == "KIT_GIL_PROBE=off"
     monkeypatch.setenv("KIT_GIL_PROBE", "off")
     monkeypatch.setattr(runner_module, "probe_under_watch", lambda *args: pytest.fail("the probe ran"))
     plan = config.build(strategies=["python-threads"], items=2, resolution="720p", pool_size=1, workers=2,
