@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -155,27 +155,34 @@ NOBODY = 65534
 
 
 @pytest.fixture()
-def delegated_scope() -> Iterator[Path]:
-    """What `systemd-run --user --scope -p Delegate=yes` hands the kit: a scope below a slice that
-    enables memory, cpu and pids for it, the scope's directory and its cgroup.procs,
-    cgroup.subtree_control and cgroup.threads owned by the user (systemd's delegation), nothing else
-    inside. Removed afterwards, with whatever the kit left in it."""
+def delegated_scopes() -> Iterator[Callable[[], Path]]:
+    """What each `systemd-run --user --scope -p Delegate=yes` hands the kit: a new scope (one per
+    call) below a slice that enables memory, cpu and pids for it, the scope's directory and its
+    cgroup.procs, cgroup.subtree_control and cgroup.threads owned by the user (systemd's
+    delegation), nothing else inside. Removed afterwards, with whatever the kit left in them."""
     slice_ = ROOT / f"kit-vm-user-{os.getpid()}.slice"
-    scope = slice_ / "run-kit.scope"
-    controllers = ["memory", "cpu", "pids"]
-    (ROOT / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers))
+    controllers = " ".join(f"+{c}" for c in ("memory", "cpu", "pids"))
+    (ROOT / "cgroup.subtree_control").write_text(controllers)
     slice_.mkdir()
-    (slice_ / "cgroup.subtree_control").write_text(" ".join(f"+{c}" for c in controllers))
-    scope.mkdir()
-    for path in (scope, scope / "cgroup.procs", scope / "cgroup.subtree_control", scope / "cgroup.threads"):
-        os.chown(path, NOBODY, NOBODY)
+    (slice_ / "cgroup.subtree_control").write_text(controllers)
+    made: list[Path] = []
+
+    def new_scope() -> Path:
+        scope = slice_ / f"run-kit-{len(made)}.scope"
+        scope.mkdir()
+        made.append(scope)
+        for path in (scope, scope / "cgroup.procs", scope / "cgroup.subtree_control", scope / "cgroup.threads"):
+            os.chown(path, NOBODY, NOBODY)
+        return scope
+
     try:
-        yield scope
+        yield new_scope
     finally:
-        for directory in sorted(scope.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if directory.is_dir():
-                _empty_and_remove(directory)
-        _empty_and_remove(scope)
+        for scope in made:
+            for directory in sorted(scope.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if directory.is_dir():
+                    _empty_and_remove(directory)
+            _empty_and_remove(scope)
         slice_.rmdir()
 
 
@@ -192,15 +199,24 @@ def _empty_and_remove(directory: Path) -> None:
 
 
 def _as_nobody_in(scope: Path, argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """argv as the unprivileged user, its process the scope's only one: root moves the shell in
-    (systemd-run does it as the manager), then setpriv drops to the user before the kit starts."""
-    script = f'echo $$ > {scope}/cgroup.procs && exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups "$@"'
-    return subprocess.run(["/bin/sh", "-c", script, "sh", *argv], capture_output=True, text=True, env=env,
-                          timeout=900)
+    """argv as the unprivileged user, its process the scope's only one: as systemd-run has the
+    manager do it, root (this process) moves the child in while it waits on its stdin, before it
+    runs anything; then setpriv drops to the user and the kit starts."""
+    script = f'read -r _ && exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups "$@"'
+    process = subprocess.Popen(["/bin/sh", "-c", script, "sh", *argv], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        (scope / "cgroup.procs").write_text(str(process.pid))
+        stdout, stderr = process.communicate("go\n", timeout=900)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_a_delegated_scope_as_systemd_run_gives_it(request: pytest.FixtureRequest, cache_dir: Path,
-                                                   delegated_scope: Path) -> None:
+                                                   delegated_scopes: Callable[[], Path]) -> None:
     """Not root, only a delegated scope: the kit moves itself into a leaf, enables the controllers
     for its sandboxes there, caps them, and leaves nothing but its own (empty) leaf behind."""
     home = Path(tempfile.mkdtemp(prefix="kit-vm-user-", dir="/tmp"))   # pytest's tmp_path is root's alone
@@ -212,11 +228,12 @@ def test_a_delegated_scope_as_systemd_run_gives_it(request: pytest.FixtureReques
     env = {**kit_env(home / "cache"), "HOME": str(home), "XDG_RUNTIME_DIR": str(home), "TMPDIR": str(home)}
     env.pop("KIT_STATE_DIR", None)
 
-    doctor = _as_nobody_in(delegated_scope, [sys.executable, "-m", "kit", "doctor", "--metrics-port", "0"], env)
+    doctor = _as_nobody_in(delegated_scopes(), [sys.executable, "-m", "kit", "doctor", "--metrics-port", "0"], env)
     lines = [line for line in doctor.stdout.splitlines() if "cgroup v2: a child group with a memory cap" in line]
     assert len(lines) == 1 and lines[0].split()[0] == "ok", (doctor.stdout, doctor.stderr)
 
-    run = _as_nobody_in(delegated_scope, [sys.executable, "-m", "kit", "run", "-s", "python-sequential", "-s",
+    scope = delegated_scopes()
+    run = _as_nobody_in(scope, [sys.executable, "-m", "kit", "run", "-s", "python-sequential", "-s",
                                           "python-processes", *SMALL, "--mem-limit", "256m", "--runtime", "cgroup",
                                           "--metrics-port", "0", "--out", str(home / "out")], env)
     assert run.returncode == 0, (run.stdout[-2000:], run.stderr)
@@ -229,7 +246,7 @@ def test_a_delegated_scope_as_systemd_run_gives_it(request: pytest.FixtureReques
         assert record["status"] == "ok" and record["verified"] is True, record.get("message")
         assert record["memory_limit_bytes"] == 256 * 2**20
         assert 0 < record["peak_usage_bytes"] <= 256 * 2**20
-    enabled = set((delegated_scope / "cgroup.subtree_control").read_text().split())
+    enabled = set((scope / "cgroup.subtree_control").read_text().split())
     assert {"memory", "cpu", "pids"} <= enabled
-    assert [p.name for p in delegated_scope.iterdir() if p.is_dir()] == [CONTROLLER_LEAF]
-    assert (delegated_scope / CONTROLLER_LEAF / "cgroup.procs").read_text().split() == []
+    assert [p.name for p in scope.iterdir() if p.is_dir()] == [CONTROLLER_LEAF]
+    assert (scope / CONTROLLER_LEAF / "cgroup.procs").read_text().split() == []
