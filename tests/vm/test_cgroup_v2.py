@@ -221,7 +221,9 @@ def test_a_delegated_scope_as_systemd_run_gives_it(request: pytest.FixtureReques
     for its sandboxes there, caps them, and leaves nothing but its own (empty) leaf behind."""
     home = Path(tempfile.mkdtemp(prefix="kit-vm-user-", dir="/tmp"))   # pytest's tmp_path is root's alone
     request.addfinalizer(lambda: shutil.rmtree(home, ignore_errors=True))
-    shutil.copytree(cache_dir, home / "cache")
+    # the image pools only: what root's runs added to the session's cache (the kit-path links, the
+    # references) is root's, as in a user's own cache it would be the user's
+    shutil.copytree(cache_dir / "images", home / "cache" / "images")
     (home / "out").mkdir()
     for path in [home, *home.rglob("*")]:
         os.chown(path, NOBODY, NOBODY)
