@@ -27,8 +27,8 @@ from kit.plan import config as configuration
 from kit.plan.cells import Cell
 from kit.results.observer import RunObserver
 from kit.results.records import StrategyRecord
+from kit.run.choose import select_runtime as select
 from kit.run.runner import Runner
-from kit.run.runner import select_runtime as select
 from kit.worker.programs import program
 from kit.worker.protocol import ItemEvent
 

@@ -26,11 +26,12 @@ from kit.plan import config as configuration
 from kit.plan.cells import Cell, cell
 from kit.results.observer import RunObserver
 from kit.results.records import StrategyRecord
-from kit.run import runner as runner_module
-from kit.run.runner import Runner, select_runtime
-from kit.worker.programs import WorkerPaths
+from kit.run import sandboxes as sandboxes_module
+from kit.run.choose import select_runtime
+from kit.run.runner import Runner
+from kit.runtimes.base import SandboxPaths
 
-Command = Callable[[WorkerPaths], list[str]]
+Command = Callable[[SandboxPaths], list[str]]
 
 CLI_FIRST = """
 import runpy, typer, kit.cli.app
@@ -43,7 +44,7 @@ runpy.run_module('kit.worker', run_name='__main__', alter_sys=True)
 
 def through_the_cli(command: Command) -> Command:
     """The same worker with the CLI loaded first, as sandboxes were started before issue 12."""
-    def argv(paths: WorkerPaths) -> list[str]:
+    def argv(paths: SandboxPaths) -> list[str]:
         words = command(paths)
         at = words.index("-m")
         return [*words[:at], "-c", CLI_FIRST, *words[at + 2:]]
@@ -72,7 +73,7 @@ def main() -> int:
     runner = Runner(plan, runtime, RunObserver(), argv=[sys.argv[0]])
     first = cell(args.strategy, 0, plan.workers, None, None)
     runner.start([first])
-    module_command = runner_module._command   # noqa: SLF001 (a bench script swaps the entry point)
+    module_command = sandboxes_module.worker_command   # a bench script swaps the entry point
 
     def cli_command(planned: Cell, config: configuration.RunConfig) -> Command:
         return through_the_cli(module_command(planned, config))
@@ -84,7 +85,7 @@ def main() -> int:
     for pair in range(args.pairs):
         order = ("cli", "module") if pair % 2 == 0 else ("module", "cli")
         for entry in order:
-            runner_module._command = cli_command if entry == "cli" else module_command  # type: ignore[assignment]
+            sandboxes_module.worker_command = cli_command if entry == "cli" else module_command  # type: ignore[assignment]
             record = runner.run_cell(cell(args.strategy, pair * 2 + order.index(entry), plan.workers, None, None))
             if record.status != "ok" or not record.throughput_items_per_second:
                 print(f"{entry} pair {pair}: {record.status} ({record.message}); see {runner.run_dir}")
@@ -94,7 +95,7 @@ def main() -> int:
         print(f"{pair:>4}  {'-'.join(order):<11}  {c.peak_memory_bytes / 2**20:>12.1f}  "
               f"{m.peak_memory_bytes / 2**20:>15.1f}  {c.throughput_items_per_second:>11.2f}  "
               f"{m.throughput_items_per_second:>14.2f}")
-    runner_module._command = module_command  # type: ignore[assignment]
+    sandboxes_module.worker_command = module_command
     cli = [r.peak_memory_bytes / 2**20 for r in records["cli"]]
     module = [r.peak_memory_bytes / 2**20 for r in records["module"]]
     saved = [c - m for c, m in zip(cli, module, strict=True)]

@@ -56,6 +56,16 @@ def private_state_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.T
         monkeypatch.setenv("KIT_STATE_DIR", str(tmp_path_factory.mktemp("kit-state")))
 
 
+@pytest.fixture(autouse=True)
+def private_working_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests run in a directory of their own: what the kit writes relative to the working
+    directory (the default --out reports, grimp's cache) goes to a temporary directory, never into
+    the checkout, which an unprivileged user may not be able to write."""
+    if "unit" in Path(str(request.node.path)).parts:
+        monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 _kube: dict[str, Any] = {}    # the session's cluster, and the id of the last test that uses it
 
 
@@ -79,8 +89,48 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     cluster.stop()
 
 
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """A Docker engine that answers (tests marked `docker`): the connected client."""
+    from kit.runtimes.engine import connect, engine_problem
+
+    need(engine_problem())
+    client = connect()
+    yield client
+    client.close()
+
+
+# What a test needs beyond the quick tier, by the fixture that provides it, and the marker (pyproject.toml)
+# it must then carry, so that `pytest -m "not docker"` and the like leave it out.
+MARKER_OF_FIXTURE = {"cgroups": "cgroup", "docker_engine": "docker", "kube_cluster": "kube", "browser": "browser"}
+NEED_MARKERS = frozenset({"cgroup", "docker", "kube", "vm", "browser"})
+TESTS = Path(__file__).resolve().parent
+
+
+def marker_problems(items: list[pytest.Item]) -> list[str]:
+    """A test that uses a fixture of MARKER_OF_FIXTURE without its marker; anything in tests/unit (the
+    quick tier: no root, no service, no Docker, no cluster) that needs one of them."""
+    problems = []
+    for item in items:
+        marked = {mark.name for mark in item.iter_markers()}
+        needed = {MARKER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in MARKER_OF_FIXTURE}
+        try:
+            quick = Path(str(item.path)).resolve().relative_to(TESTS).parts[0] == "unit"
+        except ValueError:
+            quick = False
+        if quick and (needed or marked & NEED_MARKERS):
+            problems.append(f"{item.nodeid}: tests/unit is the quick tier, but this test needs "
+                            f"{', '.join(sorted(needed | (marked & NEED_MARKERS)))}: move it to tests/integration")
+        elif missing := needed - marked:
+            problems.append(f"{item.nodeid}: uses the fixture of {', '.join(sorted(missing))} without its marker "
+                            f"(pytest.mark.{', pytest.mark.'.join(sorted(missing))})")
+    return problems
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if problems := marker_problems(items):
+        raise pytest.UsageError("tests without the marker of what they need:\n  " + "\n  ".join(problems))
     users = [item.nodeid for item in items if "kube_cluster" in getattr(item, "fixturenames", ())]
     _kube["last"] = users[-1] if users else None
 

@@ -13,20 +13,24 @@ from pathlib import Path
 
 from kit.build import go
 from kit.build.image import GO_WORKERS_LABEL, image_tag
+from kit.runtimes import capabilities
+from kit.runtimes.base import Capabilities
 from kit.worker.programs import program
 
 
-def unavailable_reason(strategy: str, runtime: str, cache_dir: Path) -> str | None:
-    """Why `strategy` cannot run on `runtime` here, and how to get it; None when it can."""
+def unavailable_reason(strategy: str, runtime: str | Capabilities, cache_dir: Path) -> str | None:
+    """Why `strategy` cannot run on `runtime` (a registered name, or its capabilities) here, and how
+    to get it; None when it can."""
+    can = capabilities(runtime) if isinstance(runtime, str) else runtime
     if program(strategy).free_threaded:
         from kit.build import freethreaded
 
-        return freethreaded.unavailable_reason(runtime, cache_dir)
+        return freethreaded.unavailable_reason(can, cache_dir)
     if program(strategy).language == "python":
         return None
-    if runtime == "kubernetes":   # the cluster's image is not inspectable from here; the Dockerfile builds both
+    if can.image and not can.image_local:   # a registry's image, not inspectable here; the Dockerfile builds both
         return None
-    if runtime == "docker":
+    if can.image:
         return _image_reason(strategy)
     root = go.source_dir()
     if root is None:

@@ -29,6 +29,8 @@ from kit.build.image import (
     FREE_THREADED_WHEELS_LABEL,
     image_tag,
 )
+from kit.runtimes import capabilities
+from kit.runtimes.base import Capabilities
 from kit.worker.programs import Interpreter
 
 SOURCE_PACKAGE = "python3.13"
@@ -153,15 +155,25 @@ def gil_status(python: Path, env: dict[str, str] | None = None, prelude: str = "
     return enabled == "1", ""
 
 
-def unavailable_reason(runtime: str, cache_dir: Path) -> str | None:
-    """Why python-threads-ft cannot run on `runtime` (no build yet, or its GIL is on), or None."""
-    if runtime == "docker":
+def unavailable_reason(runtime: str | Capabilities, cache_dir: Path) -> str | None:
+    """Why python-threads-ft cannot run on `runtime` (a registered name, or its capabilities): no
+    build yet, or its GIL is on; None when it can. An image this machine's engine holds says itself
+    (its labels); otherwise the host's build is what counts: the cgroup runtime runs it, and `kit
+    build` copies it into the image a registry serves, which cannot be inspected from here."""
+    if uses_image_build(runtime):
         return _image_reason()
     interpreter = installed(cache_dir)
     if interpreter is None:
         return (f"no free-threaded CPython built yet: run `{SETUP_HINT}` (once: about 20 minutes on a busy "
                 "2-core machine)")
     return _host_reason(interpreter.prefix, _identity(interpreter.prefix), os.environ.get("PYTHON_GIL"))
+
+
+def uses_image_build(runtime: str | Capabilities) -> bool:
+    """Whether python-threads-ft's interpreter on `runtime` is the local worker image's copy (its
+    labels say what it is) rather than the host's build (`describe` says what that is)."""
+    can = capabilities(runtime) if isinstance(runtime, str) else runtime
+    return can.image and can.image_local
 
 
 def _identity(prefix: Path) -> tuple[int, int]:

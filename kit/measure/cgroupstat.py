@@ -122,6 +122,10 @@ class OwnGroup:
         return read_v2(self.dirs["unified"]) if self.version == 2 else read_v1(self.dirs)
 
 
+# The filesystem types of cgroup mounts (mountinfo), not runtimes: the v1 hierarchies' and the unified one.
+V1_FSTYPE, V2_FSTYPE = "cgroup", "cgroup2"
+
+
 @dataclass(frozen=True, slots=True)
 class _Mount:
     root: str           # the group mounted there, as the kernel names it (mountinfo field 4)
@@ -152,7 +156,7 @@ def _cgroup_mounts(mountinfo: str) -> list[_Mount]:
         if "-" not in fields:
             continue
         sep = fields.index("-")
-        if sep < 5 or len(fields) < sep + 3 or fields[sep + 1] not in ("cgroup", "cgroup2"):
+        if sep < 5 or len(fields) < sep + 3 or fields[sep + 1] not in (V1_FSTYPE, V2_FSTYPE):
             continue
         options = frozenset(fields[sep + 3].split(",")) if len(fields) > sep + 3 else frozenset()
         mounts.append(_Mount(_unescape(fields[3]), Path(_unescape(fields[4])), fields[sep + 1], options))
@@ -194,12 +198,12 @@ def find_own_group(proc_self_cgroup: Path = Path("/proc/self/cgroup"),
         return None
     v1_dirs: dict[str, Path] = {}
     for controller in V1_STAT_CONTROLLERS:
-        mount = next((m for m in mounts if m.fstype == "cgroup" and controller in m.options), None)
+        mount = next((m for m in mounts if m.fstype == V1_FSTYPE and controller in m.options), None)
         if mount is not None and controller in own:
             v1_dirs[controller] = _directory(mount, own[controller])
     if "memory" in v1_dirs:
         return OwnGroup(version=1, dirs=v1_dirs)
-    unified = next((m for m in mounts if m.fstype == "cgroup2"), None)
+    unified = next((m for m in mounts if m.fstype == V2_FSTYPE), None)
     if unified is not None and "" in own:
         directory = _directory(unified, own[""])
         if (directory / "memory.current").exists():

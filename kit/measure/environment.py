@@ -82,9 +82,10 @@ def capture(runtime_info: dict[str, Any]) -> dict[str, Any]:
         # docker: the worker image's tag and labels (its own OpenCV / libjpeg-turbo / Python versions)
         "image": runtime_info.get("image"),
         "image_labels": runtime_info.get("image_labels"),
-        # kubernetes: the API server's version, namespace and image; each record has its node's kernel,
-        # CPUs and kubelet version (environment.sandbox), since every pod may land on another node
-        **({"kubernetes": runtime_info["kubernetes"]} if "kubernetes" in runtime_info else {}),
+        # a runtime's own section, under its name (kubernetes: the API server's version, namespace and
+        # image; each record has its node's kernel, CPUs and kubelet version, environment.sandbox,
+        # since every pod may land on another node)
+        **{key: value for key, value in runtime_info.items() if key == runtime_info.get("runtime")},
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "opencv": libs["opencv"],

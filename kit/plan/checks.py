@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kit import runtimes
 from kit.core.errors import ConfigError
 from kit.core.units import MIB, format_bytes
 from kit.plan import limits
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from kit.plan.config import RunConfig
 
 WORKLOADS: tuple[str, ...] = ("images", "pi", "count", "payload", "io")
-RUNTIMES: tuple[str, ...] = ("auto", "cgroup", "docker", "kubernetes")
+RUNTIMES: tuple[str, ...] = (runtimes.AUTO, *runtimes.names(offered=True))
 DEFAULT_IMAGES = 200
 DEFAULT_TASKS = 50                  # seed 001's 50 tasks, for every task workload
 
@@ -134,7 +135,7 @@ def _sandbox(plan: RunConfig) -> None:
     if plan.runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {plan.runtime!r}: choose from {', '.join(RUNTIMES)}")
     cpus = plan.cpus
-    if _runs_elsewhere(plan.runtime):   # the cluster's nodes, not this machine, bound the CPU cap
+    if not _all(plan.runtime, "local"):   # the cluster's nodes, not this machine, bound the CPU cap
         if cpus is not None and not (math.isfinite(cpus) and 0.001 <= cpus <= limits.MAX_WORKERS):
             raise ConfigError(f"--cpus {cpus}: must be between 0.001 and {limits.MAX_WORKERS} cores")
     elif cpus is not None and not (math.isfinite(cpus) and 0.01 <= cpus <= (os.cpu_count() or 1)):
@@ -184,7 +185,7 @@ def _kubernetes(plan: RunConfig) -> None:
     """--namespace, --image, --pending-timeout, --parallel; and what a pod on another node cannot do."""
     if not 1 <= plan.parallel <= limits.MAX_PARALLEL:
         raise ConfigError(f"--parallel {plan.parallel}: must be between 1 and {limits.MAX_PARALLEL}")
-    if plan.parallel > 1 and not _runs_elsewhere(plan.runtime):
+    if plan.parallel > 1 and not _all(plan.runtime, "parallel_cells"):
         raise ConfigError(f"--parallel {plan.parallel}: only --runtime kubernetes runs cells at once (each on its "
                           "own node); on one machine they would disturb each other's figures")
     if not _DNS_LABEL.fullmatch(plan.namespace):
@@ -197,15 +198,16 @@ def _kubernetes(plan: RunConfig) -> None:
     if not (math.isfinite(pending) and 0 < pending <= limits.MAX_TIMEOUT_SECONDS):
         raise ConfigError(f"--pending-timeout {pending:g}: must be a positive number of seconds, "
                           f"at most {limits.MAX_TIMEOUT_SECONDS}")
-    if _runs_elsewhere(plan.runtime):
-        for option, given in (("--source", plan.source is not None), ("--output-dir", plan.output_dir is not None),
-                              ("--skip-current", plan.skip_current), ("--cpuset", plan.cpuset is not None)):
-            if given:
-                raise ConfigError(f"{option} cannot be used with --runtime {plan.runtime}: a pod on another node "
-                                  "sees none of this machine's files or CPUs (its inputs are generated in the pod)")
+    for option, given, needs in (("--source", plan.source is not None, "shares_files"),
+                                 ("--output-dir", plan.output_dir is not None, "shares_files"),
+                                 ("--skip-current", plan.skip_current, "shares_files"),
+                                 ("--cpuset", plan.cpuset is not None, "local")):
+        if given and not _all(plan.runtime, needs):
+            raise ConfigError(f"{option} cannot be used with --runtime {plan.runtime}: a pod on another node "
+                              "sees none of this machine's files or CPUs (its inputs are generated in the pod)")
 
 
-def _runs_elsewhere(runtime: str) -> bool:
-    """Whether the runtime runs sandboxes on other machines (so this one's files, CPUs and bounds are
-    not theirs); placeholder until the runtimes' registry says it (issue 24 part 3)."""
-    return runtime == "kubernetes"
+def _all(runtime: str, capability: str) -> bool:
+    """Whether every runtime `--runtime` may turn out to be (auto: docker or cgroup) has the capability
+    (kit/runtimes/base.py Capabilities): decided before one is chosen, without asking an engine."""
+    return all(getattr(found, capability) for found in runtimes.candidates(runtime))

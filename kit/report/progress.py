@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.measure import Measurement
@@ -14,11 +15,13 @@ from rich.text import Text
 
 from kit.core.units import format_bytes
 from kit.measure.monitor import Sample
-from kit.plan.cells import Cell
 from kit.report.console import STATUS_STYLE, Wrapped
 from kit.results.observer import RunObserver
 from kit.results.records import StrategyRecord
 from kit.worker.protocol import ItemEvent
+
+if TYPE_CHECKING:
+    from kit.plan.cells import Cell
 
 LINE_INTERVAL_SECONDS = 10.0   # without a terminal: a progress line per sandbox at most this often
 

@@ -251,7 +251,7 @@ def go_toolchain(env: dict[str, Any]) -> str:
     if isinstance(built, dict) and built.get("go"):
         origin = f" ({built['origin']})" if built.get("origin") else ""
         return f"{built['go']}{origin}, built the Go workers"
-    if env.get("runtime") in ("docker", "kubernetes"):
+    if env.get("image") or env.get("image_digest"):   # the workers ran from a worker image (docker, kubernetes)
         return "the worker image's own Go build" + (f"; {env['go']} on the host" if env.get("go") else "")
     return "–" if env.get("go") in (None, "") else str(env["go"])
 

@@ -5,10 +5,14 @@ Data flows one way: the runner calls these; observers never call back into the r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from kit.measure.monitor import Sample
-from kit.plan.cells import Cell
 from kit.results.records import StrategyRecord
 from kit.worker.protocol import ItemEvent
+
+if TYPE_CHECKING:
+    from kit.plan.cells import Cell
 
 
 class RunObserver:

@@ -14,7 +14,9 @@ Check = tuple[str, str | None]
 
 def needed(plan: RunConfig, clean: bool, image_check: bool, say: Consoles) -> bool:
     """The checks the plan's runtime needs: the cluster's for Kubernetes, else this machine's."""
-    if plan.runtime == "kubernetes":
+    from kit import runtimes
+
+    if not all(can.local for can in runtimes.candidates(plan.runtime)):   # sandboxes on a cluster's nodes
         return cluster(plan, image_check, say)
     return local(plan, clean, say)
 
@@ -45,7 +47,7 @@ def cluster(plan: RunConfig, image_check: bool, say: Consoles) -> bool:
     """The cluster's checks only: the local runtimes' are not what a Kubernetes run needs."""
     from rich.markup import escape
 
-    from kit.run.runner import cluster_settings
+    from kit.run.choose import cluster_settings
     from kit.runtimes.kube.doctor import Sandbox, checks
 
     settings = cluster_settings(plan)

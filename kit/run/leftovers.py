@@ -7,20 +7,15 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from kit.runtimes.base import Runtime
 from kit.runtimes.cgroupfs import CgroupHost
 from kit.runtimes.owners import find, orphan_containers, prune_markers, remove, remove_empty_parents
 
 
-def lines(runtime: object) -> list[str]:
-    """Sandboxes of killed runs (their controller is gone): said before a run, removed by doctor --clean."""
-    host = getattr(runtime, "host", None)
-    found = []
-    if isinstance(host, CgroupHost):
-        found += [f"leftover sandbox group {leftover.line()}" for leftover in find(host)]
-    client = getattr(runtime, "client", None)
-    if client is not None and hasattr(client, "containers"):   # a Docker engine's client
-        with contextlib.suppress(Exception):  # the engine answered a moment ago; a hiccup is no reason to stop
-            found += [f"leftover container {c.name} ({why})" for c, why in orphan_containers(client)]
+def lines(runtime: Runtime) -> list[str]:
+    """Sandboxes of killed runs (their controller is gone), as the runtime finds them: said before a
+    run, removed by doctor --clean."""
+    found = runtime.leftovers()
     if found:
         found.append("`kit doctor --clean` removes them")
     return found

@@ -17,8 +17,10 @@ from kit.plan.cells import plan_cells
 from kit.plan.config import RunConfig
 from kit.plan.inputs import planned_entries, pod_recipe
 from kit.report.console import Consoles
-from kit.run.runner import cluster_settings, sandbox_spec
+from kit.run.choose import cluster_settings
+from kit.run.sandboxes import sandbox_spec
 from kit.runtimes.kube.manifests import check_recipe, job_manifest, request_for
+from kit.runtimes.kubernetes import KubernetesRuntime
 from kit.worker.programs import NAMES, program
 
 
@@ -67,7 +69,7 @@ def print_jobs(config: RunConfig, say: Consoles) -> None:
     from kit.build.image import BIN_DIR
     from kit.run.runner import new_run_id
 
-    if config.runtime != "kubernetes":
+    if config.runtime != KubernetesRuntime.name:   # the Jobs are that runtime's sandboxes, by definition
         raise ConfigError(f"--runtime {config.runtime}: kit manifests prints Kubernetes Jobs; omit --runtime")
     run_id = new_run_id()
     jobs = job_manifests(config, run_id, BIN_DIR)

@@ -100,13 +100,13 @@ def race(plan: RunConfig, what: Race, say: Consoles) -> None:
 
 def _announce(plan: RunConfig, header: str, say: Consoles) -> Any:
     """The runtime chosen, Go workers built on first use, what is unavailable, warnings, leftovers."""
-    from kit.run.runner import availability_lines, select_runtime
+    from kit.run.choose import availability_lines, select_runtime
 
     chosen, note = select_runtime(plan.runtime, plan)
     if note:
         say.err.print(note)
     say.out.print(f"{header}, runtime {chosen.name}")
-    if chosen.name == "cgroup":
+    if not chosen.capabilities.image:   # the host's Go workers, not an image's
         _first_use_builds(plan, say)
     for line in availability_lines(chosen.name, plan.cache_dir, plan.workload, plan.library, plan.strategies):
         say.out.print(line, highlight=False, soft_wrap=True)

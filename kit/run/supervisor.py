@@ -135,23 +135,11 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
     status: str | None = None
     message: str | None = None
     exit_code: int | None = None
-    usage_before = 0
-    ended: float | None = None
+    usage_before, ended = 0, None
     try:
         while True:
-            while True:
-                try:
-                    event = events.get_nowait()
-                except queue.Empty:
-                    break
-                if event is not None:
-                    progress.apply(event)
-                    if isinstance(event, SampleEvent):
-                        inside.feed(event)
-                    if isinstance(event, ItemEvent):
-                        last_item_at = clock()
-                        signals.hook("item")
-                    on_event(event)
+            if (item_at := _drain(events, progress, inside, on_event, clock)) is not None:
+                last_item_at = item_at
             if stop is not None and stop():
                 raise KeyboardInterrupt   # the run is stopping: as if Ctrl-C reached this thread
             if progress.disk_full:  # every later output would fail the same way: stop now
@@ -189,6 +177,26 @@ def supervise(sandbox: Sandbox, limits: Limits, on_event: Callable[[Event], None
     with signals.hold():
         return _finish(sandbox, reader, events, progress, on_event, monitor, oom_events, status, message,
                        exit_code, started, ended or clock(), seen_kills, usage_before, inside)
+
+
+def _drain(events: queue.Queue[Event | None], progress: _Progress, inside: InsideTracker,
+           on_event: Callable[[Event], None], clock: Callable[[], float]) -> float | None:
+    """Apply every progress line read so far (the worker's own samples feed `inside`); when the
+    last item among them completed, or None when none did (the stall limit counts from there)."""
+    last_item_at = None
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return last_item_at
+        if event is not None:
+            progress.apply(event)
+            if isinstance(event, SampleEvent):
+                inside.feed(event)
+            if isinstance(event, ItemEvent):
+                last_item_at = clock()
+                signals.hook("item")
+            on_event(event)
 
 
 def _finish(sandbox: Sandbox, reader: threading.Thread, events: queue.Queue[Event | None], progress: _Progress,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, ClassVar, Protocol
 
 from kit.measure.cgroupstat import CgroupStats
 
@@ -46,6 +46,20 @@ class SandboxSpec:
     # kit/worker/podinit.py's environment (kit/plan/inputs.py `pod_recipe`), and the memory that takes.
     remote_inputs: dict[str, str] = field(default_factory=dict)
     remote_inputs_memory_bytes: int = 256 * 2**20
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What the caller (kit/run/runner.py `select_runtime`) hands every runtime it makes, since a
+    runtime knows nothing of builds or plans: the worker image, its freshness check and where it keeps
+    its compiled (Go) workers; the plan's cluster settings, made on demand; and the factory of the
+    tracker of the worker's own samples (kit.measure.inside.InsideTracker)."""
+
+    image: str = ""
+    image_problem: Callable[[Any, str], str | None] | None = None   # (engine client, image) -> why not
+    image_bin_dir: Path | None = None
+    cluster: Callable[[], Any] | None = None    # -> kit.runtimes.kube.manifests.Cluster
+    inside: Callable[[], InsideView] | None = None
 
 
 class NotStarted(Exception):
@@ -89,9 +103,45 @@ class Sandbox(Protocol):
     def stderr_tail(self) -> str: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What differs between runtimes, said once by each runtime (its class attribute `capabilities`):
+    the plan, the runner, the builds and the CLI ask these, never a runtime's name, so that a new
+    runtime is its own module plus a line in the registry (kit/runtimes/__init__.py)."""
+
+    # Sandboxes run on this machine: its CPUs, load and contention are theirs (the GIL probe, the
+    # contention figures, --cpuset, and --cpus bounded by this machine's CPUs). False: another node's.
+    local: bool = True
+    # The sandbox reads the host's inputs and writes its outputs to host paths, which the controller
+    # then verifies (--source, --output-dir, --skip-current). False: it makes its inputs from the recipe
+    # in its spec (SandboxSpec.remote_inputs, checked by `Runtime.recipe_problem`) and its outputs stay with it.
+    shares_files: bool = True
+    # Memory and CPU figures come from the worker's own samples of its cgroup (the sandbox's `inside`
+    # tracker), not from the controller reading the sandbox from outside.
+    figures_inside: bool = False
+    # The worker runs from the worker image (its Python, OpenCV, free-threaded CPython and Go
+    # workers), so the host's builds (Go, free-threaded CPython, the distribution's OpenCV) do not apply.
+    image: bool = False
+    # The image is in this machine's engine, so its labels say which programs it carries. False with
+    # `image`: a registry's image, not inspectable from here (the Dockerfile builds every program).
+    image_local: bool = False
+    # Cells may run at once (--parallel), each sandbox on a node of its own.
+    parallel_cells: bool = False
+    # Sandboxes are groups under this machine's cgroup tree (root, a writable cgroupfs): `kit doctor`'s
+    # cgroup checks apply, and killed runs can leave groups behind (kit/runtimes/owners.py).
+    cgroup_host: bool = False
+    # `kit run --runtime NAME` offers it. False: a runtime for tests (no caps, no OOM kills).
+    offered: bool = True
+
+
 class Runtime(Protocol):
     name: str
-    remote: bool   # True: sandboxes run elsewhere (kubernetes): no shared files, figures from inside only
+    capabilities: ClassVar[Capabilities]
+
+    @classmethod
+    def create(cls, setup: Setup) -> Runtime:
+        """A runtime made from what the caller hands every runtime (`select()` calls this)."""
+        ...
 
     def available(self) -> str | None:
         """None when sandboxes can be made here; otherwise why not and how to fix it."""
@@ -106,6 +156,16 @@ class Runtime(Protocol):
     def cleanup(self) -> list[str]:
         """Remove every sandbox this runtime made and still holds (the run ends, however it ends);
         what could not be removed, with how to remove it."""
+        ...
+
+    def leftovers(self) -> list[str]:
+        """Sandboxes that killed runs left behind here (their controller is gone), one line each:
+        said before a run; `kit doctor --clean` removes them."""
+        ...
+
+    def recipe_problem(self, recipe: dict[str, str]) -> str | None:
+        """Why the inputs' recipe cannot travel in a sandbox's spec (too big), or None; only a
+        runtime whose sandboxes do not share files (`capabilities.shares_files` False) reads it."""
         ...
 
 

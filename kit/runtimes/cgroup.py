@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from kit.core import signals
 from kit.measure.cgroupstat import CgroupStats
-from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
+from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, last_line, worker_env
 from kit.runtimes.cgroupfs import CgroupHost, CgroupV1, CgroupV2
 
 # The child joins its cgroup before exec, so every byte the worker allocates is charged to it
@@ -59,10 +59,15 @@ class CgroupSandbox:
 
 class CgroupRuntime:
     name = "cgroup"
-    remote = False
+    # This machine, its files, figures read from outside; the host's builds; a group per sandbox.
+    capabilities = Capabilities(cgroup_host=True)
 
     def __init__(self, host: CgroupHost | None = None) -> None:
         self.host = host or CgroupHost()
+
+    @classmethod
+    def create(cls, setup: Setup) -> CgroupRuntime:
+        return cls()
 
     def available(self) -> str | None:
         return self.host.problem()
@@ -94,6 +99,14 @@ class CgroupRuntime:
 
     def cleanup(self) -> list[str]:
         return []   # every sandbox is removed by its own close()
+
+    def leftovers(self) -> list[str]:
+        from kit.runtimes.owners import find
+
+        return [f"leftover sandbox group {leftover.line()}" for leftover in find(self.host)]
+
+    def recipe_problem(self, recipe: dict[str, str]) -> str | None:
+        return None   # its sandboxes read the host's inputs
 
     def describe(self) -> dict[str, Any]:
         return {"runtime": self.name, "cgroup_version": self.host.version,

@@ -26,7 +26,7 @@ from typing import IO, Any
 from kit.core import signals
 from kit.core.errors import RuntimeUnavailable
 from kit.measure.cgroupstat import CgroupStats, read_keyed
-from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line
+from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, last_line
 from kit.runtimes.cgroupfs import (
     PROBE_NAME,
     V1_CONTROLLERS,
@@ -37,14 +37,13 @@ from kit.runtimes.cgroupfs import (
     make_dirs_or_undo,
 )
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
-from kit.runtimes.markers import OWNER_LABEL, owner_label
+from kit.runtimes.markers import OWNER_LABEL, SANDBOX_LABEL, owner_label
 
 # Where the worker sees its files inside the container.
 INPUT_ROOT = Path("/kit/input")
 OUTPUT_DIR = Path("/kit/output")
 MANIFEST = Path("/kit/manifest.json")
 PYTHON = "/opt/venv/bin/python"
-SANDBOX_LABEL = "kit.sandbox"
 UNPRIVILEGED = (65532, 65532)      # the image's numeric user, used when the kit itself runs as root
 SCRATCH = "rw,nosuid,nodev,size=256m"  # tmpfs pages count against the memory cap, like emptyDir medium Memory
 STOP_SECONDS = 10.0
@@ -273,7 +272,9 @@ class DockerSandbox:
 
 class DockerRuntime:
     name = "docker"
-    remote = False
+    # This machine, its files bind-mounted, figures read from outside (the --cgroup-parent group);
+    # the worker image of this machine's engine; groups under the kit's own cgroup.
+    capabilities = Capabilities(image=True, image_local=True, cgroup_host=True)
 
     def __init__(self, image: str, image_problem: Callable[[Any, str], str | None] | None = None,
                  host: CgroupHost | None = None, bin_dir: Path | None = None) -> None:
@@ -282,6 +283,10 @@ class DockerRuntime:
         self.image_problem = image_problem   # the caller's check of the image (its freshness)
         self.host = host or CgroupHost()
         self._client: Any = None
+
+    @classmethod
+    def create(cls, setup: Setup) -> DockerRuntime:
+        return cls(setup.image, setup.image_problem, bin_dir=setup.image_bin_dir)
 
     @property
     def client(self) -> Any:
@@ -364,6 +369,18 @@ class DockerRuntime:
 
     def cleanup(self) -> list[str]:
         return []   # every sandbox is removed by its own close()
+
+    def leftovers(self) -> list[str]:
+        """The parent groups and the containers of killed runs."""
+        from kit.runtimes.owners import find, orphan_containers
+
+        lines = [f"leftover sandbox group {leftover.line()}" for leftover in find(self.host)]
+        with contextlib.suppress(Exception):  # the engine answered a moment ago; a hiccup is no reason to stop
+            lines += [f"leftover container {c.name} ({why})" for c, why in orphan_containers(self.client)]
+        return lines
+
+    def recipe_problem(self, recipe: dict[str, str]) -> str | None:
+        return None   # its containers bind-mount the host's inputs
 
     def describe(self) -> dict[str, Any]:
         image = self.client.images.get(self.image)

@@ -26,7 +26,7 @@ from typing import IO, Any
 from kit.core import signals
 from kit.core.errors import RuntimeUnavailable
 from kit.measure.cgroupstat import CgroupStats
-from kit.runtimes.base import InsideView, NotStarted, SandboxSpec
+from kit.runtimes.base import Capabilities, InsideView, NotStarted, SandboxSpec, Setup
 from kit.runtimes.kube import client as kube
 from kit.runtimes.kube.manifests import CONTAINER, Cluster, check_recipe, job_manifest, request_for
 from kit.runtimes.kube.status import Pod, WorkerState, never_ran, node_notes, pending_reason, worker_state
@@ -186,7 +186,10 @@ class KubeSandbox:
 
 class KubernetesRuntime:
     name = "kubernetes"
-    remote = True
+    # Another node: no shared files (inputs from the recipe, outputs in the pod's emptyDir), figures
+    # from the worker's own samples; a registry's image; cells at once, each on a node of its own.
+    capabilities = Capabilities(local=False, shares_files=False, figures_inside=True, image=True,
+                                parallel_cells=True)
 
     def __init__(self, cluster: Cluster, bin_dir: Path | None = None, api: kube.Api | None = None,
                  clock: Callable[[], float] = time.monotonic, inside: Callable[[], InsideView] | None = None) -> None:
@@ -196,6 +199,11 @@ class KubernetesRuntime:
         self._lock = threading.Lock()     # --parallel: cells start and end in several threads
         self._stopping = False            # cleanup() ran: a pod still waiting for a node will not start
         self._server_version: str | None = None
+
+    @classmethod
+    def create(cls, setup: Setup) -> KubernetesRuntime:
+        cluster = setup.cluster() if setup.cluster is not None else Cluster(image=setup.image)
+        return cls(cluster, setup.image_bin_dir, inside=setup.inside)
 
     @property
     def api(self) -> kube.Api:
@@ -252,6 +260,12 @@ class KubernetesRuntime:
             except RuntimeUnavailable as exc:
                 failed.append(str(exc))
         return failed
+
+    def leftovers(self) -> list[str]:
+        return []   # a killed run's Jobs end at their activeDeadlineSeconds
+
+    def recipe_problem(self, recipe: dict[str, str]) -> str | None:
+        return check_recipe(recipe)
 
     def start(self, spec: SandboxSpec) -> KubeSandbox:
         manifest = job_manifest(request_for(spec, self.bin_dir), self.cluster)

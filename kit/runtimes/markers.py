@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+SANDBOX_LABEL = "kit.sandbox"   # containers: the sandbox's name
 OWNER_LABEL = "kit.owner"   # containers: "<pid>:<start time>", as in the markers
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from kit.runtimes.cgroupfs import CONTROLLER_LEAF, V1_CONTROLLERS, Cgroup, CgroupHost, CgroupV1, CgroupV2
 from kit.runtimes.markers import (
     OWNER_LABEL,
+    SANDBOX_LABEL,
     alive,
     claim,
     marker_path,
@@ -178,8 +179,6 @@ def remove_empty_parents(host: CgroupHost) -> None:
 
 def orphan_containers(client: Any, now: float | None = None) -> list[tuple[Any, str]]:
     """Kit sandbox containers whose controller is gone (label), or old stopped ones without owner."""
-    from kit.runtimes.docker import SANDBOX_LABEL
-
     now = time.time() if now is None else now
     orphans = []
     for container in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):

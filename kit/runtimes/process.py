@@ -20,7 +20,7 @@ import psutil
 
 from kit.core.errors import RuntimeUnavailable
 from kit.measure.cgroupstat import CgroupStats
-from kit.runtimes.base import SandboxPaths, SandboxSpec, last_line, worker_env
+from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, last_line, worker_env
 
 
 class ProcessSandbox:
@@ -78,7 +78,12 @@ class ProcessSandbox:
 
 class ProcessRuntime:
     name = "process"
-    remote = False
+    # Local, files shared, figures from outside (the process tree); no image, no cgroup: never offered.
+    capabilities = Capabilities(offered=False)
+
+    @classmethod
+    def create(cls, setup: Setup) -> ProcessRuntime:
+        return cls()
 
     def available(self) -> str | None:
         return None
@@ -98,6 +103,12 @@ class ProcessRuntime:
 
     def cleanup(self) -> list[str]:
         return []   # every sandbox is removed by its own close()
+
+    def leftovers(self) -> list[str]:
+        return []   # a killed run's worker is a process of its own session, nothing the kit can find
+
+    def recipe_problem(self, recipe: dict[str, str]) -> str | None:
+        return None   # its sandboxes read the host's inputs
 
     def describe(self) -> dict[str, Any]:
         return {"runtime": self.name, "cgroup_version": None, "engine_version": None, "image_digest": None,

@@ -11,6 +11,7 @@ Stdlib only: the worker imports this module inside the sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -101,6 +102,22 @@ class Program:
     other_workloads: str = ""           # why it runs no other workload (shown when one is asked for)
     entry: str = ""                     # Python: "module:function" under kit.worker.strategies
     free_threaded: bool = False         # runs on a free-threaded CPython (no GIL), which loads no OpenCV
+    # A Go worker's image pipeline is fixed by its program: (the library as records name it, the key
+    # of the worker's report that holds its version). A Python worker names its own (--library).
+    image_library: tuple[str, str] | None = None
+
+    def library_used(self, workload: str, report: Mapping[str, object] | None) -> tuple[str | None, str | None]:
+        """(library, version) that decoded, resized and encoded a record's images, from what its
+        worker reported (`report`: its concurrency figures); (None, None) for a task workload or a
+        worker that never reported."""
+        if workload != "images" or not report:
+            return None, None
+        if report.get("library"):
+            return str(report["library"]), str(report.get("library_version") or "") or None
+        if self.image_library is not None:
+            name, version_key = self.image_library
+            return name, str(report.get(version_key) or "") or None
+        return None, None
 
     def workload_problem(self, workload: str, library: str = "opencv") -> str | None:
         """Why this program cannot run `workload` (None when it can); `library` is the images
@@ -198,8 +215,10 @@ PROGRAMS: tuple[Program, ...] = (
     Program("python-threads-ft", "python", "ThreadPoolExecutor on a free-threaded CPython: no GIL",
             entry="threads:run", free_threaded=True),
     Program("go-native", "go", "goroutines, Go's image/jpeg and an area resize", workloads=_GO_TASKS,
+            image_library=("image/jpeg (go)", "go"),
             other_workloads="the Go workers run " + ", ".join(_GO_TASKS) + ", not {workload}"),
     Program("go-gocv", "go", "goroutines, OpenCV through GoCV (cgo)", workloads=("images",),
+            image_library=("opencv (gocv)", "opencv"),
             other_workloads=("go-gocv differs from go-native only in its OpenCV image pipeline; the "
                              "{workload} workload uses none, so it runs on go-native (-s go-native)")),
 )

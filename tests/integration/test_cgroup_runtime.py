@@ -19,7 +19,7 @@ import pytest
 from kit.runtimes.cgroupfs import V1_CONTROLLERS, CgroupHost
 from tests.integration.kitrun import kit, kit_env
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 
 def leftover_groups(run_id: str) -> list[Path]:

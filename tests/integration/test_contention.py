@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.kitrun import KitRun, kit
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 ARGS = ["run", "-s", "python-sequential", "-s", "python-threads", "--workers", "2", "--images", "16",
         "--distinct-images", "4", "--resolution", "1080p"]
 

@@ -13,7 +13,7 @@ import pytest
 from kit.plan.input_check import jpeg_problem
 from tests.integration.kitrun import kit
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 # Generated 4K images fitted to 1920x1080 make outputs of about 0.7 MB each.
 FOUR_K = ["--resolution", "4k", "--distinct-images", "2"]

@@ -11,28 +11,22 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kit.run.runner import pids_limit
+from kit.run.sandboxes import pids_limit
 from kit.runtimes.docker import SANDBOX_LABEL, UNPRIVILEGED, leftover_containers
-from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.docker, pytest.mark.usefixtures("cgroups")]
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[Any]:
-    from kit.runtimes.engine import connect, engine_problem
-
-    need(engine_problem())
-    client = connect()
-    yield client
-    client.close()
+def engine(docker_engine: Any) -> Any:
+    """The engine (tests/conftest.py's docker_engine: skips, or fails on CI, when none answers)."""
+    return docker_engine
 
 
 @pytest.fixture()

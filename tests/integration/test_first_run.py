@@ -22,7 +22,7 @@ import pytest
 from kit.worker.programs import NAMES, program
 from tests.conftest import need
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 NO_GO_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 # Every strategy of the default workload, images through OpenCV (python-threads-ft has no OpenCV to load).
 ALL_STRATEGIES = tuple(name for name in NAMES if program(name).workload_problem("images") is None)
@@ -113,6 +113,7 @@ def test_a_wheel_install_without_go_on_path_builds_go_native_on_first_use(tmp_pa
     assert len(built) == 1 and not list(built[0].parent.glob(".*partial"))
 
 
+@pytest.mark.docker
 def test_kit_build_from_the_wheel_made_the_image_the_checkout_would(tmp_path: Path) -> None:
     """.ci/run builds the worker image with the wheel venv's `kit build`; the image it left is
     current for this (editable) kit too: the same sources, Go workers included."""

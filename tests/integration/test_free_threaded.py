@@ -20,7 +20,7 @@ from kit.worker.protocol import ManifestEntry, write_manifest
 from tests.conftest import need
 from tests.integration.kitrun import kit, kit_env
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 FT, GIL = "python-threads-ft", "python-threads"
 # 12 pi tasks of 4e6 iterations: ~0.2 s each on the GIL build, ~0.5 s free-threaded (no
@@ -145,24 +145,20 @@ def test_the_worker_itself_refuses_with_the_gil_on_and_reports_it_off_otherwise(
     assert "the free-threaded interpreter runs with the GIL enabled" in refused.stderr
 
 
-def test_in_the_worker_image_too(tmp_path: Path, ft_cache: Path) -> None:
+@pytest.mark.docker
+def test_in_the_worker_image_too(tmp_path: Path, ft_cache: Path, docker_engine: Any) -> None:
     """The docker runtime with the image's copy (/opt/python-ft); the image is rebuilt with it when
     it lacks it (minutes, cached layers after)."""
     from kit.build.image import FREE_THREADED_LABEL, BuildOptions, build, default_ca_bundle, image_problem, image_tag
-    from kit.runtimes.engine import connect, engine_problem
 
-    need(engine_problem())
-    client = connect()
-    try:
-        labels = client.images.get(image_tag()).labels or {} if not image_problem(client) else {}
-        if not labels.get(FREE_THREADED_LABEL):
-            tags = {tag for image in client.images.list(name="kit-base/*") for tag in image.tags}
-            build(BuildOptions(
-                python_image="kit-base/python:offline" if "kit-base/python:offline" in tags else None,
-                go_image="kit-base/go:offline" if "kit-base/go:offline" in tags else None,
-                ca_bundle=default_ca_bundle(), free_threaded=ft.installed_prefix(ft_cache)), client=client)
-    finally:
-        client.close()
+    client = docker_engine
+    labels = client.images.get(image_tag()).labels or {} if not image_problem(client) else {}
+    if not labels.get(FREE_THREADED_LABEL):
+        tags = {tag for image in client.images.list(name="kit-base/*") for tag in image.tags}
+        build(BuildOptions(
+            python_image="kit-base/python:offline" if "kit-base/python:offline" in tags else None,
+            go_image="kit-base/go:offline" if "kit-base/go:offline" in tags else None,
+            ca_bundle=default_ca_bundle(), free_threaded=ft.installed_prefix(ft_cache)), client=client)
     run = kit(["run", *PI, "-s", FT, "--runtime", "docker"], tmp_path / "out", ft_cache)
     assert run.returncode == 0, run.stderr
     record = run.record(FT)

@@ -26,7 +26,7 @@ from tests.integration.test_docker import client, engine  # noqa: F401 (fixtures
 from tests.unit.jpeg_samples import bad_batch, encode, exif_segment, picture, with_segment
 
 GO_STRATEGIES = names("go")
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,7 @@ def test_an_oom_cap_kills_go_native_and_spares_go_gocv(tmp_path: Path, cache_dir
     assert leftover_groups(run.results["run_id"]) == []
 
 
+@pytest.mark.docker
 @pytest.mark.usefixtures("client")
 def test_go_strategies_in_the_worker_image(tmp_path: Path, cache_dir: Path) -> None:
     """The same batch in hardened containers: the image's Go stage built both programs."""

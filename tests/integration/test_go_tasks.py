@@ -20,7 +20,7 @@ from kit.worker.workloads.pi import CALIBRATION_CLOCK
 from tests.conftest import need
 from tests.integration.kitrun import kit
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 SMALL = {"pi": [], "count": ["--count-to", "200000"], "payload": ["--payload-size", "8m", "--mem-limit", "256m"]}
 

@@ -15,7 +15,7 @@ from kit.run.runner import Runner
 from kit.runtimes.cgroup import CgroupRuntime
 from tests.unit.jpeg_samples import encode, header_only, picture
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 
 class SwapBeforeTheSandbox(RunObserver):

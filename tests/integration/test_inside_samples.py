@@ -28,7 +28,7 @@ from tests.integration.kitrun import kit
 from tests.integration.test_docker import client, engine  # noqa: F401 (fixtures: a current worker image)
 from tests.integration.test_go import go_bin  # noqa: F401 (fixture: the Go workers built for the host)
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 STRATEGIES = ("python-sequential", "python-processes", "go-native")
 
@@ -56,7 +56,7 @@ def assert_agree(record: dict[str, Any]) -> None:
     assert 0 < inside["sampler_cpu_seconds"] < 0.05 * inside["cpu_seconds"] + 0.05   # what sampling cost
 
 
-@pytest.mark.parametrize("runtime", ["cgroup", "docker"])
+@pytest.mark.parametrize("runtime", ["cgroup", pytest.param("docker", marks=pytest.mark.docker)])
 def test_inside_and_outside_samples_agree(runtime: str, tmp_path: Path, cache_dir: Path,
                                           request: pytest.FixtureRequest) -> None:
     # The Go worker built for the host (cgroup) or a worker image of the current sources (docker).

@@ -24,7 +24,7 @@ from kit.runtimes.owners import _parents
 from tests.integration.kitrun import kit, kit_env
 from tests.integration.test_cgroup_runtime import leftover_groups
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 SMALL = ["--images", "6", "--distinct-images", "2", "--resolution", "1080p", "--workers", "2"]
 

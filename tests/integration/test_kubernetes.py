@@ -24,7 +24,8 @@ import pytest
 from kit.plan.config import build
 from kit.results.observer import RunObserver
 from kit.results.records import RunResults
-from kit.run.runner import Runner, select_runtime
+from kit.run.choose import select_runtime
+from kit.run.runner import Runner
 from kit.worker.protocol import DoneEvent, ItemEvent, SampleEvent, StartEvent, format_event
 from tests.kube.waiting import eventually
 

@@ -30,6 +30,7 @@ def _bookworm() -> bool:
         return False
 
 
+@pytest.mark.cgroup
 @pytest.mark.usefixtures("cgroups")
 def test_the_python_strategies_run_the_distributions_opencv_on_the_host(tmp_path: Path, cache_dir: Path) -> None:
     found = system_opencv.probe(cache_dir)
@@ -57,6 +58,8 @@ def test_the_python_strategies_run_the_distributions_opencv_on_the_host(tmp_path
             assert record["verification"]["below_threshold"] == 0
 
 
+@pytest.mark.cgroup
+@pytest.mark.docker
 @pytest.mark.usefixtures("cgroups")
 def test_the_worker_images_python_runs_debians_opencv(tmp_path: Path, cache_dir: Path, client: Any) -> None:  # noqa: F811
     """The image's venv: Debian's python3, cv2 4.6 and NumPy 1.x, the lock's other wheels; a real

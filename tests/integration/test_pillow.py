@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.kitrun import kit
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 
 def test_python_strategies_run_pillow_and_verify_by_psnr(tmp_path: Path, cache_dir: Path) -> None:

@@ -194,6 +194,7 @@ CHARTS = {"real_oom_repeats.json": 4, "sweep_every_strategy.json": 6,
 
 
 @pytest.mark.parametrize("fixture", list(CHARTS))
+@pytest.mark.browser
 def test_report_opens_from_file_without_errors_and_is_not_blank(browser: Browser, fixture: str,
                                                                tmp_path: Path) -> None:
     open_report(browser, fixture, tmp_path)
@@ -219,6 +220,7 @@ def test_report_opens_from_file_without_errors_and_is_not_blank(browser: Browser
         shutil.copy(shot, Path(os.environ["KIT_REPORT_SHOT"]) / fixture.replace(".json", ".png"))
 
 
+@pytest.mark.browser
 def test_hostile_file_name_is_text_in_the_browser(browser: Browser, tmp_path: Path) -> None:
     """The page has no script, no image and no handler: the name is shown, never run."""
     open_report(browser, "real_oom_repeats.json", tmp_path)
@@ -229,7 +231,9 @@ def test_hostile_file_name_is_text_in_the_browser(browser: Browser, tmp_path: Pa
     assert browser.problems() == []
 
 
+@pytest.mark.cgroup
 @pytest.mark.usefixtures("cgroups")
+@pytest.mark.browser
 def test_kit_run_writes_the_report_and_prints_its_path(browser: Browser, tmp_path: Path, cache_dir: Path) -> None:
     """A real small run, end to end: the report is beside results.json and opens cleanly."""
     run = kit(["run", "-s", "python-sequential", "-s", "python-threads", "--images", "6", "--distinct-images", "2",
@@ -244,6 +248,7 @@ def test_kit_run_writes_the_report_and_prints_its_path(browser: Browser, tmp_pat
     assert "python-threads" in text and "512 MiB" in text and run.results["run_id"] in text
 
 
+@pytest.mark.cgroup
 @pytest.mark.usefixtures("cgroups")
 def test_an_interrupted_run_reports_what_completed(tmp_path: Path, cache_dir: Path) -> None:
     out = tmp_path / "out"
@@ -294,6 +299,7 @@ def gigabytes_of_memory(tmp_path: Path) -> str:
 
 
 @pytest.mark.parametrize("fixture", [*CHARTS, "wide ticks"])
+@pytest.mark.browser
 def test_chart_labels_do_not_overlap(browser: Browser, fixture: str, tmp_path: Path) -> None:
     """Issue 26: tick, axis, cap and OOM-kill labels each readable, measured in the browser's own fonts."""
     open_report(browser, gigabytes_of_memory(tmp_path) if fixture == "wide ticks" else fixture, tmp_path)
@@ -301,6 +307,7 @@ def test_chart_labels_do_not_overlap(browser: Browser, fixture: str, tmp_path: P
     assert browser.evaluate(OVERLAPPING_LABELS) == []
 
 
+@pytest.mark.browser
 def test_result_cards_start_below_the_contention_box(browser: Browser, tmp_path: Path) -> None:
     """Issue 26: on a busy machine the box is one sentence, its details folded, and the headline
     cards start below it, folded or open."""

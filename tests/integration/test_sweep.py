@@ -11,7 +11,7 @@ import pytest
 
 from tests.integration.kitrun import kit, kit_env
 
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 MIB = 2**20
 SMALL = ["--images", "6", "--resolution", "720p", "--distinct-images", "3", "--metrics-port", "0"]

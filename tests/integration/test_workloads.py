@@ -14,7 +14,7 @@ from tests.integration.kitrun import kit
 
 POOL_STRATEGIES, PROCESS_STRATEGIES = names(chunks=True), names(process_workers=True)
 PYTHON_STRATEGIES = names("python", free_threaded=False)   # python-threads-ft: test_free_threaded.py
-pytestmark = pytest.mark.usefixtures("cgroups")
+pytestmark = [pytest.mark.cgroup, pytest.mark.usefixtures("cgroups")]
 
 SMALL = {
     "pi": ["--iterations", "20000"],

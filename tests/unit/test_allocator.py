@@ -16,7 +16,7 @@ import pytest
 
 from kit.plan import config
 from kit.plan.cells import Cell
-from kit.run.runner import sandbox_spec
+from kit.run.sandboxes import sandbox_spec
 from kit.runtimes.base import worker_env
 from kit.worker.main import allocator_settings, concurrency_info
 from kit.worker.programs import NAMES, PYTHON_ALLOCATOR_ENV, program

@@ -13,7 +13,7 @@ import pytest
 
 import kit
 from kit.build.image import assemble_context, image_tag, package_root, source_digest, source_files
-from kit.run.runner import select_runtime as select
+from kit.run.choose import select_runtime as select
 from kit.runtimes.docker import container_name
 
 CONTAINER = package_root() / "container"
@@ -90,15 +90,6 @@ def test_image_and_container_names() -> None:
     assert image_tag() == f"kit-worker:{kit.__version__}"
     assert container_name("20261123-1200-ab12-python-threads-x2-r0") == "kit-20261123-1200-ab12-python-threads-x2-r0"
     assert container_name("a/b c") == "kit-a-b-c"
-
-
-def test_auto_falls_back_to_cgroup_with_one_line_when_no_engine_answers(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cgroups: None) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    runtime, note = select("auto")
-    assert runtime.name == "cgroup"
-    assert note is not None and "\n" not in note
-    assert note.startswith("runtime: cgroup (docker: no Docker engine answers at unix://")
 
 
 def test_docker_without_an_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

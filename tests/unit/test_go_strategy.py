@@ -163,7 +163,7 @@ def test_build_target_is_image_or_host() -> None:
 
 
 def test_run_lists_what_each_runtime_can_run(tmp_path: Path) -> None:
-    from kit.run.runner import availability_lines
+    from kit.run.choose import availability_lines
 
     lines = availability_lines("cgroup", tmp_path)
     assert lines[0].startswith("strategies available on cgroup: python-sequential")

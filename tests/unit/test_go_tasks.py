@@ -7,16 +7,32 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from kit.build import go as go_strategy
 from kit.plan import config as configuration
 from kit.plan.inputs import prepare
 from kit.results.verify import verify_tasks
-from kit.run.runner import bytes_moved_per_task, workload_description
+from kit.run.record import bytes_moved_per_task, workload_description
 from kit.worker.programs import program
+from kit.worker.workloads import pi
 from kit.worker.workloads.pi import calc_pi, calibrated
 
 GO_CALIBRATION = {"iterations": 90_000_000, "target_seconds": 0.5, "probe_iterations": 40_960_000,
                   "probe_seconds": 0.25, "seconds_per_iteration": 0.25 / 40_960_000, "go": "go1.26.8"}
+
+
+# what calibrate() measures for Python on a typical machine: the measuring itself is
+# tests/unit/test_workloads.py::test_pi_calibration_is_measured_once_then_cached (2 s of CPU each time)
+PYTHON_CALIBRATION = {"iterations": 4_000_000, "target_seconds": 0.5, "clock": "thread CPU time",
+                      "probe_iterations": 2_560_000, "probe_seconds": 0.32, "seconds_per_iteration": 0.32 / 2_560_000,
+                      "cpu_share": 1.0, "python": "3.11.7", "cpu": "fixture", "measured_at": 0.0}
+
+
+@pytest.fixture(autouse=True)
+def python_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's pi calibration, as Go's is below: a fixed measurement, cached the kit's way."""
+    monkeypatch.setattr(pi, "calibrate", lambda *args, **kwargs: dict(PYTHON_CALIBRATION))
 
 
 def _plan(tmp_path: Path, **options: object) -> configuration.RunConfig:
@@ -37,6 +53,7 @@ def test_pi_is_calibrated_per_language_and_each_language_gets_its_own_tasks(tmp_
     _cached_go_calibration(plan.cache_dir)
     batch = prepare(plan, languages=("python", "go"))
     python = calibrated(plan.cache_dir)
+    assert python["cached"] is True and python["iterations"] == PYTHON_CALIBRATION["iterations"]   # prepare's
     assert [e.task for e in batch.entries] == [{"iterations": python["iterations"]}] * 3
     go = batch.for_language("go")
     assert [e.task for e in go.entries] == [{"iterations": 90_000_000}] * 3 and go.by_language == {}

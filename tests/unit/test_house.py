@@ -17,7 +17,9 @@ NOT_COUNTED = {"__init__.py", "__main__.py", "py.typed"}
 
 def tracked_top_level() -> set[str]:
     """kit/'s tracked entries (git's view: caches and editor files do not count)."""
-    listed = subprocess.run(["git", "ls-files", "kit"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # safe.directory: a user other than the checkout's owner (the quick tier runs unprivileged too)
+    listed = subprocess.run(["git", "-c", f"safe.directory={ROOT}", "ls-files", "kit"], cwd=ROOT,
+                            capture_output=True, text=True, check=True)
     return {line.split("/")[1] for line in listed.stdout.splitlines()}
 
 

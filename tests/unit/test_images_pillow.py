@@ -145,7 +145,7 @@ def test_the_pillow_worker_loads_neither_cv2_nor_numpy(tmp_path: Path, strategy:
 
 
 def test_each_images_record_names_the_library_that_made_its_outputs() -> None:
-    from kit.run.runner import record_library
+    from kit.run.record import record_library
 
     assert record_library("python-threads", "images", {"library": "pillow", "library_version": "12.2.0"}) == (
         "pillow", "12.2.0")

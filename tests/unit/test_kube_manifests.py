@@ -8,15 +8,18 @@ tests/integration/test_kubernetes.py sends the same manifests to a real kube-api
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import kubernetes_validate.utils
 import pytest
 import yaml
 from kubernetes.utils import parse_quantity
@@ -49,8 +52,24 @@ WORKERS = [1, 4, 12]
 MIB = 2**20
 
 
+_shared: dict[str, Path] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_cache_and_schemas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What costs the quick tier and is the same for every test here, made once per module: the
+    cache dir jobs_for plans with (the host probe of the distribution's Python, a subprocess, is
+    cached per cache dir), and the schema files kubernetes-validate reads and parses on every call
+    (the same files, read once: every validation is still the package's own, strict)."""
+    _shared["cache"] = tmp_path_factory.mktemp("kube-manifests-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kubernetes_validate.utils, "schema_contents",
+                      functools.cache(kubernetes_validate.utils.schema_contents))
+        yield
+
+
 def jobs_for(tmp_path: Path, **options: Any) -> list[dict[str, Any]]:
-    config = build(runtime="kubernetes", out=tmp_path, cache_dir=tmp_path / "cache", check_paths=False, **options)
+    config = build(runtime="kubernetes", out=tmp_path, cache_dir=_shared["cache"], check_paths=False, **options)
     return job_manifests(config, "20261203-031843-ab12", BIN_DIR)
 
 

@@ -71,13 +71,15 @@ def _group_dirs(host: CgroupHost) -> list[Path]:
 
 def test_a_burst_of_signals_raises_once_and_keeps_the_first_signals_code(handled: None,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("KIT_TEST_SIGNALS", "item:INT+TERM+HUP/5")
+    # The later two in the order of their numbers: when this process is not scheduled between them
+    # (a busy machine), both are pending at once and Python runs their handlers lowest number first.
+    monkeypatch.setenv("KIT_TEST_SIGNALS", "item:INT+HUP+TERM/5")
     with pytest.raises(KeyboardInterrupt):
         signals.hook("item")
     deadline = time.monotonic() + 5
     while len(signals._received) < 3 and time.monotonic() < deadline:
         time.sleep(0.005)   # the later signals arrive here, and must not raise again
-    assert signals._received == [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    assert signals._received == [signal.SIGINT, signal.SIGHUP, signal.SIGTERM]
     assert signals.exit_code() == 130 and signals.describe() == "interrupted"
     signals.hook("item")    # a failpoint fires once
 
@@ -236,6 +238,9 @@ def test_kit_report_on_a_full_disk_is_one_line_naming_the_report(tmp_path: Path,
 def test_what_cannot_work_is_refused_before_any_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                      capsys: pytest.CaptureFixture[str], args: list[str],
                                                      message: str) -> None:
+    if os.geteuid() != 0 and message.endswith("not a writable directory"):
+        # root passes the permission check and is stopped by the filesystem's; anyone else by the first
+        message = message.replace("not a writable directory", "not writable by this user")
     monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path / "cache"))
     out = ["--out", str(tmp_path / "out")] if "--out" not in args else []
     started = time.monotonic()

@@ -9,7 +9,8 @@ import pytest
 from kit.core.errors import ConfigError
 from kit.plan.cells import plan_cells
 from kit.plan.config import RunConfig
-from kit.run.runner import choose_strategies, pids_limit
+from kit.run.choose import choose_strategies
+from kit.run.sandboxes import pids_limit
 from kit.runtimes.base import SandboxPaths
 from kit.worker.programs import NAMES as ALL_STRATEGIES
 from kit.worker.programs import names, program

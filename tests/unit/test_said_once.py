@@ -13,7 +13,7 @@ from kit.report.formats import markdown
 from kit.report.render import render_html
 from kit.report.verdicts import claim_processes
 from kit.results.summary import no_oom_lines, summarize
-from kit.run.runner import availability_lines, gist
+from kit.run.choose import availability_lines, gist
 from kit.worker.programs import NAMES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kit.build import system_opencv as so
-from kit.run.runner import _command
+from kit.run.sandboxes import worker_command
 from kit.runtimes.base import SandboxPaths
 from kit.worker.programs import Interpreter, WorkerCommand, program
 from tests.conftest import need
@@ -123,11 +123,11 @@ def test_only_the_opencv_images_pipeline_of_the_gil_build_asks_for_it(tmp_path: 
     paths = SandboxPaths(python=sys.executable, input_root=tmp_path, output_dir=tmp_path, manifest=tmp_path / "m")
     cell = Cell("python-threads", 0, 2, None, None)
     config = RunConfig(cache_dir=tmp_path)
-    assert _command(cell, config)(paths)[2] == "/usr/bin/python3"
+    assert worker_command(cell, config)(paths)[2] == "/usr/bin/python3"
     for other in (RunConfig(cache_dir=tmp_path, library="pillow"), RunConfig(cache_dir=tmp_path, workload="pi")):
-        assert _command(cell, other)(paths)[:3] == [sys.executable, "-m", "kit.worker"]
+        assert worker_command(cell, other)(paths)[:3] == [sys.executable, "-m", "kit.worker"]
     go_cell = Cell("go-gocv", 0, 2, None, None)
-    assert "kit.worker" not in _command(go_cell, config)(paths)
+    assert "kit.worker" not in worker_command(go_cell, config)(paths)
     assert asked == [tmp_path]
 
 

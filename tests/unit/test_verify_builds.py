@@ -11,7 +11,7 @@ import numpy as np
 
 from kit.plan.inputs import Batch
 from kit.results.verify import Reference, method_for_build, verify_record
-from kit.run.runner import record_jpeg_library
+from kit.run.record import record_jpeg_library
 from kit.worker.protocol import ManifestEntry
 
 WHEEL = {"library": "opencv", "library_version": "5.0.0", "jpeg_library": "libjpeg-turbo 3.1.2"}
