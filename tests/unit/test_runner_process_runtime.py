@@ -5,6 +5,7 @@ too much for the quick tier."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
