@@ -4,6 +4,7 @@ every component, so a skip there means something is missing, not optional."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,13 @@ def cgroups(cgroup_problem: str | None) -> None:
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One image cache for the whole session, so each pool is generated once."""
-    return tmp_path_factory.mktemp("kit-cache")
+    """One image cache for the whole session, so each pool is generated once. KIT_TEST_CACHE_SEED
+    names a cache whose files it starts from: the cgroup v2 VM (.ci/cgroup-v2-vm) gets the pools
+    generated on the host, since generating them under CPU emulation would take most of its run."""
+    cache = tmp_path_factory.mktemp("kit-cache")
+    if seed := os.environ.get("KIT_TEST_CACHE_SEED"):
+        shutil.copytree(seed, cache, dirs_exist_ok=True)
+    return cache
 
 
 @pytest.fixture(autouse=True)

@@ -95,9 +95,20 @@ def read_v2(path: Path) -> CgroupStats:
         peak_usage_bytes=peak if peak >= 0 else None,
         cpu_seconds=cpu.get("usage_usec", 0) / 1e6,
         throttled_seconds=cpu.get("throttled_usec", 0) / 1e6,
-        oom_kills=read_keyed(path / "memory.events").get("oom_kill", 0),
+        oom_kills=v2_oom_kills(read_keyed(path / "memory.events")),
         throttled_periods=cpu.get("nr_throttled", 0),
     )
+
+
+def v2_oom_kills(events: dict[str, int]) -> int:
+    """Processes the OOM killer killed, from memory.events. With memory.oom.group set (the kit sets
+    it, the kubelet too) Linux 6.1 kills the chosen victim, then every process of the group, the
+    victim again: each group kill (`oom_group_kill`) counts its victim twice in `oom_kill`. Seen on
+    Debian's 6.1 in the cgroup v2 VM: one process over its cap, `oom_kill 2`, `oom_group_kill 1`.
+    Never fewer than the group kills, so that a kernel which counts the victim once still shows
+    every kill."""
+    kills, group_kills = events.get("oom_kill", 0), events.get("oom_group_kill", 0)
+    return max(kills - group_kills, group_kills)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,10 @@ def probe_for_run(batch: Batch, strategies: list[str], runtime: Capabilities, co
     good = [name for name in batch.distinct_inputs if name not in batch.problems][:GIL_PROBE_INPUTS]
     if not good:
         return None
+    from kit.measure.gil_probe import skipped
+
+    if (why := skipped()) is not None:   # KIT_GIL_PROBE=off: results.json says so, with no figure
+        return {"skipped": why}
     phase("measuring the pipeline's GIL-free fraction (untimed probe)")
     return probe_under_watch(batch.input_root, good, config.library, config.contention_threshold, config.cache_dir)
 

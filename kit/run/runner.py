@@ -206,6 +206,8 @@ class Runner:
             self.gil_free_fraction = float(fraction) if isinstance(fraction, (int, float)) else None
             if "error" in probe:
                 results.warnings.append(f"GIL probe failed: {probe['error']}")
+            elif "skipped" in probe:
+                results.warnings.append(f"GIL probe not run ({probe['skipped']}): claim 1 has no ceiling from it")
         return results
 
     def save_unfinished(self, why: str) -> bool:

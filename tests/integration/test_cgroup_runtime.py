@@ -134,6 +134,7 @@ def test_timeout_stops_a_strategy_and_the_run_goes_on(tmp_path: Path, cache_dir:
     assert leftover_groups(run.results["run_id"]) == []
 
 
+@pytest.mark.vm
 def test_ctrl_c_stops_the_worker_keeps_results_and_leaves_no_cgroup(tmp_path: Path, cache_dir: Path) -> None:
     out = tmp_path / "out"
     process = subprocess.Popen(

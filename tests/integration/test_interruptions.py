@@ -114,6 +114,7 @@ def test_sigterm_and_sighup_end_a_run_like_ctrl_c(tmp_path: Path, cache_dir: Pat
     assert _workers(f"--output-dir {run_dir}") == []
 
 
+@pytest.mark.vm
 def test_a_killed_controller_leaves_groups_that_run_and_doctor_report_and_clean_removes(
         tmp_path: Path, cache_dir: Path) -> None:
     """Defect 3: SIGKILL of the controller (nobody can clean up then); later runs find the groups

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from kit.core.errors import RuntimeUnavailable
+from kit.measure.cgroupstat import v2_oom_kills
 from kit.runtimes import cgroupfs
 from kit.runtimes.cgroupfs import HOW_TO_FIX, CgroupHost, CgroupV2
 
@@ -217,6 +218,19 @@ def test_stats_parse_the_kernel_files(tmp_path: Path) -> None:
     assert stats.throttled_seconds == pytest.approx(2.75)                 # cpu.stat throttled_usec
     assert stats.throttled_periods == 498                                 # cpu.stat nr_throttled
     assert stats.oom_kills == 2                                           # memory.events oom_kill
+
+
+def test_a_group_kill_counts_each_killed_process_once(tmp_path: Path) -> None:
+    """memory.oom.group on Linux 6.1 (the cgroup v2 VM): the victim is killed, then the group with
+    it again, so one process over its cap reads `oom_kill 2`, `oom_group_kill 1`: one kill."""
+    path = copy_case("oom-stats", tmp_path) / "sandbox"
+    events = (path / "memory.events").read_text()
+    (path / "memory.events").write_text(events.replace("oom_group_kill 0", "oom_group_kill 1"))
+    assert CgroupV2("sandbox", path).stats().oom_kills == 1
+    assert v2_oom_kills({"oom_kill": 14, "oom_group_kill": 1}) == 13   # main and 12 pool processes
+    assert v2_oom_kills({"oom_kill": 3, "oom_group_kill": 0}) == 3     # no group kill: one count each
+    assert v2_oom_kills({"oom_kill": 1, "oom_group_kill": 1}) == 1     # a kernel counting the victim once
+    assert v2_oom_kills({}) == 0
 
 
 def test_stats_without_memory_peak(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ too much for the quick tier."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,23 @@ def test_the_process_runtime_refuses_caps() -> None:
                        manifest=Path("/dev/null"), log_dir=Path("/tmp"), memory_limit_bytes=2**30)
     with pytest.raises(RuntimeUnavailable, match="cannot cap"):
         ProcessRuntime().start(spec)
+
+
+def test_kit_gil_probe_off_runs_no_probe_and_the_results_say_why(tmp_path: Path, cache: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cgroup v2 VM's runs (an emulated CPU) set KIT_GIL_PROBE=off: no probe process, and
+    results.json records that it was skipped and why, in place of a figure."""
+    from kit.measure.gil_probe import skipped
+
+    assert skipped({}) is None and skipped({"KIT_GIL_PROBE": "on"}) is None
+    assert skipped({"KIT_GIL_PROBE": "OFF"}) == "KIT_GIL_PROBE=off"
+    monkeypatch.setenv("KIT_GIL_PROBE", "off")
+    monkeypatch.setattr(gil, "probe_under_watch", lambda *args: pytest.fail("the probe ran"))
+    plan = config.build(strategies=["python-threads"], items=2, resolution="720p", pool_size=1, workers=2,
+                        out=tmp_path / "out", cache_dir=cache, metrics_port=0)
+    results = Runner(plan, ProcessRuntime(), RunObserver()).run()
+    [record] = results.records
+    assert record.status == "ok" and record.gil_free_fraction is None
+    saved = json.loads((tmp_path / "out" / results.run_id / "results.json").read_text())
+    assert saved["concurrency"]["gil_probe"] == {"skipped": "KIT_GIL_PROBE=off"}
+    assert any("GIL probe not run (KIT_GIL_PROBE=off)" in warning for warning in saved["warnings"])

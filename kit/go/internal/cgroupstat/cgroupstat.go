@@ -98,6 +98,15 @@ func ReadV1(dirs map[string]string) Stats {
 	return s
 }
 
+// v2OOMKills is the processes the OOM killer killed, from memory.events: with memory.oom.group set,
+// Linux 6.1 kills the chosen victim, then every process of the group, the victim again, so each
+// group kill (oom_group_kill) counts its victim twice in oom_kill. Never fewer than the group kills,
+// so that a kernel which counts the victim once still shows every kill (as the Python side's
+// v2_oom_kills).
+func v2OOMKills(events map[string]int64) int64 {
+	return max(events["oom_kill"]-events["oom_group_kill"], events["oom_group_kill"])
+}
+
 // ReadV2 reads a v2 group; the watermark only where the kernel keeps one (memory.peak, 5.19+).
 func ReadV2(dir string) Stats {
 	usage := readInt(filepath.Join(dir, "memory.current"))
@@ -106,7 +115,7 @@ func ReadV2(dir string) Stats {
 	s := Stats{UsageBytes: usage, WorkingSetBytes: max(0, usage-stat["inactive_file"]),
 		CPUSeconds: float64(cpu["usage_usec"]) / 1e6, ThrottledSecs: float64(cpu["throttled_usec"]) / 1e6,
 		ThrottledPeriod: cpu["nr_throttled"],
-		OOMKills:        readKeyed(filepath.Join(dir, "memory.events"))["oom_kill"]}
+		OOMKills:        v2OOMKills(readKeyed(filepath.Join(dir, "memory.events")))}
 	if _, err := os.Stat(filepath.Join(dir, "memory.peak")); err == nil {
 		s.PeakUsageBytes, s.HasPeak = readInt(filepath.Join(dir, "memory.peak")), true
 	}

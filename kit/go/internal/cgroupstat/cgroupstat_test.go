@@ -118,3 +118,18 @@ func TestNoCgroupMounted(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestV2GroupKillCountsEachKilledProcessOnce(t *testing.T) {
+	// memory.oom.group on Linux 6.1: the victim is killed, then the group with it again
+	for _, c := range []struct{ kills, groupKills, want int64 }{
+		{2, 1, 1},   // one process over its cap (seen in the cgroup v2 VM)
+		{14, 1, 13}, // the main worker and 12 pool processes
+		{3, 0, 3},   // no group kill: one count each
+		{1, 1, 1},   // a kernel counting the victim once
+	} {
+		events := map[string]int64{"oom_kill": c.kills, "oom_group_kill": c.groupKills}
+		if got := v2OOMKills(events); got != c.want {
+			t.Errorf("oom_kill %d, oom_group_kill %d: %d kills, want %d", c.kills, c.groupKills, got, c.want)
+		}
+	}
+}
