@@ -323,7 +323,6 @@ class DockerRuntime:
 
     def start(self, spec: SandboxSpec) -> DockerSandbox:
         from docker.errors import DockerException
-        from docker.types import Mount
 
         spec.log_dir.mkdir(parents=True, exist_ok=True)
         paths = SandboxPaths(python=PYTHON, input_root=INPUT_ROOT, output_dir=OUTPUT_DIR, manifest=MANIFEST,
@@ -334,19 +333,11 @@ class DockerRuntime:
         container: Any = None
         try:
             signals.deliver()
-            memory = spec.memory_limit_bytes
-            container = self.client.containers.create(
-                self.image, spec.command(paths), name=container_name(spec.name),
-                labels={SANDBOX_LABEL: spec.name, OWNER_LABEL: owner_label()}, environment=dict(spec.env),
-                user=self._user(spec.output_dir),
-                mounts=[Mount(str(INPUT_ROOT), str(spec.input_root.resolve()), type="bind", read_only=True),
-                        Mount(str(OUTPUT_DIR), str(spec.output_dir.resolve()), type="bind"),
-                        Mount(str(MANIFEST), str(spec.manifest.resolve()), type="bind", read_only=True)],
-                cgroup_parent=parent.path, mem_limit=memory, memswap_limit=memory,
-                nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None, pids_limit=spec.pids_max,
-                cpuset_cpus=",".join(map(str, spec.cpuset)) if spec.cpuset else None,
-                network_mode="none", read_only=True, tmpfs={"/tmp": SCRATCH}, cap_drop=["ALL"],
-                security_opt=["no-new-privileges"], init=True, stdin_open=False, tty=False)
+            # The engine makes the container even when a signal cuts the call short: held until the
+            # kit has its handle, so the `except` below removes it (none is left "Created").
+            with signals.hold():
+                container = self._create(spec, paths, parent)
+            signals.deliver()
             # Attach before start, as `docker run` does, so that no early progress line is lost.
             stream = self.client.api.attach(container.id, stdout=True, stderr=False, stream=True, logs=True)
             container.start()
@@ -362,10 +353,28 @@ class DockerRuntime:
                 raise RuntimeUnavailable(f"the Docker engine could not start {spec.name}: {exc}") from exc
             raise
         notes = {"container": container.id[:12], "cgroup_parent": parent.path}
-        if memory is not None:
+        if spec.memory_limit_bytes is not None:
             notes["swap"] = "disabled (--memory-swap = --memory)"
         stderr_path = spec.log_dir / f"{spec.name}.stderr"
         return DockerSandbox(self.client, container, parent, stream, stderr_path, notes)
+
+    def _create(self, spec: SandboxSpec, paths: SandboxPaths, parent: ParentGroup) -> Any:
+        """The hardened container, created (not started): caps, mounts, no network, read-only root."""
+        from docker.types import Mount
+
+        memory = spec.memory_limit_bytes
+        return self.client.containers.create(
+            self.image, spec.command(paths), name=container_name(spec.name),
+            labels={SANDBOX_LABEL: spec.name, OWNER_LABEL: owner_label()}, environment=dict(spec.env),
+            user=self._user(spec.output_dir),
+            mounts=[Mount(str(INPUT_ROOT), str(spec.input_root.resolve()), type="bind", read_only=True),
+                    Mount(str(OUTPUT_DIR), str(spec.output_dir.resolve()), type="bind"),
+                    Mount(str(MANIFEST), str(spec.manifest.resolve()), type="bind", read_only=True)],
+            cgroup_parent=parent.path, mem_limit=memory, memswap_limit=memory,
+            nano_cpus=round(spec.cpus * 1e9) if spec.cpus else None, pids_limit=spec.pids_max,
+            cpuset_cpus=",".join(map(str, spec.cpuset)) if spec.cpuset else None,
+            network_mode="none", read_only=True, tmpfs={"/tmp": SCRATCH}, cap_drop=["ALL"],
+            security_opt=["no-new-privileges"], init=True, stdin_open=False, tty=False)
 
     def cleanup(self) -> list[str]:
         return []   # every sandbox is removed by its own close()

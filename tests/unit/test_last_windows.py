@@ -136,6 +136,37 @@ def test_a_signal_while_the_containers_parent_group_is_made_leaves_nothing(
     assert owners.read_marker(spec.name) is None
 
 
+def test_a_signal_while_the_engine_makes_the_container_leaves_no_container(
+        host: CgroupHost, tmp_path: Path, handled: None) -> None:
+    """The engine makes the container even when a signal arrives during the create call (the
+    campaign found one left "Created"): the kit holds the signal until it has the container's
+    handle, then removes it with its parent group. A fake engine: a real one cannot be made to take
+    a signal at that instant on demand."""
+    removed: list[str] = []
+
+    class Container:
+        id = "0123456789abcdef"
+
+        def remove(self, force: bool = False) -> None:
+            removed.append(self.id)
+
+    class Containers:
+        def create(self, *args: object, **kwargs: object) -> Container:
+            os.kill(os.getpid(), signal.SIGINT)   # the signal lands while the engine answers
+            return Container()
+
+    class Client:
+        containers = Containers()
+
+    runtime = DockerRuntime("kit-worker:test", host=host)
+    runtime._client = Client()
+    (tmp_path / "o").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        runtime.start(_spec(tmp_path))
+    assert removed == ["0123456789abcdef"]
+    assert _group_dirs(host) == []
+
+
 def test_a_group_that_cannot_be_made_whole_is_not_left_half_made(host: CgroupHost) -> None:
     (host.root / "pids" / "kit").mkdir()
     (host.root / "pids" / "kit" / "half").write_text("")   # a file where the pids directory should go
