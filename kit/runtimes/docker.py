@@ -25,17 +25,10 @@ from typing import IO, Any
 
 from kit.core import signals
 from kit.core.errors import RuntimeUnavailable
-from kit.measure.cgroupstat import CgroupStats, read_keyed
+from kit.measure.cgroupstat import CgroupStats
 from kit.runtimes.base import Capabilities, SandboxPaths, SandboxSpec, Setup, last_line
-from kit.runtimes.cgroupfs import (
-    PROBE_NAME,
-    V1_CONTROLLERS,
-    CgroupHost,
-    CgroupV1,
-    CgroupV2,
-    claim,
-    make_dirs_or_undo,
-)
+from kit.runtimes.cgroup_parent import ParentGroup
+from kit.runtimes.cgroupfs import PROBE_NAME, CgroupHost
 from kit.runtimes.engine import connect, engine_gone, is_engine_gone
 from kit.runtimes.markers import OWNER_LABEL, SANDBOX_LABEL, owner_label
 
@@ -58,72 +51,6 @@ def deferred_interrupt() -> contextlib.AbstractContextManager[None]:
     """Hold Ctrl-C (and SIGTERM, SIGHUP) while a container is being torn down, then deliver it:
     no half-removed leftovers."""
     return signals.deferred()
-
-
-class ParentGroup:
-    """The kit-owned `--cgroup-parent` of one container: same relative path in every hierarchy."""
-
-    def __init__(self, host: CgroupHost, name: str) -> None:
-        self.host = host
-        self.group: CgroupV1 | CgroupV2
-        if host.version == 1:
-            # One path for all controllers (the engine uses the same relative path in each); the
-            # memory controller's own path decides it, so the kit's memory accounting nests it.
-            own = host.parent or host.own_paths().get("memory", "/")
-            self.path = f"{own.rstrip('/')}/kit/{name}"
-            dirs = {c: host.root / c / self.path.lstrip("/") for c in V1_CONTROLLERS
-                    if (host.root / c).is_dir()}
-            claim(name, list(dirs.values()))
-            self.group = CgroupV1(name, dirs)
-            make_dirs_or_undo(self.group, list(dirs.values()))
-        else:
-            base = host._prepare_v2()
-            claim(name, [base / name])
-            self.group = CgroupV2(name, base / name)
-            make_dirs_or_undo(self.group, [base / name])
-            self.path = "/" + str((base / name).relative_to(host.root))
-
-    def memory_dir(self) -> Path:
-        return self.group.dirs["memory"] if isinstance(self.group, CgroupV1) else self.group.path
-
-    def child_stats(self, container_id: str) -> tuple[int, float, int] | None:
-        """The container's own OOM kills, throttled seconds and periods, while its group exists."""
-        if isinstance(self.group, CgroupV1):
-            memory = self.group.dirs["memory"] / container_id
-            if not memory.is_dir():
-                return None
-            kills = read_keyed(memory / "memory.oom_control").get("oom_kill", 0)
-            cpu = self.group.dirs.get("cpu")
-            stat = read_keyed(cpu / container_id / "cpu.stat") if cpu else {}
-            return kills, stat.get("throttled_time", 0) / 1e9, stat.get("nr_throttled", 0)
-        child = self.group.path / container_id
-        if not child.is_dir():
-            return None
-        stat = read_keyed(child / "cpu.stat")
-        return (read_keyed(child / "memory.events").get("oom_kill", 0),
-                stat.get("throttled_usec", 0) / 1e6, stat.get("nr_throttled", 0))
-
-    def pids(self) -> list[int]:
-        found: list[int] = []
-        for procs in self.memory_dir().rglob("cgroup.procs"):
-            try:
-                found += [int(p) for p in procs.read_text().split()]
-            except (OSError, ValueError):
-                continue
-        return found
-
-    def remove(self) -> None:
-        self.group.remove()
-        if isinstance(self.group, CgroupV1):
-            # The engine makes the parent path in every v1 hierarchy (cpuset, devices, freezer,
-            # blkio, ...), not only in the kit's; once the container is gone they are empty: remove them.
-            for hierarchy in sorted(self.host.root.iterdir()):
-                if hierarchy.name in V1_CONTROLLERS or not hierarchy.is_dir():
-                    continue
-                leftover = hierarchy / self.path.lstrip("/")
-                for directory in (*sorted(leftover.glob("*/"), reverse=True), leftover):
-                    with contextlib.suppress(OSError):   # absent, or not a cgroup directory
-                        directory.rmdir()
 
 
 def _in_group(pid: int, container_id: str) -> bool:

@@ -70,7 +70,7 @@ def _parents(host: CgroupHost) -> list[Path]:
         if not (host.root / controller).is_dir():
             continue
         # the cgroup runtime: this process's own path per controller; docker's --cgroup-parent: the
-        # memory controller's path in every controller (kit/runtimes/docker.py ParentGroup)
+        # memory controller's path in every controller (kit/runtimes/cgroup_parent.py ParentGroup)
         for base in (host._base_v1(controller), host.root / controller / memory_own.lstrip("/")):
             if (base / "kit") not in parents:
                 parents.append(base / "kit")
