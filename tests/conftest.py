@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,16 @@ from typing import Any
 import pytest
 
 REQUIRE_ALL = os.environ.get("KIT_REQUIRE_ALL") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The kits the tests start get the default signal dispositions, however the tests were started:
+    an ignored signal (nohup's SIGHUP, the SIGINT a shell ignores for a script's background job) is
+    inherited across exec, a Python handler is not. So an ignored one becomes a handler that ignores
+    it: this process still outlives a hangup, and the kits under test hear their SIGHUP and SIGINT."""
+    for signum in (signal.SIGHUP, signal.SIGINT):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            signal.signal(signum, lambda number, frame: None)
 
 
 def need(problem: str | None) -> None:
