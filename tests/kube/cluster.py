@@ -48,6 +48,15 @@ KWOK_GROUP, KWOK_VERSION = "kwok.x-k8s.io", "v1alpha1"
 KWOK_CRDS = (("Stage", "stages", "Cluster"), ("Logs", "logs", "Namespaced"), ("ClusterLogs", "clusterlogs", "Cluster"))
 
 
+def logs_tail(what: str, log_dir: Path, lines: int = 30) -> str:
+    """The last `lines` of every *.log in `log_dir`, each under its name: a failing test's report."""
+    out = [f"{what} logs in {log_dir}"]
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        out += [f"--- {log.name} (last {len(tail)} lines)", *tail]
+    return "\n".join(out)
+
+
 def versions() -> dict[str, str]:
     """versions.env as a dict (KEY=VALUE lines; # comments)."""
     out: dict[str, str] = {}
@@ -463,11 +472,7 @@ class Cluster:
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines of every component's log, for a failing test's report."""
-        out = [f"control-plane logs in {self.log_dir}"]
-        for log in sorted(self.log_dir.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            out += [f"--- {log.name} (last {len(tail)} lines)", *tail]
-        return "\n".join(out)
+        return logs_tail("control-plane", self.log_dir, lines)
 
 
 @contextlib.contextmanager

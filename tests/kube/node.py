@@ -40,7 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.kube.cluster import Cluster, ClusterError, _die_with_parent, cache_root, free_port, versions, wait_for
+from tests.kube.cluster import (
+    Cluster,
+    ClusterError,
+    _die_with_parent,
+    cache_root,
+    free_port,
+    logs_tail,
+    versions,
+    wait_for,
+)
 from tests.kube.pki import issue_node_certs
 
 NODE_NAME = "kit-real-node"
@@ -352,11 +361,7 @@ class RealNode:
         return None
 
     def log_tail(self, lines: int = 30) -> str:
-        out = [f"real node logs in {self.log_dir}"]
-        for log in sorted(self.log_dir.glob("*.log")):
-            tail = log.read_text(errors="replace").splitlines()[-lines:]
-            out += [f"--- {log.name} (last {len(tail)} lines)", *tail]
-        return "\n".join(out)
+        return logs_tail("real node", self.log_dir, lines)
 
     # --- setup -----------------------------------------------------------------------------------------
 
