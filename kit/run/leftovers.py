@@ -21,13 +21,10 @@ def lines(runtime: Runtime) -> list[str]:
     return found
 
 
-def end_of_run(runtime: object) -> list[str]:
+def end_of_run(runtime: Runtime) -> list[str]:
     """After every run: the runtime's own cleanup (Kubernetes: the Jobs a failed call or Ctrl-C left),
     then the empty `kit/` parent groups. Returns the warnings to say."""
-    said: list[str] = []
-    cleanup: Callable[[], list[str]] | None = getattr(runtime, "cleanup", None)
-    if cleanup is not None:
-        said += cleanup()
+    said = runtime.cleanup()
     host = getattr(runtime, "host", None)
     if isinstance(host, CgroupHost):
         remove_empty_parents(host)

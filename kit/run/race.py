@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from kit.metrics.exporter import MetricsServer
     from kit.metrics.pushgateway import Pusher
     from kit.run.runner import Runner
+    from kit.runtimes.base import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,7 @@ def _first_use_builds(plan: RunConfig, say: Consoles) -> None:
         say.warn(f"{name} could not be built: {why}")
 
 
-def _end_of_run(runtime: object, run_dir: Path, say: Consoles) -> None:
+def _end_of_run(runtime: Runtime, run_dir: Path, say: Consoles) -> None:
     """Whatever way the run ends: the runtime's own cleanup, the empty `kit/` parent groups, and
     under sudo the run's files (outputs, logs) handed to the user who asked."""
     from kit.core.files import hand_over_tree
