@@ -177,6 +177,11 @@ class Consoles:
         self.err.print(f"[yellow]warning:[/yellow] {text if markup else escape(text)}", highlight=False,
                        soft_wrap=True)
 
+    def finding(self, text: str) -> None:
+        """One of the run's warnings on stdout, under the table it qualifies: part of what the command
+        reports (stderr keeps what went wrong with the command itself)."""
+        self.out.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+
     def line(self, text: str) -> None:
         """One plain line on stdout (no markup: paths and names stay as they are)."""
         self.out.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -181,7 +181,7 @@ def _after(results: RunResults, run_dir: Path, what: Race, say: Consoles) -> Non
         for line in verdict_lines(results.records, results.concurrency, results.workload, say.out.width):
             say.line(line)
     for warning in after_table_warnings(results.warnings):
-        say.warn(warning)   # '(under 1 s)' kept whole
+        say.finding(warning)   # '(under 1 s)' kept whole
     say.out.print(f"results: {run_dir / 'results.json'}")
     with signals.deferred():  # Ctrl-C now ends the run after the report, never in the middle of it
         write_report(run_dir, say)

@@ -14,6 +14,7 @@ from rich.console import Console
 from kit.cli.exits import main
 from kit.core.errors import ConfigError
 from kit.report.compare import compare_dirs, compare_results, comparison_lines
+from kit.report.console import WordConsole
 from kit.report.table import results_table
 from kit.results.records import StrategyRecord
 from kit.results.stats import SIGNIFICANT, TOO_FEW
@@ -119,7 +120,7 @@ def test_kit_compare_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                          monkeypatch: pytest.MonkeyPatch) -> None:
     from kit.cli import app
 
-    monkeypatch.setattr(app, "say", dataclasses.replace(app.say, out=Console(width=200)))
+    monkeypatch.setattr(app, "say", dataclasses.replace(app.say, out=WordConsole(width=200)))
     for name, value in (("a", 10.0), ("b", 20.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.json").write_text(json.dumps(results([rec(throughput=value)])))

@@ -80,3 +80,28 @@ def test_claim_2_does_not_say_an_unrun_rival_did_not_survive() -> None:
     assert "-s python-threads" in claim.summary
     beside = [*killed, rec("python-threads", cap=256 * MIB, status="oom_killed")]
     assert "did not survive" in claim_processes(summarize(beside)).summary
+
+
+def test_the_runs_warnings_follow_its_table_on_stdout_and_stderr_stays_for_the_commands_troubles(
+        tmp_path: Path) -> None:
+    """A short run's and an oversubscribed run's warnings qualify the table: they are printed with it,
+    on stdout (the report keeps them too), so a clean command's stderr is empty."""
+    import io
+
+    from kit.plan.config import RunConfig
+    from kit.report.console import Consoles, WordConsole
+    from kit.results.records import RunResults, save
+    from kit.run.race import _after, run_race
+
+    said = Consoles(out=WordConsole(file=io.StringIO(), width=200), err=WordConsole(file=io.StringIO(), width=200))
+    short = ("python-sequential x1: the work took only 0.06 s (under 1 s): startup and sampling dominate; "
+             "use more --images")
+    results = RunResults(run_id="r", command=["kit", "run"], config={}, environment={}, concurrency={}, inputs={},
+                         records=[rec("python-sequential", workers=1)],
+                         warnings=["12 workers on 0.5 allowed CPUs: more workers than CPUs measure memory", short])
+    save(results, tmp_path)
+    _after(results, tmp_path, run_race(RunConfig()), said)
+    out, err = (console.file.getvalue() for console in (said.out, said.err))   # type: ignore[attr-defined]
+    assert err == ""
+    assert f"warning: {short}\n" in out and "warning: 12 workers on 0.5 allowed CPUs" in out
+    assert out.index("python-sequential") < out.index("warning:") < out.index("report: ")
