@@ -21,16 +21,6 @@ def lines(runtime: Runtime) -> list[str]:
     return found
 
 
-def end_of_run(runtime: Runtime) -> list[str]:
-    """After every run: the runtime's own cleanup (Kubernetes: the Jobs a failed call or Ctrl-C left),
-    then the empty `kit/` parent groups. Returns the warnings to say."""
-    said = runtime.cleanup()
-    host = getattr(runtime, "host", None)
-    if isinstance(host, CgroupHost):
-        remove_empty_parents(host)
-    return said
-
-
 def problem(host: CgroupHost, clean: bool, removed: Callable[[str], None]) -> str | None:
     """Cgroups (and containers) whose kit controller is gone, for `kit doctor`; with `clean` they are
     removed (each said through `removed`), and markers go only once what they name is gone."""

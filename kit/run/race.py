@@ -206,13 +206,14 @@ def _first_use_builds(plan: RunConfig, say: Consoles) -> None:
 
 
 def _end_of_run(runtime: Runtime, run_dir: Path, say: Consoles) -> None:
-    """Whatever way the run ends: the runtime's own cleanup, the empty `kit/` parent groups, and
-    under sudo the run's files (outputs, logs) handed to the user who asked."""
+    """Whatever way the run ends: the runtime's own cleanup (Kubernetes: the Jobs a failed call or
+    Ctrl-C left; cgroup and Docker: the empty `kit/` parent groups), and under sudo the run's files
+    (outputs, logs) handed to the user who asked."""
     from kit.core.files import hand_over_tree
 
     with signals.hold():   # a signal now is noted: main() exits with its code once this is done
         signals.hook("cleanup")
-        for line in leftovers.end_of_run(runtime):
+        for line in runtime.cleanup():
             say.warn(line, markup=False)
         hand_over_tree(run_dir)
 

@@ -154,8 +154,8 @@ class Runtime(Protocol):
         ...
 
     def cleanup(self) -> list[str]:
-        """Remove every sandbox this runtime made and still holds (the run ends, however it ends);
-        what could not be removed, with how to remove it."""
+        """Remove every sandbox this runtime made and still holds, and the empty parents they were
+        made in (the run ends, however it ends); what could not be removed, with how to remove it."""
         ...
 
     def leftovers(self) -> list[str]:

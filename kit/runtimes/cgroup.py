@@ -98,7 +98,11 @@ class CgroupRuntime:
         return CgroupSandbox(group, process, stderr_path)
 
     def cleanup(self) -> list[str]:
-        return []   # every sandbox is removed by its own close()
+        """Every sandbox was removed by its own close(); the `kit/` parents it leaves empty go now."""
+        from kit.runtimes.owners import remove_empty_parents
+
+        remove_empty_parents(self.host)
+        return []
 
     def leftovers(self) -> list[str]:
         from kit.runtimes.owners import find

@@ -304,7 +304,12 @@ class DockerRuntime:
             security_opt=["no-new-privileges"], init=True, stdin_open=False, tty=False)
 
     def cleanup(self) -> list[str]:
-        return []   # every sandbox is removed by its own close()
+        """Every container was removed by its own close(); the `kit/` parents of their groups
+        (--cgroup-parent) left empty go now."""
+        from kit.runtimes.owners import remove_empty_parents
+
+        remove_empty_parents(self.host)
+        return []
 
     def leftovers(self) -> list[str]:
         """The parent groups and the containers of killed runs."""

@@ -224,6 +224,22 @@ def test_the_empty_kit_parent_in_the_unified_mount_goes_too(host: CgroupHost) ->
     assert not unified.exists()
 
 
+@pytest.mark.parametrize("runtime", ["cgroup", "docker"])
+def test_a_runtime_on_cgroups_removes_the_empty_kit_parents_when_its_run_ends(host: CgroupHost,
+                                                                              runtime: str) -> None:
+    """The run's end calls the runtime's cleanup() and nothing else: the runtimes that make groups
+    remove their empty `kit/` parents there (no engine is asked: cleanup is not a call to Docker)."""
+    from kit.runtimes.cgroup import CgroupRuntime
+    from kit.runtimes.docker import DockerRuntime
+
+    parents = [host.root / "memory" / "login-a" / "kit", host.root / "unified" / "login-a" / "kit"]
+    for parent in parents:
+        parent.mkdir(parents=True, exist_ok=True)
+    made = CgroupRuntime(host) if runtime == "cgroup" else DockerRuntime("kit-worker:test", host=host)
+    assert made.cleanup() == []
+    assert not any(parent.exists() for parent in parents)
+
+
 # --- defect 6: a full disk while the report is written names the path -----------------------------
 
 def test_a_full_disk_names_the_file_being_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
