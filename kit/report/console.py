@@ -174,14 +174,18 @@ class Consoles:
 
     def warn(self, text: str, markup: bool = True) -> None:
         """One warning line on stderr, wrapped between words."""
-        self.err.print(f"[yellow]warning:[/yellow] {text if markup else escape(text)}", highlight=False,
-                       soft_wrap=True)
+        _warning(self.err, text, markup)
 
     def finding(self, text: str) -> None:
         """One of the run's warnings on stdout, under the table it qualifies: part of what the command
         reports (stderr keeps what went wrong with the command itself)."""
-        self.out.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+        _warning(self.out, text, markup=False)
 
     def line(self, text: str) -> None:
         """One plain line on stdout (no markup: paths and names stay as they are)."""
         self.out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _warning(console: WordConsole, text: str, markup: bool) -> None:
+    """'warning: ' and the text (its own markup, or taken as it is), wrapped between words."""
+    console.print(f"[yellow]warning:[/yellow] {text if markup else escape(text)}", highlight=False, soft_wrap=True)
