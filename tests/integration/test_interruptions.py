@@ -156,6 +156,23 @@ def test_no_empty_kit_parent_group_stays_after_a_run(tmp_path: Path, cache_dir: 
             assert [p for p in parent.iterdir() if p.is_dir()], f"{parent} was left empty"
 
 
+def _pool_processes(controller: int) -> list[psutil.Process]:
+    """The pool processes under the controller's worker, or [] while they are not there yet.
+
+    The controller starts short-lived helpers too: one may end between the listing and the read of its
+    command line (psutil then raises NoSuchProcess), which only means it is not the worker."""
+    try:
+        for child in psutil.Process(controller).children(recursive=True):
+            try:
+                if "worker" in " ".join(child.cmdline()) and child.ppid() == controller:
+                    return child.children()
+            except psutil.NoSuchProcess:  # a ZombieProcess is one too
+                continue
+    except psutil.NoSuchProcess:
+        pass
+    return []
+
+
 @pytest.mark.parametrize("strategy", ["python-pool-imap", "python-pool-imap-unordered", "python-asyncio"])
 def test_a_pool_process_killed_by_a_signal_ends_the_strategy_as_failed(tmp_path: Path, cache_dir: Path,
                                                                        strategy: str) -> None:
@@ -166,10 +183,7 @@ def test_a_pool_process_killed_by_a_signal_ends_the_strategy_as_failed(tmp_path:
     deadline = time.monotonic() + 120
     children: list[psutil.Process] = []
     while time.monotonic() < deadline and len(children) < 2:
-        workers = [p for p in psutil.Process(process.pid).children(recursive=True)
-                   if "worker" in " ".join(p.cmdline())]
-        main = [p for p in workers if p.ppid() == process.pid]
-        children = main[0].children() if main else []
+        children = _pool_processes(process.pid)
         time.sleep(0.1)
     assert len(children) >= 2, "the pool did not start"
     while time.monotonic() < deadline and not any(out.glob("*/logs/*.stderr")):
