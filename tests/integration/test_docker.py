@@ -65,16 +65,17 @@ def test_cap_between_two_peaks_kills_one_container_and_spares_the_other(
               tmp_path / "out", cache_dir)
     assert run.returncode == 0, run.stderr
     sequential, threads = run.record("python-sequential"), run.record("python-threads")
-    assert sequential["status"] == "ok" and sequential["verified"] is True
-    assert sequential["items_ok"] == 24 and sequential["oom_kills"] == 0
-    assert 0 < sequential["peak_memory_bytes"] < 256 * 2**20
-    assert sequential["cpu_seconds"] > 0 and sequential["work_seconds"] > 0
-    assert threads["status"] == "oom_killed" and threads["verified"] is None
-    assert threads["exit_code"] == 137 and threads["oom_kills"] >= 1
-    assert threads["oom_events"][0]["victim"] == "main"
-    assert threads["memory_limit_bytes"] == 256 * 2**20
+    # each assertion shows its whole record: a failure here once left nothing to read
+    assert sequential["status"] == "ok" and sequential["verified"] is True, sequential
+    assert sequential["items_ok"] == 24 and sequential["oom_kills"] == 0, sequential
+    assert 0 < sequential["peak_memory_bytes"] < 256 * 2**20, sequential
+    assert sequential["cpu_seconds"] > 0 and sequential["work_seconds"] > 0, sequential
+    assert threads["status"] == "oom_killed" and threads["verified"] is None, threads
+    assert threads["exit_code"] == 137 and threads["oom_kills"] >= 1, threads
+    assert threads["oom_events"][0]["victim"] == "main", threads
+    assert threads["memory_limit_bytes"] == 256 * 2**20, threads
     # The kit-owned parent kept the kernel's watermark after the engine removed the container.
-    assert 200 * 2**20 < threads["peak_usage_bytes"] <= 256 * 2**20 + 2**20
+    assert 200 * 2**20 < threads["peak_usage_bytes"] <= 256 * 2**20 + 2**20, threads
     assert leftover_containers(client, run.results["run_id"]) == []
     assert parent_groups(threads) == [] and parent_groups(sequential) == []
 
