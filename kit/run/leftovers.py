@@ -1,5 +1,6 @@
-"""Sandboxes that outlived their run: what a run says about them before it starts, what it tidies
-after it ends, and what `kit doctor --clean` removes (groups, containers, their owner markers)."""
+"""Sandboxes that outlived their run: what a run says about them before it starts, and what `kit
+doctor --clean` removes (groups, containers, their owner markers). A run's own end is its runtime's
+cleanup()."""
 
 from __future__ import annotations
 
